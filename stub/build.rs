@@ -1,1 +1,60 @@
-fn main(){}
+//! Builds the stage-2 stub: concatenates the Python sources, minifies them (comments, blank
+//! lines and indentation), and deflates the result (zlib stream) as it will be shipped.
+
+use std::env;
+use std::fs;
+use std::path::PathBuf;
+
+/// The stub's sources, in the order they are concatenated into one program.
+const SOURCES: &[&str] = &["python/econtext_stub.py", "python/runtime.py"];
+
+fn minify(src: &str, name: &str) -> String {
+    // The indent unit of this file: its smallest indentation (sources may be hand-minified).
+    let unit = src
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| l.len() - l.trim_start_matches(' ').len())
+        .filter(|n| *n > 0)
+        .min()
+        .unwrap_or(1);
+    assert!(src.is_ascii(), "{name}: the stub must be ASCII (stage 1 reads it as text)");
+    let mut out = String::new();
+    for (no, line) in src.lines().enumerate() {
+        let body = line.trim_start_matches(' ');
+        if body.is_empty() || body.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - body.len();
+        assert!(indent % unit == 0, "{name}:{}: indent with multiples of {unit} spaces", no + 1);
+        let mut body = body.trim_end().to_string();
+        // A trailing comment is cut only on lines without quotes, where `#` cannot be in a string.
+        if !body.contains(['"', '\'']) {
+            if let Some(i) = body.find(" #") {
+                body.truncate(i);
+                body = body.trim_end().to_string();
+            }
+        }
+        out.push_str(&" ".repeat(indent / unit));
+        out.push_str(&body);
+        out.push('\n');
+    }
+    out
+}
+
+fn main() {
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let mut raw = String::new();
+    let mut min = String::new();
+    for s in SOURCES {
+        let path = dir.join(s);
+        println!("cargo:rerun-if-changed={}", path.display());
+        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        min.push_str(&minify(&text, s));
+        raw.push_str(&text);
+    }
+    let deflated = miniz_oxide::deflate::compress_to_vec_zlib(min.as_bytes(), 10);
+    fs::write(out.join("stage2.raw.py"), &raw).unwrap();
+    fs::write(out.join("stage2.min.py"), &min).unwrap();
+    fs::write(out.join("stage2.z"), &deflated).unwrap();
+}

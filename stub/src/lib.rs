@@ -1,1 +1,15 @@
-//! stub
+//! The econtext remote runtime ("stage 2"), embedded.
+//!
+//! The Python sources live in `stub/python/`: `econtext_stub.py` (the wire codec, also imported
+//! by the Python conformance tests) and `runtime.py` (framing loop, dispatcher, importer,
+//! logging and stdio forwarding, watchdog). `build.rs` concatenates, minifies and deflates them;
+//! the host sends [`STAGE2`] to stage 1, which inflates it with `zlib.decompress`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+/// The stage-2 program as written (all sources concatenated).
+pub const STAGE2_RAW: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.raw.py"));
+/// The stage-2 program after minification: what the remote interpreter executes.
+pub const STAGE2_MIN: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.min.py"));
+/// The minified program as a zlib stream: the bytes sent to stage 1.
+pub const STAGE2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stage2.z"));

@@ -1,0 +1,198 @@
+//! A context: calls into one remote interpreter.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use econtext_core::body::{Body, Call};
+use econtext_core::{handle, ContextId, Frame, Header, Value};
+
+use crate::broker::{CallResult, Cmd, Latch, Pending, Shared};
+use crate::Error;
+
+/// How long [`Context::shutdown`] waits for a clean exit before killing.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A running remote (or local) interpreter. Cheap to clone; all clones address the same one.
+#[derive(Clone)]
+pub struct Context {
+    id: ContextId,
+    name: Arc<str>,
+    shared: Arc<Shared>,
+    gone: Arc<Latch<String>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Context({}, {})", self.id, self.name)
+    }
+}
+
+/// Split `module.function` at its last dot.
+fn split_function(f: &str) -> Result<(&str, &str), Error> {
+    match f.rsplit_once('.') {
+        Some((m, n)) if !m.is_empty() && !n.is_empty() => Ok((m, n)),
+        _ => Err(Error::Usage(format!(
+            "function {f:?} must be a dotted module.function name, e.g. os.getpid or os.path.join"
+        ))),
+    }
+}
+
+impl Context {
+    pub(crate) fn new(id: ContextId, name: String, shared: Arc<Shared>, gone: Arc<Latch<String>>) -> Context {
+        Context { id, name: name.into(), shared, gone }
+    }
+
+    /// The context id.
+    pub fn id(&self) -> ContextId {
+        self.id
+    }
+
+    /// The context name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Call `module.function(*args)` and wait for the result, without a timeout.
+    pub fn call(&self, function: &str, args: Vec<Value>) -> Result<Value, Error> {
+        self.build(function)?.args(args).call()
+    }
+
+    /// Start building a call to `module.function` (for kwargs, a timeout, or async use).
+    pub fn build(&self, function: &str) -> Result<CallBuilder<'_>, Error> {
+        let (m, f) = split_function(function)?;
+        Ok(CallBuilder {
+            ctx: self,
+            call: Call { module: m.into(), function: f.into(), args: vec![], kwargs: vec![] },
+            timeout: None,
+        })
+    }
+
+    fn send(&self, call: &Call, reply_to: u32) -> Result<(), Error> {
+        let body = call.encode().map_err(|e| Error::Usage(format!("cannot encode the call: {e}")))?;
+        let h = Header { dst: self.id, handle: handle::CALL, reply_to, ..Header::default() };
+        let frame = Frame::new(h, body).map_err(|e| Error::Usage(e.to_string()))?;
+        if let Some(reason) = self.gone.try_peek() {
+            return Err(Error::Disconnected { context: self.name.to_string(), reason });
+        }
+        self.shared.submit(Cmd::Send(frame));
+        Ok(())
+    }
+
+    /// Ask the context to exit and wait for it (killing it after 2 s).
+    pub fn shutdown(&self) -> Result<(), Error> {
+        let h = Header { dst: self.id, handle: handle::SHUTDOWN, ..Header::default() };
+        if let Ok(f) = Frame::new(h, Vec::new()) {
+            self.shared.submit(Cmd::Send(f));
+        }
+        if self.gone.wait_peek(Some(Instant::now() + SHUTDOWN_GRACE)).is_none() {
+            self.kill();
+            self.gone.wait_peek(Some(Instant::now() + SHUTDOWN_GRACE));
+        }
+        Ok(())
+    }
+
+    /// Kill the context's process (and the programs it started) now.
+    pub fn kill(&self) {
+        self.shared.submit(Cmd::Kill(self.id));
+    }
+
+    /// True once the context has disconnected.
+    pub fn is_gone(&self) -> bool {
+        self.gone.try_peek().is_some()
+    }
+}
+
+/// A call being built. Finish with [`call`](CallBuilder::call),
+/// [`spawn`](CallBuilder::spawn) or [`no_reply`](CallBuilder::no_reply).
+pub struct CallBuilder<'a> {
+    ctx: &'a Context,
+    call: Call,
+    timeout: Option<Duration>,
+}
+
+impl CallBuilder<'_> {
+    /// Append a positional argument.
+    pub fn arg(mut self, v: impl Into<Value>) -> Self {
+        self.call.args.push(v.into());
+        self
+    }
+
+    /// Append positional arguments.
+    pub fn args(mut self, v: Vec<Value>) -> Self {
+        self.call.args.extend(v);
+        self
+    }
+
+    /// Add a keyword argument.
+    pub fn kwarg(mut self, name: impl Into<String>, v: impl Into<Value>) -> Self {
+        self.call.kwargs.push((name.into(), v.into()));
+        self
+    }
+
+    /// Fail with [`Error::Timeout`] when no answer arrives in time.
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+
+    /// Send and wait for the result.
+    pub fn call(self) -> Result<Value, Error> {
+        self.spawn()?.wait()
+    }
+
+    /// Send and return a handle to wait on later: one thread can drive many contexts.
+    pub fn spawn(self) -> Result<CallHandle, Error> {
+        let reply_to = self.ctx.shared.handle();
+        let latch = Arc::new(Latch::default());
+        self.ctx
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reply_to, Pending { ctx: self.ctx.id, latch: latch.clone() });
+        if let Err(e) = self.ctx.send(&self.call, reply_to) {
+            self.ctx.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&reply_to);
+            return Err(e);
+        }
+        Ok(CallHandle {
+            latch,
+            handle: reply_to,
+            shared: self.ctx.shared.clone(),
+            context: self.ctx.name.clone(),
+            deadline: self.timeout.map(|t| (Instant::now() + t, t)),
+        })
+    }
+
+    /// Send without asking for an answer.
+    pub fn no_reply(self) -> Result<(), Error> {
+        self.ctx.send(&self.call, 0)
+    }
+}
+
+/// A call in flight.
+pub struct CallHandle {
+    latch: Arc<Latch<CallResult>>,
+    handle: u32,
+    shared: Arc<Shared>,
+    context: Arc<str>,
+    deadline: Option<(Instant, Duration)>,
+}
+
+impl CallHandle {
+    /// Wait for the result (or the call's timeout).
+    pub fn wait(self) -> Result<Value, Error> {
+        match self.latch.wait(self.deadline.map(|d| d.0)) {
+            Some(r) => r,
+            None => {
+                self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.handle);
+                let after = self.deadline.map(|d| d.1).unwrap_or_default();
+                Err(Error::Timeout { context: self.context.to_string(), after })
+            }
+        }
+    }
+
+    /// The result if it has arrived.
+    pub fn try_result(&self) -> Option<Result<Value, Error>> {
+        self.latch.try_take()
+    }
+}

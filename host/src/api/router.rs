@@ -1,0 +1,85 @@
+//! The router: owns the broker thread and starts contexts.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use crate::broker::{self, Cmd, Latch, Shared};
+use crate::connect::{bootstrap, Method};
+use crate::log::{stderr_sink, LogSink};
+use crate::{Context, Error};
+
+/// Settings of a [`Router`].
+#[derive(Clone)]
+pub struct RouterOptions {
+    /// Receives forwarded log records and stdout/stderr lines (default: print to stderr).
+    pub sink: LogSink,
+    /// Minimum Python level forwarded (records below it never cross the wire).
+    pub log_level: u32,
+    /// Largest message body accepted or sent, in bytes.
+    pub max_frame: u32,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        RouterOptions { sink: stderr_sink(), log_level: 20, max_frame: econtext_core::header::DEFAULT_MAX_BODY }
+    }
+}
+
+/// Owns the IO thread and every context started through it. Dropping the router shuts every
+/// context down (killing those that do not exit within a second).
+///
+/// ```no_run
+/// use econtext::{Local, Router, Value};
+/// let router = Router::new()?;
+/// let ctx = router.connect(&Local::new())?;
+/// let v = ctx.call("platform.python_version", vec![])?;
+/// println!("{v:?}");
+/// # Ok::<(), econtext::Error>(())
+/// ```
+pub struct Router {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    title: String,
+}
+
+impl Router {
+    /// A router with default options.
+    pub fn new() -> Result<Router, Error> {
+        Router::with_options(RouterOptions::default())
+    }
+
+    /// A router with the given options.
+    pub fn with_options(o: RouterOptions) -> Result<Router, Error> {
+        let (shared, thread) = broker::start(o.sink, o.log_level, o.max_frame)?;
+        Ok(Router { shared, thread: Some(thread), title: bootstrap::title() })
+    }
+
+    /// Start a context and wait until it is ready (or its connect timeout passes).
+    pub fn connect(&self, method: &dyn Method) -> Result<Context, Error> {
+        let recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        let id = self.shared.context_id();
+        let done = Arc::new(Latch::default());
+        let gone = Arc::new(Latch::default());
+        let deadline = Instant::now() + recipe.connect_timeout + std::time::Duration::from_secs(1);
+        let name = recipe.name.clone();
+        self.shared.submit(Cmd::Connect { id, recipe, done: done.clone(), gone: gone.clone() });
+        match done.wait(Some(deadline)) {
+            Some(Ok(())) => Ok(Context::new(id, name, self.shared.clone(), gone)),
+            Some(Err(e)) => Err(e),
+            None => {
+                self.shared.submit(Cmd::Kill(id));
+                Err(Error::ConnectTimeout { context: name, after: deadline.elapsed(), output: String::new() })
+            }
+        }
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        self.shared.submit(Cmd::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

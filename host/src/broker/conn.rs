@@ -1,0 +1,291 @@
+//! One connection: a started process, its bootstrap phases, and its framed stream.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{IoSlice, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::Child;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use econtext_core::{ContextId, Frame, FrameDecoder};
+
+use super::Latch;
+use crate::connect::bootstrap::{version_supported, MARK_STAGE1, MARK_STAGE2};
+use crate::connect::Recipe;
+use crate::sys::process::Spawned;
+use crate::Error;
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for `EC0<version>\n` (everything before it is noise: banners, motd).
+    AwaitStage1,
+    /// Stage 2 is on its way; waiting for `EC1\n`.
+    AwaitStage2,
+    /// Frames flow.
+    Up,
+}
+
+/// Bytes of output kept for error messages.
+const TAIL: usize = 8 * 1024;
+
+pub struct Conn {
+    pub id: ContextId,
+    pub name: String,
+    pub child: Child,
+    pub io: UnixStream,
+    pub stderr: Option<File>,
+    pub pty: Option<File>,
+    pub phase: Phase,
+    pub decoder: FrameDecoder,
+    pub gone: Arc<Latch<String>>,
+    stage2: Option<Vec<u8>>,
+    noise: Vec<u8>,
+    err: Vec<u8>,
+    err_partial: Vec<u8>,
+    version: Option<String>,
+    out: VecDeque<Vec<u8>>,
+    out_off: usize,
+    connect: Option<(Arc<Latch<Result<(), Error>>>, Instant, Duration)>,
+}
+
+fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
+    buf.extend_from_slice(data);
+    if buf.len() > TAIL {
+        buf.drain(..buf.len() - TAIL);
+    }
+}
+
+impl Conn {
+    pub fn new(
+        id: ContextId,
+        recipe: &Recipe,
+        s: Spawned,
+        stage2: Vec<u8>,
+        done: Arc<Latch<Result<(), Error>>>,
+        gone: Arc<Latch<String>>,
+        max_frame: u32,
+    ) -> Conn {
+        Conn {
+            id,
+            name: recipe.name.clone(),
+            child: s.child,
+            io: s.io,
+            stderr: Some(File::from(s.stderr)),
+            pty: s.pty.map(File::from),
+            phase: Phase::AwaitStage1,
+            decoder: FrameDecoder::new(max_frame),
+            gone,
+            stage2: Some(stage2),
+            noise: Vec::new(),
+            err: Vec::new(),
+            err_partial: Vec::new(),
+            version: None,
+            out: VecDeque::new(),
+            out_off: 0,
+            connect: Some((done, Instant::now() + recipe.connect_timeout, recipe.connect_timeout)),
+        }
+    }
+
+    pub fn wants_write(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.connect.as_ref().map(|c| c.1)
+    }
+
+    pub fn stage2_pending(&self) -> bool {
+        self.stage2.is_some()
+    }
+
+    /// Queue the stage-2 bytes (and the Init frame behind them) ahead of everything else.
+    pub fn release_stage2(&mut self) {
+        if let Some(b) = self.stage2.take() {
+            self.out.push_front(b);
+        }
+    }
+
+    /// Consume bootstrap output. `Ok(Some(rest))` once `EC1\n` was seen: `rest` is framed data.
+    pub fn boot<'a>(&mut self, data: &'a [u8]) -> Result<Option<&'a [u8]>, Error> {
+        let mut data = data;
+        if self.phase == Phase::AwaitStage1 {
+            let start = self.noise.len();
+            self.noise.extend_from_slice(data);
+            let Some(p) = find_line_start(&self.noise, MARK_STAGE1) else {
+                if self.noise.len() > 64 * 1024 {
+                    self.noise.drain(..32 * 1024);
+                }
+                return Ok(None);
+            };
+            let Some(nl) = self.noise[p..].iter().position(|b| *b == b'\n') else { return Ok(None) };
+            let v = String::from_utf8_lossy(&self.noise[p + 3..p + nl]).trim().to_string();
+            // What followed the marker line in this chunk.
+            let consumed = (p + nl + 1).saturating_sub(start);
+            self.noise.truncate(p);
+            if !version_supported(&v) {
+                return Err(Error::PythonTooOld { context: self.name.clone(), version: v });
+            }
+            self.version = Some(v);
+            self.phase = Phase::AwaitStage2;
+            data = &data[consumed.min(data.len())..];
+        }
+        if self.phase == Phase::AwaitStage2 {
+            self.noise.extend_from_slice(data);
+            let Some(p) = find_line_start(&self.noise, MARK_STAGE2) else { return Ok(None) };
+            let rest_len = self.noise.len() - p - MARK_STAGE2.len();
+            self.noise.truncate(p);
+            self.phase = Phase::Up;
+            if let Some((done, _, _)) = self.connect.take() {
+                done.set(Ok(()));
+            }
+            return Ok(Some(&data[data.len() - rest_len.min(data.len())..]));
+        }
+        Ok(Some(data))
+    }
+
+    pub fn queue(&mut self, frame: Frame) {
+        self.out.push_back(frame.header.emit().to_vec());
+        if !frame.body.is_empty() {
+            self.out.push_back(frame.body);
+        }
+    }
+
+    /// Write as much as the socket takes now.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        while !self.out.is_empty() && (self.stage2.is_none()) {
+            let slices: Vec<IoSlice<'_>> = self
+                .out
+                .iter()
+                .take(32)
+                .enumerate()
+                .map(|(i, b)| IoSlice::new(if i == 0 { &b[self.out_off..] } else { b }))
+                .collect();
+            let mut n = match (&self.io).write_vectored(&slices) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            while n > 0 {
+                let left = self.out[0].len() - self.out_off;
+                if n >= left {
+                    n -= left;
+                    self.out.pop_front();
+                    self.out_off = 0;
+                } else {
+                    self.out_off += n;
+                    n = 0;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read stderr; returns complete lines.
+    pub fn read_stderr(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let Some(f) = &mut self.stderr else { break };
+            match f.read(&mut buf) {
+                Ok(0) => {
+                    self.stderr = None;
+                    break;
+                }
+                Ok(n) => {
+                    keep_tail(&mut self.err, &buf[..n]);
+                    self.err_partial.extend_from_slice(&buf[..n]);
+                    while let Some(i) = self.err_partial.iter().position(|b| *b == b'\n') {
+                        let l: Vec<u8> = self.err_partial.drain(..=i).collect();
+                        lines.push(String::from_utf8_lossy(&l[..i]).into_owned());
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    self.stderr = None;
+                    break;
+                }
+            }
+        }
+        lines
+    }
+
+    /// Read the pty (prompts are answered by the ssh/sudo methods).
+    pub fn read_pty(&mut self) {
+        let mut buf = [0u8; 4096];
+        if let Some(f) = &mut self.pty {
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => self.pty = None,
+                Ok(n) => keep_tail(&mut self.noise, &buf[..n]),
+            }
+        }
+    }
+
+    pub fn kill(&mut self) {
+        crate::sys::process::kill_group(self.child.id());
+        let _ = self.child.kill();
+    }
+
+    pub fn fail_connect(&mut self, e: Error) {
+        if let Some((done, _, _)) = self.connect.take() {
+            done.set(Err(e));
+        }
+    }
+
+    fn output(&self) -> String {
+        let mut s = String::from_utf8_lossy(&self.noise).into_owned();
+        s.push_str(&String::from_utf8_lossy(&self.err));
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    pub fn timeout_error(&self) -> Error {
+        let after = self.connect.as_ref().map(|c| c.2).unwrap_or_default();
+        Error::ConnectTimeout { context: self.name.clone(), after, output: self.output() }
+    }
+
+    /// The stream is over: collect the last output, fail a pending connect, say why.
+    pub fn end(&mut self, reason: String) -> String {
+        // Give a dying process a moment to finish its traceback.
+        let deadline = Instant::now() + Duration::from_millis(200);
+        while self.stderr.is_some() && Instant::now() < deadline {
+            self.read_stderr();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let status = self.child.try_wait().ok().flatten();
+        let output = self.output();
+        if self.connect.is_some() {
+            let mut why = match status {
+                Some(s) => format!("the process exited ({s}) before the stub was ready"),
+                None => reason.clone(),
+            };
+            if output.contains("not found") && self.version.is_none() {
+                why = "no python interpreter found (pass the interpreter path)".into();
+            }
+            let e = Error::Bootstrap { context: self.name.clone(), reason: why, version: self.version.clone(), output };
+            self.fail_connect(e);
+            return reason;
+        }
+        match (status, output.trim().is_empty()) {
+            (_, false) => format!("{reason}; last output:\n{output}"),
+            (Some(s), true) => format!("{reason} ({s})"),
+            (None, true) => reason,
+        }
+    }
+}
+
+/// The position of `pat` at the start of a line of `hay`.
+fn find_line_start(hay: &[u8], pat: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while i + pat.len() <= hay.len() {
+        if hay[i..].starts_with(pat) && (i == 0 || hay[i - 1] == b'\n') {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+

@@ -1,0 +1,67 @@
+//! A one-shot slot an API thread waits on with a deadline, filled by the broker thread.
+
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+/// A value delivered once across threads.
+#[derive(Debug)]
+pub struct Latch<T> {
+    value: Mutex<Option<T>>,
+    ready: Condvar,
+}
+
+impl<T> Default for Latch<T> {
+    fn default() -> Self {
+        Latch { value: Mutex::new(None), ready: Condvar::new() }
+    }
+}
+
+impl<T> Latch<T> {
+    /// Fill the slot (the first value wins) and wake the waiter.
+    pub fn set(&self, v: T) {
+        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(v);
+            self.ready.notify_all();
+        }
+    }
+
+    /// Take the value if it is there.
+    pub fn try_take(&self) -> Option<T> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// Wait until the value arrives or the deadline passes (`None`: forever).
+    pub fn wait(&self, deadline: Option<Instant>) -> Option<T> {
+        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(v) = g.take() {
+                return Some(v);
+            }
+            match deadline {
+                None => g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    g = self.ready.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            }
+        }
+    }
+}
+
+impl<T: Clone> Latch<T> {
+    /// A copy of the value if it is there (the value stays).
+    pub fn try_peek(&self) -> Option<T> {
+        self.value.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Wait for the value without taking it.
+    pub fn wait_peek(&self, deadline: Option<Instant>) -> Option<T> {
+        let v = self.wait(deadline)?;
+        self.set(v.clone());
+        Some(v)
+    }
+}

@@ -1,0 +1,517 @@
+//! The broker: one IO thread running a poll(2) loop over every connection, woken by a
+//! self-pipe when API threads hand it work. API threads never touch a connection's fds.
+
+mod conn;
+pub mod latch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use econtext_core::body::{Body, DeadLetter, DeadReason, LogRecord, ModuleReply, ModuleRequest, Reply};
+use econtext_core::router::{Decision, Origin, Router as Routes, StreamId};
+use econtext_core::{handle, ContextId, Frame, Handle, Header, Value};
+
+use crate::connect::Recipe;
+use crate::log::{LogEvent, LogSink};
+use crate::sys::poll::{self, PollFd};
+use crate::Error;
+use conn::{Conn, Phase};
+pub use latch::Latch;
+
+/// The answer an API thread waits for.
+pub(crate) type CallResult = Result<Value, Error>;
+
+/// Work handed to the broker thread.
+pub(crate) enum Cmd {
+    /// Start a context.
+    Connect { id: ContextId, recipe: Recipe, done: Arc<Latch<Result<(), Error>>>, gone: Arc<Latch<String>> },
+    /// Route a frame produced by this process.
+    Send(Frame),
+    /// Kill a context's process (and its process group).
+    Kill(ContextId),
+    /// Shut everything down and end the thread.
+    Stop,
+}
+
+/// A call waiting for its reply.
+pub(crate) struct Pending {
+    pub ctx: ContextId,
+    pub latch: Arc<Latch<CallResult>>,
+}
+
+/// State shared by the API threads and the broker thread.
+pub(crate) struct Shared {
+    cmds: Mutex<Vec<Cmd>>,
+    wake_tx: UnixStream,
+    pub pending: Mutex<HashMap<Handle, Pending>>,
+    next_handle: AtomicU32,
+    next_id: AtomicU32,
+    pub sink: LogSink,
+    pub log_level: u32,
+    pub max_frame: u32,
+}
+
+impl Shared {
+    /// Queue work and wake the broker.
+    pub fn submit(&self, cmd: Cmd) {
+        self.cmds.lock().unwrap_or_else(|e| e.into_inner()).push(cmd);
+        let _ = (&self.wake_tx).write_all_nonblocking();
+    }
+
+    /// A fresh dynamic handle.
+    pub fn handle(&self) -> Handle {
+        self.next_handle.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh context id.
+    pub fn context_id(&self) -> ContextId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+trait WakeWrite {
+    fn write_all_nonblocking(self) -> std::io::Result<()>;
+}
+
+impl WakeWrite for &UnixStream {
+    fn write_all_nonblocking(self) -> std::io::Result<()> {
+        use std::io::Write;
+        // A full socket already guarantees a wake-up; dropping the byte is fine.
+        let mut s = self;
+        match s.write(&[1]) {
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Start the broker thread.
+pub(crate) fn start(sink: LogSink, log_level: u32, max_frame: u32) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
+    let (wake_rx, wake_tx) = UnixStream::pair()?;
+    wake_rx.set_nonblocking(true)?;
+    wake_tx.set_nonblocking(true)?;
+    let shared = Arc::new(Shared {
+        cmds: Mutex::new(Vec::new()),
+        wake_tx,
+        pending: Mutex::new(HashMap::new()),
+        next_handle: AtomicU32::new(handle::FIRST_DYNAMIC),
+        next_id: AtomicU32::new(1),
+        sink,
+        log_level,
+        max_frame,
+    });
+    let mut broker = Broker {
+        shared: shared.clone(),
+        wake_rx,
+        conns: BTreeMap::new(),
+        routes: Routes::root(),
+        names: HashMap::new(),
+        dying: Vec::new(),
+        stopping: None,
+        buf: vec![0; 256 * 1024],
+    };
+    let t = std::thread::Builder::new().name("econtext-broker".into()).spawn(move || broker.run())?;
+    Ok((shared, t))
+}
+
+struct Broker {
+    shared: Arc<Shared>,
+    wake_rx: UnixStream,
+    conns: BTreeMap<StreamId, Conn>,
+    routes: Routes,
+    names: HashMap<ContextId, String>,
+    dying: Vec<(std::process::Child, Instant)>,
+    stopping: Option<Instant>,
+    buf: Vec<u8>,
+}
+
+/// How long a context may take to exit after its stream ends before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
+
+impl Broker {
+    fn run(&mut self) {
+        crate::sys::process::ignore_sigpipe();
+        loop {
+            if let Some(deadline) = self.stopping {
+                if self.conns.is_empty() || Instant::now() >= deadline {
+                    let ids: Vec<StreamId> = self.conns.keys().copied().collect();
+                    for sid in ids {
+                        self.kill(sid);
+                        self.close(sid, "router shut down".into());
+                    }
+                    for (mut c, _) in self.dying.drain(..) {
+                        let _ = c.kill();
+                        let _ = c.wait();
+                    }
+                    return;
+                }
+            }
+            let (sids, mut fds) = self.poll_set();
+            let _ = poll::poll(&mut fds, self.poll_timeout());
+            if fds[0].readable() {
+                self.drain_wake();
+                let cmds = std::mem::take(&mut *self.shared.cmds.lock().unwrap_or_else(|e| e.into_inner()));
+                for cmd in cmds {
+                    self.command(cmd);
+                }
+            }
+            for (i, (sid, what)) in sids.iter().enumerate() {
+                let p = fds[i + 1];
+                match what {
+                    Watch::Io if p.readable() => self.read_io(*sid),
+                    Watch::Io if p.writable() => self.flush(*sid),
+                    Watch::Stderr if p.readable() => self.read_stderr(*sid),
+                    Watch::Pty if p.readable() => self.read_pty(*sid),
+                    _ => {}
+                }
+            }
+            self.timers();
+        }
+    }
+
+    fn poll_set(&self) -> (Vec<(StreamId, Watch)>, Vec<PollFd>) {
+        let mut sids = Vec::with_capacity(self.conns.len() * 2);
+        let mut fds = Vec::with_capacity(self.conns.len() * 2 + 1);
+        fds.push(PollFd::new(self.wake_rx.as_fd(), poll::IN));
+        for (sid, c) in &self.conns {
+            let ev = if c.wants_write() { poll::IN | poll::OUT } else { poll::IN };
+            fds.push(PollFd::new(c.io.as_fd(), ev));
+            sids.push((*sid, Watch::Io));
+            if let Some(e) = &c.stderr {
+                fds.push(PollFd::new(e.as_fd(), poll::IN));
+                sids.push((*sid, Watch::Stderr));
+            }
+            if let Some(p) = &c.pty {
+                fds.push(PollFd::new(p.as_fd(), poll::IN));
+                sids.push((*sid, Watch::Pty));
+            }
+        }
+        (sids, fds)
+    }
+
+    fn poll_timeout(&self) -> i32 {
+        let now = Instant::now();
+        let mut next: Option<Instant> = self.stopping;
+        for c in self.conns.values() {
+            if let Some(d) = c.deadline() {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        if !self.dying.is_empty() {
+            let d = now + Duration::from_millis(20);
+            next = Some(next.map_or(d, |n| n.min(d)));
+        }
+        match next {
+            None => -1,
+            Some(d) => d.saturating_duration_since(now).as_millis().min(60_000) as i32 + 1,
+        }
+    }
+
+    fn drain_wake(&mut self) {
+        let mut b = [0u8; 256];
+        while matches!((&self.wake_rx).read(&mut b), Ok(n) if n == b.len()) {}
+    }
+
+    fn command(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Connect { id, recipe, done, gone } => self.connect(id, recipe, done, gone),
+            Cmd::Send(frame) => self.route(Origin::Local, frame),
+            Cmd::Kill(id) => {
+                if let Some(sid) = self.routes.route_of(id) {
+                    self.kill(sid);
+                }
+            }
+            Cmd::Stop => {
+                self.stopping = Some(Instant::now() + EXIT_GRACE);
+                let ids: Vec<(StreamId, ContextId)> = self.conns.iter().map(|(s, c)| (*s, c.id)).collect();
+                for (sid, id) in ids {
+                    if self.conns.get(&sid).is_some_and(|c| c.phase == Phase::Up) {
+                        let h = Header { dst: id, handle: handle::SHUTDOWN, ..Header::default() };
+                        if let Ok(f) = Frame::new(h, Vec::new()) {
+                            self.write_frame(sid, f);
+                        }
+                    } else {
+                        self.kill(sid);
+                    }
+                }
+            }
+        }
+    }
+
+    fn connect(&mut self, id: ContextId, recipe: Recipe, done: Arc<Latch<Result<(), Error>>>, gone: Arc<Latch<String>>) {
+        let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
+        let spawned = match crate::sys::process::spawn(&argv, recipe.pty) {
+            Ok(s) => s,
+            Err(e) => {
+                done.set(Err(Error::Spawn { program: recipe.argv[0].clone(), reason: e.to_string() }));
+                gone.set("never started".into());
+                return;
+            }
+        };
+        let init = econtext_core::body::Init {
+            id,
+            parent: 0,
+            name: recipe.name.clone(),
+            log_level: self.shared.log_level,
+            max_frame: self.shared.max_frame,
+            served: Vec::new(),
+        };
+        let mut boot = econtext_stub::STAGE2.to_vec();
+        let h = Header { dst: id, handle: handle::INIT, ..Header::default() };
+        if let Ok(f) = init.encode().and_then(|b| Frame::new(h, b)) {
+            boot.extend_from_slice(&f.encode());
+        }
+        let sid: StreamId = id;
+        self.names.insert(id, recipe.name.clone());
+        let conn = Conn::new(id, &recipe, spawned, boot, done, gone, self.shared.max_frame);
+        let send_now = !recipe.wait_for_stage1;
+        self.conns.insert(sid, conn);
+        self.routes.add_child(id, sid);
+        if send_now {
+            if let Some(c) = self.conns.get_mut(&sid) {
+                c.release_stage2();
+            }
+            self.flush(sid);
+        }
+    }
+
+    fn read_io(&mut self, sid: StreamId) {
+        for _ in 0..16 {
+            let Some(c) = self.conns.get_mut(&sid) else { return };
+            let n = match (&c.io).read(&mut self.buf) {
+                Ok(0) => return self.close(sid, "the stream ended".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.close(sid, format!("read failed: {e}")),
+            };
+            let data = std::mem::take(&mut self.buf);
+            self.ingest(sid, &data[..n]);
+            self.buf = data;
+            if n < self.buf.len() {
+                return;
+            }
+        }
+    }
+
+    fn ingest(&mut self, sid: StreamId, mut data: &[u8]) {
+        let Some(c) = self.conns.get_mut(&sid) else { return };
+        if c.phase != Phase::Up {
+            match c.boot(data) {
+                Ok(None) => {
+                    if c.phase == Phase::AwaitStage2 && c.stage2_pending() {
+                        c.release_stage2();
+                        self.flush(sid);
+                    }
+                    return;
+                }
+                Ok(Some(rest)) => {
+                    let rest = rest.to_vec();
+                    return self.frames(sid, &rest);
+                }
+                Err(e) => {
+                    self.kill(sid);
+                    return self.fail_boot(sid, e);
+                }
+            }
+        }
+        if data.is_empty() {
+            return;
+        }
+        self.frames(sid, std::mem::take(&mut data));
+    }
+
+    fn frames(&mut self, sid: StreamId, mut data: &[u8]) {
+        loop {
+            let Some(c) = self.conns.get_mut(&sid) else { return };
+            match c.decoder.feed(data) {
+                econtext_core::Feed::Consumed => return,
+                econtext_core::Feed::Frame { frame, rest } => {
+                    data = rest;
+                    self.route(Origin::Stream(sid), frame);
+                }
+                econtext_core::Feed::Error(e) => {
+                    let name = c.name.clone();
+                    self.kill(sid);
+                    return self.close(sid, format!("protocol error from {name}: {e}"));
+                }
+            }
+        }
+    }
+
+    fn route(&mut self, from: Origin, frame: Frame) {
+        let h = frame.header;
+        match self.routes.decide(&h, from) {
+            Decision::Deliver => self.deliver(from, frame),
+            Decision::Forward(sid) => self.write_frame(sid, frame),
+            Decision::Reject(reason) => {
+                let detail = match reason {
+                    DeadReason::NoRoute => format!("no route to context {}", h.dst),
+                    DeadReason::Refused => format!("context {} may not send to handle {} of context {}", h.src, h.handle, h.dst),
+                    _ => format!("{reason:?}"),
+                };
+                if let Some(dl) = self.routes.dead_letter(&h, reason, detail) {
+                    self.route(Origin::Local, dl);
+                }
+            }
+            Decision::Drop(_) => {}
+        }
+    }
+
+    fn deliver(&mut self, from: Origin, frame: Frame) {
+        let h = frame.header;
+        let name = self.names.get(&h.src).cloned().unwrap_or_else(|| format!("context{}", h.src));
+        match h.handle {
+            handle::LOG => {
+                if let Ok(r) = LogRecord::decode(&frame.body) {
+                    (self.shared.sink)(&LogEvent { context: name, logger: r.logger, level: r.level, message: r.message });
+                }
+            }
+            handle::GET_MODULE => {
+                if let Ok(req) = ModuleRequest::decode(&frame.body) {
+                    let reply = ModuleReply { missing: vec![req.fullname.clone()], fullname: req.fullname, modules: vec![] };
+                    let hd = Header { dst: h.src, handle: h.reply_to, ..Header::default() };
+                    if let Ok(f) = reply.encode().and_then(|b| Frame::new(hd, b)) {
+                        self.route(Origin::Local, f);
+                    }
+                }
+            }
+            handle::ROUTE_ADD | handle::ROUTE_DEL => {
+                let _ = from;
+            }
+            hd if hd >= handle::FIRST_DYNAMIC => {
+                let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(p) = pending.remove(&hd) else { return };
+                if !h.is_dead() && p.ctx != h.src {
+                    // A reply from a context that was not called: forged, keep waiting.
+                    pending.insert(hd, p);
+                    return;
+                }
+                drop(pending);
+                let result = if h.is_dead() {
+                    match DeadLetter::decode(&frame.body) {
+                        Ok(d) if d.reason == DeadReason::Disconnected as u32 => {
+                            Err(Error::Disconnected { context: name, reason: d.detail })
+                        }
+                        Ok(d) => Err(Error::DeadLetter { reason: d.detail }),
+                        Err(e) => Err(Error::Protocol { context: name, reason: e.to_string() }),
+                    }
+                } else {
+                    match Reply::decode(&frame.body) {
+                        Ok(Reply::Ok(v)) => Ok(v),
+                        Ok(Reply::Err(e)) => Err(Error::Remote(e)),
+                        Err(e) => Err(Error::Protocol { context: name, reason: format!("undecodable reply: {e}") }),
+                    }
+                };
+                p.latch.set(result);
+            }
+            _ => {}
+        }
+    }
+
+    fn write_frame(&mut self, sid: StreamId, frame: Frame) {
+        let Some(c) = self.conns.get_mut(&sid) else { return };
+        c.queue(frame);
+        if c.phase == Phase::Up || !c.stage2_pending() {
+            self.flush(sid);
+        }
+    }
+
+    fn flush(&mut self, sid: StreamId) {
+        let Some(c) = self.conns.get_mut(&sid) else { return };
+        if let Err(e) = c.flush() {
+            self.close(sid, format!("write failed: {e}"));
+        }
+    }
+
+    fn read_stderr(&mut self, sid: StreamId) {
+        let Some(c) = self.conns.get_mut(&sid) else { return };
+        let lines = c.read_stderr();
+        let name = c.name.clone();
+        let up = c.phase == Phase::Up;
+        if up {
+            for l in lines {
+                (self.shared.sink)(&LogEvent { context: name.clone(), logger: "stderr".into(), level: 30, message: l });
+            }
+        }
+    }
+
+    fn read_pty(&mut self, sid: StreamId) {
+        if let Some(c) = self.conns.get_mut(&sid) {
+            c.read_pty();
+        }
+    }
+
+    fn kill(&mut self, sid: StreamId) {
+        if let Some(c) = self.conns.get_mut(&sid) {
+            c.kill();
+        }
+    }
+
+    fn fail_boot(&mut self, sid: StreamId, e: Error) {
+        if let Some(c) = self.conns.get_mut(&sid) {
+            c.fail_connect(e.clone());
+        }
+        self.close(sid, e.to_string());
+    }
+
+    /// A stream ended: fail its connect, every pending call on contexts behind it, reap.
+    fn close(&mut self, sid: StreamId, reason: String) {
+        let Some(mut c) = self.conns.remove(&sid) else { return };
+        let reason = c.end(reason);
+        let gone = self.routes.remove_stream(sid);
+        {
+            let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            let dead: Vec<Handle> = pending.iter().filter(|(_, p)| gone.contains(&p.ctx)).map(|(h, _)| *h).collect();
+            for hd in dead {
+                if let Some(p) = pending.remove(&hd) {
+                    let context = self.names.get(&p.ctx).cloned().unwrap_or_default();
+                    p.latch.set(Err(Error::Disconnected { context, reason: reason.clone() }));
+                }
+            }
+        }
+        for id in &gone {
+            self.names.remove(id);
+        }
+        c.gone.set(reason);
+        match c.child.try_wait() {
+            Ok(Some(_)) => {}
+            _ => self.dying.push((c.child, Instant::now() + EXIT_GRACE)),
+        }
+    }
+
+    fn timers(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<StreamId> =
+            self.conns.iter().filter(|(_, c)| c.deadline().is_some_and(|d| d <= now)).map(|(s, _)| *s).collect();
+        for sid in expired {
+            let e = self.conns.get(&sid).map(|c| c.timeout_error());
+            self.kill(sid);
+            if let Some(e) = e {
+                self.fail_boot(sid, e);
+            }
+        }
+        self.dying.retain_mut(|(child, deadline)| match child.try_wait() {
+            Ok(Some(_)) | Err(_) => false,
+            Ok(None) if now >= *deadline => {
+                crate::sys::process::kill_group(child.id());
+                let _ = child.kill();
+                let _ = child.wait();
+                false
+            }
+            Ok(None) => true,
+        });
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Watch {
+    Io,
+    Stderr,
+    Pty,
+}

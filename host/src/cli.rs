@@ -1,0 +1,268 @@
+//! The `econtext` command line. Thin: parse, resolve, call the library, print.
+
+use std::time::Duration;
+
+use crate::{json, log, Error, Local, Router, RouterOptions, Value};
+
+/// Top-level help.
+pub const HELP: &str = "\
+econtext: run Python functions on machines that have nothing but Python
+
+USAGE:
+    econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
+
+TARGET:
+    local                  python3 on this machine (from PATH)
+    local:/path/to/python  that interpreter
+
+FUNCTION is a dotted module.function, e.g. os.getpid, os.path.join, platform.node.
+Each ARG is a JSON literal when it parses as one (42, 1.5, true, null, \"text\", [1, 2],
+{\"k\": 1}) and a plain string otherwise.
+
+OPTIONS (after `call`):
+    --kw NAME=VALUE   keyword argument (VALUE as for ARG); repeatable
+    --timeout SECS    fail when the call has not returned after SECS (fractions allowed)
+    --connect-timeout SECS   fail when the context is not up after SECS (default 30)
+    --json            print the result as JSON (bytes, tuples, big ints: see README)
+    -v                also show debug records from the context
+    -q                hide forwarded log records and output lines
+
+EXAMPLES:
+    econtext call local platform.python_version
+    econtext call local os.system 'hostname; uptime'
+    econtext call local:/usr/bin/python2.7 os.path.join /tmp x
+    econtext call local --json os.uname
+    econtext call local time.sleep 10 --timeout 1.5
+
+EXIT STATUS:
+    0 success; 1 the function raised (type, message and traceback on stderr);
+    2 usage error; 3 connection or bootstrap failure; 4 timeout or context lost mid-call.
+";
+
+/// Help for `call`.
+pub const CALL_HELP: &str = HELP;
+
+/// A parsed `call` command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallCmd {
+    /// Where to run.
+    pub target: String,
+    /// `module.function`.
+    pub function: String,
+    /// Positional arguments.
+    pub args: Vec<Value>,
+    /// Keyword arguments.
+    pub kwargs: Vec<(String, Value)>,
+    /// Call timeout.
+    pub timeout: Option<Duration>,
+    /// Connect timeout.
+    pub connect_timeout: Option<Duration>,
+    /// Print JSON.
+    pub json: bool,
+    /// Forwarding verbosity: -1 quiet, 0 normal, 1 debug.
+    pub verbosity: i32,
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Print this text and exit 0.
+    Help(&'static str),
+    /// Run a call.
+    Call(CallCmd),
+}
+
+/// An ARG: JSON when it parses, a string otherwise.
+pub fn arg_value(s: &str) -> Value {
+    json::parse(s).unwrap_or_else(|| Value::Str(s.to_string()))
+}
+
+fn secs(flag: &str, v: Option<String>) -> Result<Duration, String> {
+    let v = v.ok_or_else(|| format!("{flag} needs a number of seconds"))?;
+    match v.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(format!("{flag} {v:?}: expected a positive number of seconds")),
+    }
+}
+
+/// Parse argv (without the program name).
+pub fn parse(args: Vec<String>) -> Result<Command, String> {
+    let mut it = args.into_iter();
+    let mut verbosity = 0;
+    let sub = loop {
+        match it.next().as_deref() {
+            None | Some("-h") | Some("--help") | Some("help") => return Ok(Command::Help(HELP)),
+            Some("-v") => verbosity = 1,
+            Some("-q") => verbosity = -1,
+            Some("call") => break "call",
+            Some(other) => return Err(format!("unknown command {other:?}: try `econtext call --help`")),
+        }
+    };
+    debug_assert_eq!(sub, "call");
+    let mut pos = Vec::new();
+    let mut c = CallCmd {
+        target: String::new(),
+        function: String::new(),
+        args: vec![],
+        kwargs: vec![],
+        timeout: None,
+        connect_timeout: None,
+        json: false,
+        verbosity,
+    };
+    let mut rest_are_args = false;
+    while let Some(a) = it.next() {
+        if rest_are_args {
+            pos.push(a);
+            continue;
+        }
+        match a.as_str() {
+            "-h" | "--help" => return Ok(Command::Help(CALL_HELP)),
+            "--" => rest_are_args = true,
+            "--json" => c.json = true,
+            "-v" => c.verbosity = 1,
+            "-q" => c.verbosity = -1,
+            "--timeout" => c.timeout = Some(secs("--timeout", it.next())?),
+            "--connect-timeout" => c.connect_timeout = Some(secs("--connect-timeout", it.next())?),
+            "--kw" => {
+                let kv = it.next().ok_or("--kw needs NAME=VALUE")?;
+                let (k, v) = kv.split_once('=').ok_or_else(|| format!("--kw {kv:?}: expected NAME=VALUE"))?;
+                if k.is_empty() {
+                    return Err(format!("--kw {kv:?}: the NAME is empty"));
+                }
+                c.kwargs.push((k.to_string(), arg_value(v)));
+            }
+            s if s.starts_with("--") => return Err(format!("unknown option {s:?}: see `econtext call --help`")),
+            _ => pos.push(a),
+        }
+    }
+    let mut pos = pos.into_iter();
+    c.target = pos.next().ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
+    c.function = pos.next().ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
+    c.args = pos.map(|a| arg_value(&a)).collect();
+    Ok(Command::Call(c))
+}
+
+/// Resolve a TARGET into a method.
+pub fn method(target: &str, connect_timeout: Option<Duration>) -> Result<Local, String> {
+    let mut m = match target.split_once(':') {
+        None if target == "local" => Local::new(),
+        Some(("local", path)) if !path.is_empty() => Local::new().python(path),
+        _ => return Err(format!("unknown TARGET {target:?}: use local or local:/path/to/python")),
+    };
+    if let Some(t) = connect_timeout {
+        m = m.connect_timeout(t);
+    }
+    Ok(m)
+}
+
+/// Run a parsed command; returns the exit status.
+pub fn run(cmd: Command) -> i32 {
+    let c = match cmd {
+        Command::Help(t) => {
+            print!("{t}");
+            return 0;
+        }
+        Command::Call(c) => c,
+    };
+    let method = match method(&c.target, c.connect_timeout) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("econtext: {e}");
+            return 2;
+        }
+    };
+    let mut opts = RouterOptions::default();
+    match c.verbosity {
+        1 => opts.log_level = 10,
+        -1 => {
+            opts.log_level = 100;
+            opts.sink = std::sync::Arc::new(|_: &log::LogEvent| {});
+        }
+        _ => {}
+    }
+    let router = match Router::with_options(opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("econtext: {e}");
+            return 3;
+        }
+    };
+    let ctx = match router.connect(&method) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!("econtext: {e}");
+            return 3;
+        }
+    };
+    let mut b = match ctx.build(&c.function) {
+        Ok(b) => b.args(c.args),
+        Err(e) => {
+            eprintln!("econtext: {e}");
+            return 2;
+        }
+    };
+    for (k, v) in c.kwargs {
+        b = b.kwarg(k, v);
+    }
+    if let Some(t) = c.timeout {
+        b = b.timeout(t);
+    }
+    let status = match b.call() {
+        Ok(v) => {
+            let text = match (&v, c.json) {
+                (Value::Str(s), false) => s.clone(),
+                _ => json::to_json(&v),
+            };
+            println!("{text}");
+            0
+        }
+        Err(e @ Error::Remote(_)) => {
+            eprintln!("econtext: {e}");
+            1
+        }
+        Err(e @ (Error::Timeout { .. } | Error::Disconnected { .. })) => {
+            eprintln!("econtext: {e}");
+            ctx.kill();
+            4
+        }
+        Err(e) => {
+            eprintln!("econtext: {e}");
+            3
+        }
+    };
+    if status == 0 || status == 1 {
+        let _ = ctx.shutdown();
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(a: &[&str]) -> Result<Command, String> {
+        parse(a.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn parses_a_call() {
+        let Ok(Command::Call(c)) = p(&["call", "local", "os.path.join", "/tmp", "42", "--kw", "x=[1]", "--timeout", "1.5", "--json"]) else {
+            panic!()
+        };
+        assert_eq!(c.args, vec![Value::from("/tmp"), Value::Int(42)]);
+        assert_eq!(c.kwargs, vec![("x".into(), Value::List(vec![Value::Int(1)]))]);
+        assert_eq!(c.timeout, Some(Duration::from_millis(1500)));
+        assert!(c.json);
+    }
+
+    #[test]
+    fn usage_errors_say_what_to_fix() {
+        assert!(p(&["call"]).unwrap_err().contains("TARGET"));
+        assert!(p(&["call", "local"]).unwrap_err().contains("FUNCTION"));
+        assert!(p(&["call", "local", "f", "--timeout", "x"]).unwrap_err().contains("seconds"));
+        assert!(p(&["frobnicate"]).unwrap_err().contains("unknown command"));
+        assert!(method("ssh:x", None).is_err());
+        assert_eq!(p(&[]), Ok(Command::Help(HELP)));
+    }
+}

@@ -1,0 +1,91 @@
+//! Stage 0 and stage 1: the command line that starts the remote interpreter.
+//!
+//! Stage 0 is `python -Suc '<stage 1>'` (`-S`: no site import, the biggest part of start-up;
+//! stage 2 imports site lazily). Stage 1 prints the ready marker `EC0<python version>`, reads
+//! exactly N compressed bytes from stdin (select before every read: stdin may be
+//! non-blocking; EOF exits), then forks. The parent re-execs the interpreter (same pid, so
+//! ssh/sudo keep waiting on it) with argv[0] `econtext:<user>@<host>:<pid>`, the original
+//! stdin moved to fd 100 and its program read from a pipe on fd 0; the child inflates stage 2
+//! into that pipe and exits (so a pipe smaller than the program cannot deadlock). Stage 2
+//! writes `EC1\n` and then speaks frames. Nothing touches the disk.
+
+/// The marker stage 1 writes before reading stage 2; the Python version follows it.
+pub const MARK_STAGE1: &[u8] = b"EC0";
+/// The marker stage 2 writes just before its first frame.
+pub const MARK_STAGE2: &[u8] = b"EC1\n";
+
+/// The stage-1 program for a context named `title` (shown by `ps`), reading `len` bytes.
+pub fn stage1(title: &str, len: usize) -> String {
+    // Only double quotes inside: the whole program travels inside shell single quotes.
+    let title: String = title.chars().filter(|c| !matches!(c, '"' | '\'' | '\\' | '\n')).collect();
+    format!(
+        "from os import*;import sys,zlib,select as s\n\
+R,W=pipe();b=b\"\"\n\
+print(\"EC0\"+sys.version.split()[0])\n\
+while len(b)<{len}:s.select([0],[],[]);c=read(0,{len}-len(b));b+=c or sys.exit(1)\n\
+if fork():dup2(0,100);dup2(R,0);close(W);\
+execl(sys.executable,\"{title}\",\"-Sc\",\"import sys;exec(sys.stdin.read())\")\n\
+write(W,zlib.decompress(b))"
+    )
+}
+
+/// argv for a local interpreter.
+pub fn stage0_argv(python: &str, title: &str, len: usize) -> Vec<String> {
+    vec![python.to_string(), "-Suc".into(), stage1(title, len)]
+}
+
+/// The stage-0 command as one shell command line (what ssh/sudo run through the remote
+/// shell): the given interpreter, or `python3` when it is on `PATH`, else `python`. A missing
+/// interpreter makes the shell print "python: not found", which the host maps to a typed error.
+pub fn stage0_shell(python: Option<&str>, title: &str, len: usize) -> String {
+    let code = stage1(title, len);
+    match python {
+        Some(p) => format!("exec {} -Suc '{code}'", shell_quote(p)),
+        None => format!("exec $(command -v python3||echo python) -Suc '{code}'"),
+    }
+}
+
+/// Quote a word for a POSIX shell.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@%,".contains(&b)) {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The process title of contexts started by this process: `econtext:<user>@<host>:<pid>`.
+pub fn title() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!("econtext:{user}@{host}:{}", std::process::id())
+}
+
+/// Parse a python version `X.Y.Z` and say whether the stub supports it.
+pub fn version_supported(v: &str) -> bool {
+    let mut it = v.split('.').map(|p| p.chars().take_while(|c| c.is_ascii_digit()).collect::<String>());
+    let major: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major == 2 && minor >= 7) || (major == 3 && minor >= 6) || major > 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(version_supported("2.7.18"));
+        assert!(version_supported("3.6.15"));
+        assert!(version_supported("3.13.0rc1"));
+        assert!(!version_supported("2.6.9"));
+        assert!(!version_supported("3.5.10"));
+    }
+
+    #[test]
+    fn stage1_has_no_single_quote() {
+        let s = stage1("econtext:o'neil@h:1", 4000);
+        assert!(!s.contains('\''));
+    }
+}

@@ -1,0 +1,62 @@
+//! `local`: a Python interpreter on this machine, over a socketpair.
+
+use std::time::Duration;
+
+use super::{bootstrap, Method, Recipe, DEFAULT_CONNECT_TIMEOUT};
+
+/// A context on this machine.
+///
+/// ```no_run
+/// let router = econtext::Router::new()?;
+/// let ctx = router.connect(&econtext::Local::new().python("/usr/bin/python3"))?;
+/// # Ok::<(), econtext::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Local {
+    python: String,
+    name: Option<String>,
+    timeout: Duration,
+}
+
+impl Default for Local {
+    fn default() -> Self {
+        Local { python: "python3".into(), name: None, timeout: DEFAULT_CONNECT_TIMEOUT }
+    }
+}
+
+impl Local {
+    /// `python3` from `PATH`.
+    pub fn new() -> Local {
+        Local::default()
+    }
+
+    /// Use this interpreter (a path, or a name looked up on `PATH`).
+    pub fn python(mut self, path: impl Into<String>) -> Local {
+        self.python = path.into();
+        self
+    }
+
+    /// Name the context (default `local`).
+    pub fn name(mut self, name: impl Into<String>) -> Local {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How long to wait for the context to come up.
+    pub fn connect_timeout(mut self, t: Duration) -> Local {
+        self.timeout = t;
+        self
+    }
+}
+
+impl Method for Local {
+    fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
+        Recipe {
+            name: self.name.clone().unwrap_or_else(|| "local".into()),
+            argv: bootstrap::stage0_argv(&self.python, title, stage2_len),
+            pty: false,
+            wait_for_stage1: false,
+            connect_timeout: self.timeout,
+        }
+    }
+}

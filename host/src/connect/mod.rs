@@ -1,0 +1,34 @@
+//! Connection methods. A method is data: the argv to run, whether it needs a pty, and how long
+//! to wait. The broker runs any [`Recipe`] the same way, so adding a method adds no IO code.
+
+pub mod bootstrap;
+mod local;
+
+pub use local::Local;
+
+use std::time::Duration;
+
+/// Default time allowed for a connection to come up.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the broker needs to start one context.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// Context name (shown in logs and errors).
+    pub name: String,
+    /// The command to run; its stdin/stdout become the protocol stream.
+    pub argv: Vec<String>,
+    /// Give it a controlling pty (for password prompts).
+    pub pty: bool,
+    /// Send stage 2 only after stage 1's ready marker (so nothing is typed into a prompt).
+    pub wait_for_stage1: bool,
+    /// Give up when the context is not up after this long.
+    pub connect_timeout: Duration,
+}
+
+/// A way to start a context.
+pub trait Method {
+    /// Build the recipe. `title` is the remote process title, `stage2_len` the number of
+    /// compressed stage-2 bytes stage 1 must read.
+    fn recipe(&self, title: &str, stage2_len: usize) -> Recipe;
+}

@@ -1,0 +1,13 @@
+//! The only module allowed `unsafe`: process spawning (with an optional pty), poll(2) and
+//! signals. Every unsafe block carries a `// SAFETY:` line.
+//!
+//! Spawning uses `std::process::Command`, whose Unix implementation is the reviewed model of
+//! STYLE.md: every CString built before fork, no allocation or locks in the child, exec
+//! failures reported over a CLOEXEC pipe, `_exit` on failure. We add only what it lacks: a
+//! controlling pty (via `pre_exec`), done here with async-signal-safe calls.
+#![allow(unsafe_code)]
+
+pub mod poll;
+pub mod process;
+pub mod pty;
+pub mod time;

@@ -1,0 +1,90 @@
+//! Starting a connection's process with its stdio on a socketpair, and signalling it.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+
+/// A started process: the host's end of its stdin/stdout socket, its stderr pipe, and
+/// optionally the master side of its controlling pty.
+#[derive(Debug)]
+pub struct Spawned {
+    /// The process.
+    pub child: Child,
+    /// Host end of the socketpair that is the child's fd 0 and fd 1 (non-blocking).
+    pub io: UnixStream,
+    /// Read end of the child's stderr (non-blocking).
+    pub stderr: OwnedFd,
+    /// Master side of the child's controlling terminal, when one was asked for (non-blocking).
+    pub pty: Option<OwnedFd>,
+}
+
+/// Start `argv` (argv[0] is resolved on `PATH`). With `pty`, the child gets a new session whose
+/// controlling terminal is a fresh pty (for password prompts); its stdio stays on the socket.
+pub fn spawn(argv: &[OsString], pty: bool) -> io::Result<Spawned> {
+    let (host_end, child_end) = UnixStream::pair()?;
+    let (err_r, err_w) = std::io::pipe()?;
+    let mut cmd = Command::new(&argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::from(OwnedFd::from(child_end.try_clone()?)))
+        .stdout(Stdio::from(OwnedFd::from(child_end)))
+        .stderr(Stdio::from(OwnedFd::from(err_w)));
+    let master = if pty {
+        let (master, slave) = super::pty::open()?;
+        let slave_fd = slave.as_raw_fd();
+        // SAFETY: the closure runs in the forked child before exec and calls only
+        // async-signal-safe functions (setsid, ioctl, close) on fds that stay open until exec;
+        // it allocates nothing and takes no locks.
+        unsafe {
+            cmd.pre_exec(move || super::pty::make_controlling(slave_fd));
+        }
+        let child = cmd.spawn();
+        drop(slave);
+        Some((master, child?))
+    } else {
+        None
+    };
+    let (pty, child) = match master {
+        Some((m, c)) => (Some(m), c),
+        None => (None, cmd.spawn()?),
+    };
+    host_end.set_nonblocking(true)?;
+    set_nonblocking(&err_r)?;
+    if let Some(m) = &pty {
+        set_nonblocking(m)?;
+    }
+    Ok(Spawned { child, io: host_end, stderr: OwnedFd::from(err_r), pty })
+}
+
+/// Put an fd into non-blocking mode.
+pub fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
+    let raw = fd.as_fd().as_raw_fd();
+    // SAFETY: fcntl on a valid borrowed fd with F_GETFL/F_SETFL touches only its status flags.
+    let r = unsafe {
+        let flags = libc::fcntl(raw, libc::F_GETFL);
+        if flags < 0 { flags } else { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) }
+    };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Send SIGKILL to a whole process group (the stub makes itself a group leader so that the
+/// programs its functions started go with it). Errors (already gone) are ignored.
+pub fn kill_group(pgid: u32) {
+    if pgid > 1 {
+        // SAFETY: kill(2) with a negative pid signals a process group; no memory is involved.
+        unsafe {
+            libc::kill(-(pgid as libc::pid_t), libc::SIGKILL);
+        }
+    }
+}
+
+/// Ignore SIGPIPE in this process so a dead peer shows up as EPIPE, not a crash. Children get
+/// the default disposition back from `Command`.
+pub fn ignore_sigpipe() {
+    // SAFETY: setting SIGPIPE to SIG_IGN is process-wide and has no memory-safety effect.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
