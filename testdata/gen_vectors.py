@@ -367,6 +367,8 @@ MALFORMED = [
     ('channel_credit_overflow', 'body:Channel', '02ffffffff10', 'varint'),
     ('channel_credit_trailing', 'body:Channel', '020100', 'trailing'),
     ('channel_close_err_cut', 'body:Channel', '0101', 'truncated'),
+    # an option tag other than 0/1: not spelled out in the spec; both sides say bad_variant
+    ('channel_close_option_tag_2', 'body:Channel', '0102', 'bad_variant'),
     ('dead_letter_bad_utf8', 'body:DeadLetter', '0001ff', 'bad_utf8'),
     ('dead_letter_trailing', 'body:DeadLetter', '000000', 'trailing'),
 ]

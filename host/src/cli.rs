@@ -212,6 +212,8 @@ pub fn run(cmd: Command) -> i32 {
         Ok(v) => {
             let text = match (&v, c.json) {
                 (Value::Str(s), false) => s.clone(),
+                // Python 2's native str is bytes: show it as text when it is text.
+                (Value::Bytes(b), false) if std::str::from_utf8(b).is_ok() => String::from_utf8_lossy(b).into_owned(),
                 _ => json::to_json(&v),
             };
             println!("{text}");

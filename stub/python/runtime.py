@@ -142,11 +142,15 @@ def call(m, fn, a, kw):
 
 def err(e):
     import traceback
+    t, v, tb = sys.exc_info()
+    # Drop the stub's own frames (it runs as '<string>').
+    while tb and tb.tb_frame.f_code.co_filename == '<string>':
+        tb = tb.tb_next
     t = type(e)
     n = t.__name__
     if t.__module__ not in ('builtins', 'exceptions'):
         n = t.__module__ + '.' + n
-    return 1, RemoteError(n, str(e), traceback.format_exc())
+    return 1, RemoteError(n, str(e), ''.join(traceback.format_exception(t, e, tb)))
 
 
 def main():

@@ -16,11 +16,12 @@ pub struct Local {
     python: String,
     name: Option<String>,
     timeout: Duration,
+    prefix: Vec<String>,
 }
 
 impl Default for Local {
     fn default() -> Self {
-        Local { python: "python3".into(), name: None, timeout: DEFAULT_CONNECT_TIMEOUT }
+        Local { python: "python3".into(), name: None, timeout: DEFAULT_CONNECT_TIMEOUT, prefix: Vec::new() }
     }
 }
 
@@ -42,6 +43,13 @@ impl Local {
         self
     }
 
+    /// Run the interpreter through a wrapper command, e.g. `["nice", "-n", "5"]` or a
+    /// `bwrap` sandbox: the interpreter's argv is appended to it.
+    pub fn prefix(mut self, argv: Vec<String>) -> Local {
+        self.prefix = argv;
+        self
+    }
+
     /// How long to wait for the context to come up.
     pub fn connect_timeout(mut self, t: Duration) -> Local {
         self.timeout = t;
@@ -53,7 +61,7 @@ impl Method for Local {
     fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
         Recipe {
             name: self.name.clone().unwrap_or_else(|| "local".into()),
-            argv: bootstrap::stage0_argv(&self.python, title, stage2_len),
+            argv: self.prefix.iter().cloned().chain(bootstrap::stage0_argv(&self.python, title, stage2_len)).collect(),
             pty: false,
             wait_for_stage1: false,
             connect_timeout: self.timeout,
