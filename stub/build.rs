@@ -17,7 +17,10 @@ fn minify(src: &str, name: &str) -> String {
         .filter(|n| *n > 0)
         .min()
         .unwrap_or(1);
-    assert!(src.is_ascii(), "{name}: the stub must be ASCII (stage 1 reads it as text)");
+    assert!(
+        src.is_ascii(),
+        "{name}: the stub must be ASCII (stage 1 reads it as text)"
+    );
     let mut out = String::new();
     for (no, line) in src.lines().enumerate() {
         let body = line.trim_start_matches(' ');
@@ -25,7 +28,11 @@ fn minify(src: &str, name: &str) -> String {
             continue;
         }
         let indent = line.len() - body.len();
-        assert!(indent % unit == 0, "{name}:{}: indent with multiples of {unit} spaces", no + 1);
+        assert!(
+            indent % unit == 0,
+            "{name}:{}: indent with multiples of {unit} spaces",
+            no + 1
+        );
         let mut body = body.trim_end().to_string();
         // A trailing comment is cut only on lines without quotes, where `#` cannot be in a string.
         if !body.contains(['"', '\'']) {

@@ -9,9 +9,9 @@ use serde::de::{EnumAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 pub use crate::value::RemoteError;
-pub use crate::value_de::ByteBuf;
 use crate::value::Value;
-use crate::value_de::{decode_with, fail, Ctx, KwargSeed, SeqSeed, ValueSeed};
+pub use crate::value_de::ByteBuf;
+use crate::value_de::{counted, decode_with, fail, Ctx, KwargSeed, SeqSeed, ValueSeed};
 use crate::Error;
 
 /// A message body with a fixed encoding.
@@ -36,7 +36,15 @@ macro_rules! plain_bodies {
 }
 
 plain_bodies!(
-    RemoteError, Shutdown, LogRecord, ModuleRequest, ModuleReply, RouteAdd, RouteDel, Spawn, Init,
+    RemoteError,
+    Shutdown,
+    LogRecord,
+    ModuleRequest,
+    ModuleReply,
+    RouteAdd,
+    RouteDel,
+    Spawn,
+    Init,
     DeadLetter
 );
 
@@ -103,8 +111,10 @@ pub struct ModuleReply {
     /// The requested name.
     pub fullname: String,
     /// The requested module first (when found), then related modules preloaded with it.
+    #[serde(deserialize_with = "counted")]
     pub modules: Vec<Module>,
     /// Names that could not be served.
+    #[serde(deserialize_with = "counted")]
     pub missing: Vec<String>,
 }
 
@@ -152,12 +162,15 @@ pub struct Spawn {
     /// Its name.
     pub name: String,
     /// The command to run (ends with the stage-0 python command).
+    #[serde(deserialize_with = "counted")]
     pub argv: Vec<String>,
     /// Run under a pty.
     pub pty: bool,
     /// Prompts to answer.
+    #[serde(deserialize_with = "counted")]
     pub prompts: Vec<Prompt>,
     /// Failure texts to recognise.
+    #[serde(deserialize_with = "counted")]
     pub failures: Vec<Failure>,
     /// Give up after this long without the ready marker.
     pub timeout_ms: u32,
@@ -179,6 +192,7 @@ pub struct Init {
     /// Maximum body size on this stream.
     pub max_frame: u32,
     /// Top-level module names the parent can serve.
+    #[serde(deserialize_with = "counted")]
     pub served: Vec<String>,
 }
 
@@ -253,8 +267,18 @@ impl<'de> Visitor<'de> for CallVisitor<'_> {
         Ok(Call {
             module: seq.next_element()?.ok_or_else(short)?,
             function: seq.next_element()?.ok_or_else(short)?,
-            args: seq.next_element_seed(SeqSeed { elem: top })?.ok_or_else(short)?,
-            kwargs: seq.next_element_seed(SeqSeed { elem: KwargSeed(top) })?.ok_or_else(short)?,
+            args: seq
+                .next_element_seed(SeqSeed {
+                    elem: top,
+                    ctx: self.0,
+                })?
+                .ok_or_else(short)?,
+            kwargs: seq
+                .next_element_seed(SeqSeed {
+                    elem: KwargSeed(top),
+                    ctx: self.0,
+                })?
+                .ok_or_else(short)?,
         })
     }
 }
@@ -264,7 +288,9 @@ impl Body for Reply {
         postcard::to_allocvec(self).map_err(Error::from_postcard)
     }
     fn decode(bytes: &[u8]) -> Result<Reply, Error> {
-        decode_with(bytes, |de, ctx| de.deserialize_enum("Reply", &["Ok", "Err"], ReplyVisitor(ctx)))
+        decode_with(bytes, |de, ctx| {
+            de.deserialize_enum("Reply", &["Ok", "Err"], ReplyVisitor(ctx))
+        })
     }
 }
 
@@ -278,7 +304,9 @@ impl<'de> Visitor<'de> for ReplyVisitor<'_> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Reply, A::Error> {
         let (idx, v): (u32, _) = data.variant()?;
         match idx {
-            0 => Ok(Reply::Ok(v.newtype_variant_seed(ValueSeed::new(0, self.0))?)),
+            0 => Ok(Reply::Ok(
+                v.newtype_variant_seed(ValueSeed::new(0, self.0))?,
+            )),
             1 => Ok(Reply::Err(v.newtype_variant()?)),
             _ => Err(fail(self.0, Error::BadVariant)),
         }
@@ -306,7 +334,9 @@ impl<'de> Visitor<'de> for ChannelVisitor<'_> {
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Channel, A::Error> {
         let (idx, v): (u32, _) = data.variant()?;
         match idx {
-            0 => Ok(Channel::Data(v.newtype_variant_seed(ValueSeed::new(0, self.0))?)),
+            0 => Ok(Channel::Data(
+                v.newtype_variant_seed(ValueSeed::new(0, self.0))?,
+            )),
             1 => Ok(Channel::Close(v.newtype_variant()?)),
             2 => Ok(Channel::Credit(v.newtype_variant()?)),
             _ => Err(fail(self.0, Error::BadVariant)),
@@ -322,4 +352,3 @@ impl Body for Value {
         Value::decode(bytes)
     }
 }
-

@@ -19,8 +19,10 @@ impl Frame {
     ///
     /// Returns [`Error::TooLarge`] when the body does not fit in a `u32` length.
     pub fn new(mut header: Header, body: Vec<u8>) -> Result<Frame, Error> {
-        header.len = u32::try_from(body.len())
-            .map_err(|_| Error::TooLarge { len: u32::MAX, max: u32::MAX })?;
+        header.len = u32::try_from(body.len()).map_err(|_| Error::TooLarge {
+            len: u32::MAX,
+            max: u32::MAX,
+        })?;
         Ok(Frame { header, body })
     }
 
@@ -67,7 +69,13 @@ const INITIAL_BODY_CAPACITY: usize = 64 * 1024;
 impl FrameDecoder {
     /// A decoder refusing bodies longer than `max_body`.
     pub fn new(max_body: u32) -> FrameDecoder {
-        FrameDecoder { max_body, head: heapless::Vec::new(), current: None, body: Vec::new(), failed: None }
+        FrameDecoder {
+            max_body,
+            head: heapless::Vec::new(),
+            current: None,
+            body: Vec::new(),
+            failed: None,
+        }
     }
 
     /// The maximum body length in force.
@@ -90,7 +98,7 @@ impl FrameDecoder {
         if let Some(e) = self.failed {
             return Feed::Error(e);
         }
-        loop {
+        {
             let header = match self.current {
                 Some(h) => h,
                 None => {
@@ -119,13 +127,21 @@ impl FrameDecoder {
             if self.body.is_empty() && input.len() >= len {
                 // Fast path: the whole body is in this chunk.
                 self.current = None;
-                let frame = Frame { header, body: input[..len].to_vec() };
-                return Feed::Frame { frame, rest: &input[len..] };
+                let frame = Frame {
+                    header,
+                    body: input[..len].to_vec(),
+                };
+                return Feed::Frame {
+                    frame,
+                    rest: &input[len..],
+                };
             }
             let take = (len - self.body.len()).min(input.len());
             let needed = self.body.len() + take;
             if needed > self.body.capacity() {
-                let grown = needed.max(self.body.capacity() * 2).max(INITIAL_BODY_CAPACITY.min(len));
+                let grown = needed
+                    .max(self.body.capacity() * 2)
+                    .max(INITIAL_BODY_CAPACITY.min(len));
                 self.body.reserve_exact(grown.min(len) - self.body.len());
             }
             self.body.extend_from_slice(&input[..take]);
@@ -134,8 +150,11 @@ impl FrameDecoder {
                 return Feed::Consumed;
             }
             self.current = None;
-            let frame = Frame { header, body: core::mem::take(&mut self.body) };
-            return Feed::Frame { frame, rest: input };
+            let frame = Frame {
+                header,
+                body: core::mem::take(&mut self.body),
+            };
+            Feed::Frame { frame, rest: input }
         }
     }
 }
@@ -145,7 +164,15 @@ mod tests {
     use super::*;
 
     fn frame(n: u8, len: usize) -> Frame {
-        Frame::new(Header { dst: n as u32, handle: 1000, ..Header::default() }, alloc::vec![n; len]).unwrap()
+        Frame::new(
+            Header {
+                dst: n as u32,
+                handle: 1000,
+                ..Header::default()
+            },
+            alloc::vec![n; len],
+        )
+        .unwrap()
     }
 
     fn decode_all(d: &mut FrameDecoder, mut input: &[u8], out: &mut Vec<Frame>) -> Option<Error> {
@@ -181,16 +208,27 @@ mod tests {
         let mut d = FrameDecoder::new(10);
         let big = frame(1, 11).encode();
         let mut out = Vec::new();
-        assert_eq!(decode_all(&mut d, &big[..24], &mut out), Some(Error::TooLarge { len: 11, max: 10 }));
+        assert_eq!(
+            decode_all(&mut d, &big[..24], &mut out),
+            Some(Error::TooLarge { len: 11, max: 10 })
+        );
         assert_eq!(d.body.capacity(), 0);
         // The error is sticky.
-        assert_eq!(d.feed(b"x"), Feed::Error(Error::TooLarge { len: 11, max: 10 }));
+        assert_eq!(
+            d.feed(b"x"),
+            Feed::Error(Error::TooLarge { len: 11, max: 10 })
+        );
     }
 
     #[test]
     fn announced_length_does_not_preallocate() {
         let mut d = FrameDecoder::new(u32::MAX);
-        let mut h = Header { len: u32::MAX, ..Header::default() }.emit().to_vec();
+        let mut h = Header {
+            len: u32::MAX,
+            ..Header::default()
+        }
+        .emit()
+        .to_vec();
         h.push(0);
         assert_eq!(d.feed(&h), Feed::Consumed);
         assert!(d.body.capacity() <= INITIAL_BODY_CAPACITY);

@@ -87,10 +87,15 @@ impl fmt::Display for Error {
             Error::Depth => write!(f, "values nested deeper than {}", crate::MAX_DEPTH),
             Error::NonCanonicalBigInt => f.write_str("non-canonical big integer encoding"),
             Error::BadMagic => f.write_str("bad frame magic: the stream is not econtext protocol"),
-            Error::BadVersion => f.write_str("unsupported protocol version: upgrade the older side"),
+            Error::BadVersion => {
+                f.write_str("unsupported protocol version: upgrade the older side")
+            }
             Error::BadFlags => f.write_str("unknown frame flag bits set"),
             Error::TooLarge { len, max } => {
-                write!(f, "frame body of {len} bytes exceeds the maximum of {max} bytes")
+                write!(
+                    f,
+                    "frame body of {len} bytes exceeds the maximum of {max} bytes"
+                )
             }
             Error::Encode => f.write_str("value could not be encoded"),
         }

@@ -60,7 +60,10 @@ impl Header {
             len: be32(b, 20),
         };
         if h.len > max_body {
-            return Err(Error::TooLarge { len: h.len, max: max_body });
+            return Err(Error::TooLarge {
+                len: h.len,
+                max: max_body,
+            });
         }
         Ok(h)
     }
@@ -71,7 +74,10 @@ impl Header {
         b[0..2].copy_from_slice(&MAGIC);
         b[2] = VERSION;
         b[3] = self.flags;
-        for (i, v) in [self.dst, self.src, self.handle, self.reply_to, self.len].iter().enumerate() {
+        for (i, v) in [self.dst, self.src, self.handle, self.reply_to, self.len]
+            .iter()
+            .enumerate()
+        {
             b[4 + 4 * i..8 + 4 * i].copy_from_slice(&v.to_be_bytes());
         }
         b
@@ -89,11 +95,21 @@ mod tests {
 
     #[test]
     fn round_trip_and_errors() {
-        let h = Header { flags: 1, dst: 1, src: 2, handle: 3, reply_to: 1000, len: 5 };
+        let h = Header {
+            flags: 1,
+            dst: 1,
+            src: 2,
+            handle: 3,
+            reply_to: 1000,
+            len: 5,
+        };
         let b = h.emit();
         assert_eq!(&b[..4], b"EC\x01\x01");
         assert_eq!(Header::parse(&b, 5), Ok(h));
-        assert_eq!(Header::parse(&b, 4), Err(Error::TooLarge { len: 5, max: 4 }));
+        assert_eq!(
+            Header::parse(&b, 4),
+            Err(Error::TooLarge { len: 5, max: 4 })
+        );
         let mut bad = b;
         bad[0] = b'X';
         assert_eq!(Header::parse(&bad, 5), Err(Error::BadMagic));

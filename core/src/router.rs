@@ -55,12 +55,22 @@ pub struct Router {
 impl Router {
     /// The host's router: the root, no upstream.
     pub fn root() -> Router {
-        Router { me: 0, upstream: None, ancestors: Vec::new(), routes: BTreeMap::new() }
+        Router {
+            me: 0,
+            upstream: None,
+            ancestors: Vec::new(),
+            routes: BTreeMap::new(),
+        }
     }
 
     /// A context's router, with the stream to its parent and its ancestors (parent first).
     pub fn child(me: ContextId, upstream: StreamId, ancestors: Vec<ContextId>) -> Router {
-        Router { me, upstream: Some(upstream), ancestors, routes: BTreeMap::new() }
+        Router {
+            me,
+            upstream: Some(upstream),
+            ancestors,
+            routes: BTreeMap::new(),
+        }
     }
 
     /// This context's id.
@@ -102,8 +112,12 @@ impl Router {
 
     /// Forget a stream; returns every context that was reachable only through it.
     pub fn remove_stream(&mut self, stream: StreamId) -> Vec<ContextId> {
-        let gone: Vec<ContextId> =
-            self.routes.iter().filter(|(_, s)| **s == stream).map(|(id, _)| *id).collect();
+        let gone: Vec<ContextId> = self
+            .routes
+            .iter()
+            .filter(|(_, s)| **s == stream)
+            .map(|(id, _)| *id)
+            .collect();
         for id in &gone {
             self.routes.remove(id);
         }
@@ -156,8 +170,20 @@ impl Router {
         if h.reply_to == handle::NONE || h.is_dead() {
             return None;
         }
-        let body = DeadLetter { reason: reason as u32, detail }.encode().ok()?;
-        let header = Header { flags: FLAG_DEAD, dst: h.src, src: self.me, handle: h.reply_to, reply_to: 0, len: 0 };
+        let body = DeadLetter {
+            reason: reason as u32,
+            detail,
+        }
+        .encode()
+        .ok()?;
+        let header = Header {
+            flags: FLAG_DEAD,
+            dst: h.src,
+            src: self.me,
+            handle: h.reply_to,
+            reply_to: 0,
+            len: 0,
+        };
         Frame::new(header, body).ok()
     }
 }
@@ -170,7 +196,13 @@ mod tests {
     const UP: StreamId = 0;
 
     fn hdr(src: u32, dst: u32, handle: u32) -> Header {
-        Header { src, dst, handle, reply_to: 1000, ..Header::default() }
+        Header {
+            src,
+            dst,
+            handle,
+            reply_to: 1000,
+            ..Header::default()
+        }
     }
 
     /// Host(0) -> A(1) on stream 1 -> B(2) behind A; C(3) on stream 3.
@@ -185,29 +217,65 @@ mod tests {
     #[test]
     fn host_routes_down_and_refuses_children_authority() {
         let r = host();
-        assert_eq!(r.decide(&hdr(0, 2, handle::CALL), Origin::Local), Decision::Forward(1));
-        assert_eq!(r.decide(&hdr(2, 0, handle::LOG), Origin::Stream(1)), Decision::Deliver);
+        assert_eq!(
+            r.decide(&hdr(0, 2, handle::CALL), Origin::Local),
+            Decision::Forward(1)
+        );
+        assert_eq!(
+            r.decide(&hdr(2, 0, handle::LOG), Origin::Stream(1)),
+            Decision::Deliver
+        );
         // A child forging a call to a sibling through the host is refused.
-        assert_eq!(r.decide(&hdr(1, 3, handle::CALL), Origin::Stream(1)), Decision::Reject(DeadReason::Refused));
+        assert_eq!(
+            r.decide(&hdr(1, 3, handle::CALL), Origin::Stream(1)),
+            Decision::Reject(DeadReason::Refused)
+        );
         // A child claiming to be another context is dropped.
-        assert_eq!(r.decide(&hdr(3, 0, handle::LOG), Origin::Stream(1)), Decision::Drop(DropCause::ForgedSource));
+        assert_eq!(
+            r.decide(&hdr(3, 0, handle::LOG), Origin::Stream(1)),
+            Decision::Drop(DropCause::ForgedSource)
+        );
         // Nothing may make the host run code.
-        assert_eq!(r.decide(&hdr(1, 0, handle::CALL), Origin::Stream(1)), Decision::Reject(DeadReason::Refused));
-        assert_eq!(r.decide(&hdr(0, 9, 1000), Origin::Local), Decision::Reject(DeadReason::NoRoute));
+        assert_eq!(
+            r.decide(&hdr(1, 0, handle::CALL), Origin::Stream(1)),
+            Decision::Reject(DeadReason::Refused)
+        );
+        assert_eq!(
+            r.decide(&hdr(0, 9, 1000), Origin::Local),
+            Decision::Reject(DeadReason::NoRoute)
+        );
         // Replies between contexts are routed.
-        assert_eq!(r.decide(&hdr(3, 2, 1001), Origin::Stream(3)), Decision::Forward(1));
+        assert_eq!(
+            r.decide(&hdr(3, 2, 1001), Origin::Stream(3)),
+            Decision::Forward(1)
+        );
     }
 
     #[test]
     fn child_accepts_calls_only_from_ancestors_upstream() {
         let mut a = Router::child(1, UP, vec![0]);
         a.add_child(2, 5);
-        assert_eq!(a.decide(&hdr(0, 1, handle::CALL), Origin::Stream(UP)), Decision::Deliver);
-        assert_eq!(a.decide(&hdr(2, 1, handle::CALL), Origin::Stream(5)), Decision::Reject(DeadReason::Refused));
-        assert_eq!(a.decide(&hdr(0, 2, handle::CALL), Origin::Stream(UP)), Decision::Forward(5));
+        assert_eq!(
+            a.decide(&hdr(0, 1, handle::CALL), Origin::Stream(UP)),
+            Decision::Deliver
+        );
+        assert_eq!(
+            a.decide(&hdr(2, 1, handle::CALL), Origin::Stream(5)),
+            Decision::Reject(DeadReason::Refused)
+        );
+        assert_eq!(
+            a.decide(&hdr(0, 2, handle::CALL), Origin::Stream(UP)),
+            Decision::Forward(5)
+        );
         // Its child cannot make the parent (host) run code.
-        assert_eq!(a.decide(&hdr(2, 0, handle::CALL), Origin::Stream(5)), Decision::Reject(DeadReason::Refused));
-        assert_eq!(a.decide(&hdr(2, 0, handle::LOG), Origin::Stream(5)), Decision::Forward(UP));
+        assert_eq!(
+            a.decide(&hdr(2, 0, handle::CALL), Origin::Stream(5)),
+            Decision::Reject(DeadReason::Refused)
+        );
+        assert_eq!(
+            a.decide(&hdr(2, 0, handle::LOG), Origin::Stream(5)),
+            Decision::Forward(UP)
+        );
         // Route announcements only for the announcing subtree.
         assert!(!a.accept_route_add(5, 7, 3));
         assert!(a.accept_route_add(5, 7, 2));
@@ -218,10 +286,14 @@ mod tests {
     fn dead_letters_answer_reply_to_once() {
         let r = host();
         let h = hdr(2, 9, 1000);
-        let f = r.dead_letter(&h, DeadReason::NoRoute, "no such context".into()).unwrap();
+        let f = r
+            .dead_letter(&h, DeadReason::NoRoute, "no such context".into())
+            .unwrap();
         assert!(f.header.is_dead());
         assert_eq!((f.header.dst, f.header.handle), (2, 1000));
-        assert!(r.dead_letter(&f.header, DeadReason::NoRoute, String::new()).is_none());
+        assert!(r
+            .dead_letter(&f.header, DeadReason::NoRoute, String::new())
+            .is_none());
         let d = DeadLetter::decode(&f.body).unwrap();
         assert_eq!(d.reason, DeadReason::NoRoute as u32);
     }

@@ -203,7 +203,10 @@ mod tests {
         assert_eq!(hex(&Value::Int(300)), [2, 0xd8, 4]);
         assert_eq!(hex(&Value::Float(-0.0)), [4, 0, 0, 0, 0, 0, 0, 0, 0x80]);
         assert_eq!(hex(&Value::from("hé")), [5, 3, 0x68, 0xc3, 0xa9]);
-        assert_eq!(hex(&Value::Tuple(vec![Value::Int(1), Value::None])), [8, 2, 2, 2, 0]);
+        assert_eq!(
+            hex(&Value::Tuple(vec![Value::Int(1), Value::None])),
+            [8, 2, 2, 2, 0]
+        );
         let big = Value::big_int(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]);
         assert_eq!(hex(&big), [3, 9, 0, 0, 0, 0, 0, 0, 0, 0x80, 0]);
     }
@@ -211,7 +214,10 @@ mod tests {
     #[test]
     fn big_int_normalises() {
         assert_eq!(Value::big_int(&[0xff; 12]), Value::Int(-1));
-        assert_eq!(Value::big_int(&[5, 0, 0, 0, 0, 0, 0, 0, 0, 0]), Value::Int(5));
+        assert_eq!(
+            Value::big_int(&[5, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+            Value::Int(5)
+        );
         assert!(is_canonical_big_int(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]));
         assert!(!is_canonical_big_int(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0, 0]));
         assert!(!is_canonical_big_int(&[1, 0, 0, 0, 0, 0, 0, 0, 0]));

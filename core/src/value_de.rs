@@ -30,17 +30,57 @@ pub(crate) fn fail<E: de::Error>(ctx: &Ctx, e: Error) -> E {
 /// Decode a whole body with `f`, mapping errors to the crate's codes and refusing trailing bytes.
 pub(crate) fn decode_with<'de, T>(
     bytes: &'de [u8],
-    f: impl FnOnce(&mut postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>, &Ctx) -> Result<T, postcard::Error>,
+    f: impl FnOnce(
+        &mut postcard::Deserializer<'de, postcard::de_flavors::Slice<'de>>,
+        &Ctx,
+    ) -> Result<T, postcard::Error>,
 ) -> Result<T, Error> {
     let ctx: Ctx = Cell::new(None);
     let mut de = postcard::Deserializer::from_bytes(bytes);
     match f(&mut de, &ctx) {
         Ok(v) => match de.finalize() {
-            Ok(rest) if rest.is_empty() => Ok(v),
+            Ok([]) => Ok(v),
             _ => Err(Error::Trailing),
         },
+        // A custom error without a recorded reason comes from [`counted`], whose derived
+        // callers have no context to record it in: a count larger than the bytes left.
+        Err(postcard::Error::SerdeDeCustom) if ctx.get().is_none() => Err(Error::Truncated),
         Err(e) => Err(ctx.get().unwrap_or(Error::from_postcard(e))),
     }
+}
+
+/// postcard's `SeqAccess::size_hint` is `None` exactly when the count just read exceeds the
+/// bytes left in the input. Spec section 2: "Lengths and counts are checked against the bytes
+/// remaining", before any item is read, so a lying count is `truncated` whatever the items
+/// after it hold (and never sizes an allocation).
+fn count_fits<'de, A: SeqAccess<'de>>(seq: &A) -> Option<usize> {
+    seq.size_hint()
+}
+
+/// `#[serde(deserialize_with)]` for the `Vec` fields of the derived bodies: a count larger than
+/// the bytes left is refused before any item is read (mapped to [`Error::Truncated`] by
+/// [`decode_with`]).
+pub(crate) fn counted<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: de::Deserialize<'de>,
+{
+    struct V<T>(core::marker::PhantomData<T>);
+    impl<'de, T: de::Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let n = count_fits(&seq).ok_or_else(|| de::Error::custom("count exceeds the input"))?;
+            let mut out = Vec::with_capacity(n.min(MAX_PREALLOC));
+            while let Some(x) = seq.next_element()? {
+                out.push(x);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(V(core::marker::PhantomData))
 }
 
 /// Decodes one value whose enclosing containers number `depth`.
@@ -79,7 +119,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         if (7..=9).contains(&idx) && inner > MAX_DEPTH {
             return Err(fail(self.ctx, Error::Depth));
         }
-        let items = SeqSeed { elem: ValueSeed { depth: inner, ctx: self.ctx } };
+        let items = SeqSeed {
+            elem: ValueSeed {
+                depth: inner,
+                ctx: self.ctx,
+            },
+            ctx: self.ctx,
+        };
         Ok(match idx {
             0 => {
                 v.unit_variant()?;
@@ -99,7 +145,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             6 => Value::Bytes(v.newtype_variant::<ByteBuf>()?.0),
             7 => Value::List(v.newtype_variant_seed(items)?),
             8 => Value::Tuple(v.newtype_variant_seed(items)?),
-            9 => Value::Dict(v.newtype_variant_seed(SeqSeed { elem: PairSeed(items.elem) })?),
+            9 => Value::Dict(v.newtype_variant_seed(SeqSeed {
+                elem: PairSeed(items.elem),
+                ctx: self.ctx,
+            })?),
             10 => Value::Context(v.newtype_variant()?),
             11 => {
                 let (c, h) = v.tuple_variant(2, PairVisitor::<u32>::default())?;
@@ -113,24 +162,26 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
 
 /// A sequence of items decoded with a seed.
 #[derive(Clone, Copy)]
-pub(crate) struct SeqSeed<S> {
+pub(crate) struct SeqSeed<'c, S> {
     pub(crate) elem: S,
+    pub(crate) ctx: &'c Ctx,
 }
 
-impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for SeqSeed<S> {
+impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for SeqSeed<'_, S> {
     type Value = Vec<S::Value>;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_seq(self)
     }
 }
 
-impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for SeqSeed<S> {
+impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for SeqSeed<'_, S> {
     type Value = Vec<S::Value>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a sequence")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_PREALLOC));
+        let n = count_fits(&seq).ok_or_else(|| fail(self.ctx, Error::Truncated))?;
+        let mut out = Vec::with_capacity(n.min(MAX_PREALLOC));
         while let Some(x) = seq.next_element_seed(self.elem)? {
             out.push(x);
         }
@@ -155,8 +206,12 @@ impl<'de> Visitor<'de> for PairSeed<'_> {
         f.write_str("a key and a value")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let k = seq.next_element_seed(self.0)?.ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
-        let v = seq.next_element_seed(self.0)?.ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
+        let k = seq
+            .next_element_seed(self.0)?
+            .ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
+        let v = seq
+            .next_element_seed(self.0)?
+            .ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
         Ok((k, v))
     }
 }
@@ -178,8 +233,12 @@ impl<'de> Visitor<'de> for KwargSeed<'_> {
         f.write_str("a keyword and a value")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let k = seq.next_element()?.ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
-        let v = seq.next_element_seed(self.0)?.ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
+        let k = seq
+            .next_element()?
+            .ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
+        let v = seq
+            .next_element_seed(self.0)?
+            .ok_or_else(|| fail(self.0.ctx, Error::Truncated))?;
         Ok((k, v))
     }
 }
@@ -199,8 +258,12 @@ impl<'de, T: de::Deserialize<'de>> Visitor<'de> for PairVisitor<T> {
         f.write_str("two fields")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let a = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
-        let b = seq.next_element()?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        let a = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let b = seq
+            .next_element()?
+            .ok_or_else(|| de::Error::invalid_length(1, &self))?;
         Ok((a, b))
     }
 }

@@ -20,7 +20,9 @@ use serde_json::{Map, Value as J};
 // Loading and small JSON helpers. Malformed vector *files* panic: they are a test-data bug.
 
 fn load(name: &str) -> Vec<J> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../testdata").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../testdata")
+        .join(name);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     // The vectors nest values 64 deep: each level is two JSON levels, past serde_json's default
@@ -35,8 +37,11 @@ fn load(name: &str) -> Vec<J> {
 }
 
 fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd-length hex {s:?}");
-    assert!(!s.bytes().any(|c| c.is_ascii_uppercase()), "hex must be lowercase: {s:?}");
+    assert!(s.len().is_multiple_of(2), "odd-length hex {s:?}");
+    assert!(
+        !s.bytes().any(|c| c.is_ascii_uppercase()),
+        "hex must be lowercase: {s:?}"
+    );
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|_| panic!("bad hex {s:?}")))
@@ -49,7 +54,9 @@ fn tohex(b: &[u8]) -> String {
 
 /// The object `j`, which must have exactly these keys (catches typos in the vectors).
 fn obj<'a>(j: &'a J, keys: &[&str]) -> &'a Map<String, J> {
-    let m = j.as_object().unwrap_or_else(|| panic!("expected an object, got {j}"));
+    let m = j
+        .as_object()
+        .unwrap_or_else(|| panic!("expected an object, got {j}"));
     let mut have: Vec<&str> = m.keys().map(String::as_str).collect();
     let mut want = keys.to_vec();
     have.sort_unstable();
@@ -63,20 +70,26 @@ fn field<'a>(m: &'a Map<String, J>, k: &str) -> &'a J {
 }
 
 fn string(j: &J) -> String {
-    j.as_str().unwrap_or_else(|| panic!("expected a string, got {j}")).to_owned()
+    j.as_str()
+        .unwrap_or_else(|| panic!("expected a string, got {j}"))
+        .to_owned()
 }
 
 fn uint(j: &J) -> u32 {
-    let n = j.as_u64().unwrap_or_else(|| panic!("expected an unsigned number, got {j}"));
+    let n = j
+        .as_u64()
+        .unwrap_or_else(|| panic!("expected an unsigned number, got {j}"));
     u32::try_from(n).unwrap_or_else(|_| panic!("{n} does not fit u32"))
 }
 
 fn boolean(j: &J) -> bool {
-    j.as_bool().unwrap_or_else(|| panic!("expected a bool, got {j}"))
+    j.as_bool()
+        .unwrap_or_else(|| panic!("expected a bool, got {j}"))
 }
 
 fn array(j: &J) -> &Vec<J> {
-    j.as_array().unwrap_or_else(|| panic!("expected an array, got {j}"))
+    j.as_array()
+        .unwrap_or_else(|| panic!("expected an array, got {j}"))
 }
 
 fn bytes(j: &J) -> ByteBuf {
@@ -89,7 +102,9 @@ fn seq<T>(j: &J, f: impl Fn(&J) -> T) -> Vec<T> {
 
 /// The single `{"Tag": payload}` of a tagged value or enum.
 fn tagged(j: &J) -> (&str, &J) {
-    let m = j.as_object().unwrap_or_else(|| panic!("expected a tagged object, got {j}"));
+    let m = j
+        .as_object()
+        .unwrap_or_else(|| panic!("expected a tagged object, got {j}"));
     assert_eq!(m.len(), 1, "a tagged object has exactly one key: {j}");
     let (k, v) = m.iter().next().unwrap();
     (k.as_str(), v)
@@ -104,7 +119,10 @@ fn decimal_to_twos_le(dec: &str) -> Vec<u8> {
         Some(d) => (true, d),
         None => (false, dec),
     };
-    assert!(!digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()), "bad integer {dec:?}");
+    assert!(
+        !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()),
+        "bad integer {dec:?}"
+    );
     // Magnitude, little-endian base 256.
     let mut v: Vec<u8> = Vec::new();
     for c in digits.bytes() {
@@ -145,7 +163,11 @@ fn int_value(dec: &str) -> Value {
     let v = match dec.parse::<i64>() {
         Ok(i) => Value::Int(i),
         Err(_) => {
-            assert!(le.len() >= 9, "{dec} does not parse as i64 but has {} bytes", le.len());
+            assert!(
+                le.len() >= 9,
+                "{dec} does not parse as i64 but has {} bytes",
+                le.len()
+            );
             Value::BigInt(le.clone())
         }
     };
@@ -167,7 +189,10 @@ fn decimal_converter() {
         ("-128", &[0x80]),
         ("-129", &[0x7f, 0xff]),
         ("9223372036854775808", &[0, 0, 0, 0, 0, 0, 0, 0x80, 0]),
-        ("-9223372036854775809", &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff]),
+        (
+            "-9223372036854775809",
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0xff],
+        ),
     ];
     for (dec, le) in cases {
         assert_eq!(decimal_to_twos_le(dec), *le, "{dec}");
@@ -208,7 +233,9 @@ fn value(j: &J) -> Value {
         "Float" => {
             let h = string(p);
             assert_eq!(h.len(), 16, "Float takes 16 hex digits: {j}");
-            Value::Float(f64::from_bits(u64::from_str_radix(&h, 16).expect("float hex")))
+            Value::Float(f64::from_bits(
+                u64::from_str_radix(&h, 16).expect("float hex"),
+            ))
         }
         "Str" => Value::Str(string(p)),
         "Bytes" => Value::Bytes(bytes(p).0),
@@ -228,7 +255,11 @@ fn value(j: &J) -> Value {
         "Error" => {
             let a = array(p);
             assert_eq!(a.len(), 3, "Error takes [type, message, traceback]: {j}");
-            Value::Error(RemoteError { type_name: string(&a[0]), message: string(&a[1]), traceback: string(&a[2]) })
+            Value::Error(RemoteError {
+                type_name: string(&a[0]),
+                message: string(&a[1]),
+                traceback: string(&a[2]),
+            })
         }
         _ => panic!("unknown value tag {tag:?}"),
     }
@@ -258,8 +289,20 @@ macro_rules! via_body {
 }
 
 via_body!(
-    Call, Reply, RemoteError, Shutdown, LogRecord, ModuleRequest, ModuleReply, RouteAdd, RouteDel,
-    Spawn, Init, Channel, DeadLetter, Value
+    Call,
+    Reply,
+    RemoteError,
+    Shutdown,
+    LogRecord,
+    ModuleRequest,
+    ModuleReply,
+    RouteAdd,
+    RouteDel,
+    Spawn,
+    Init,
+    Channel,
+    DeadLetter,
+    Value
 );
 
 /// `Module`, `Prompt` and `Failure` are parts of bodies without a `Body` impl of their own: they
@@ -369,7 +412,9 @@ impl FromJson for LogRecord {
 impl FromJson for ModuleRequest {
     fn build(j: &J) -> Self {
         let m = obj(j, &["fullname"]);
-        ModuleRequest { fullname: string(field(m, "fullname")) }
+        ModuleRequest {
+            fullname: string(field(m, "fullname")),
+        }
     }
 }
 
@@ -399,34 +444,58 @@ impl FromJson for ModuleReply {
 impl FromJson for RouteAdd {
     fn build(j: &J) -> Self {
         let m = obj(j, &["id", "parent", "name"]);
-        RouteAdd { id: uint(field(m, "id")), parent: uint(field(m, "parent")), name: string(field(m, "name")) }
+        RouteAdd {
+            id: uint(field(m, "id")),
+            parent: uint(field(m, "parent")),
+            name: string(field(m, "name")),
+        }
     }
 }
 
 impl FromJson for RouteDel {
     fn build(j: &J) -> Self {
         let m = obj(j, &["id"]);
-        RouteDel { id: uint(field(m, "id")) }
+        RouteDel {
+            id: uint(field(m, "id")),
+        }
     }
 }
 
 impl FromJson for Prompt {
     fn build(j: &J) -> Self {
         let m = obj(j, &["pattern", "answer"]);
-        Prompt { pattern: bytes(field(m, "pattern")), answer: bytes(field(m, "answer")) }
+        Prompt {
+            pattern: bytes(field(m, "pattern")),
+            answer: bytes(field(m, "answer")),
+        }
     }
 }
 
 impl FromJson for Failure {
     fn build(j: &J) -> Self {
         let m = obj(j, &["pattern", "kind"]);
-        Failure { pattern: bytes(field(m, "pattern")), kind: uint(field(m, "kind")) }
+        Failure {
+            pattern: bytes(field(m, "pattern")),
+            kind: uint(field(m, "kind")),
+        }
     }
 }
 
 impl FromJson for Spawn {
     fn build(j: &J) -> Self {
-        let m = obj(j, &["id", "name", "argv", "pty", "prompts", "failures", "timeout_ms", "python"]);
+        let m = obj(
+            j,
+            &[
+                "id",
+                "name",
+                "argv",
+                "pty",
+                "prompts",
+                "failures",
+                "timeout_ms",
+                "python",
+            ],
+        );
         Spawn {
             id: uint(field(m, "id")),
             name: string(field(m, "name")),
@@ -442,7 +511,10 @@ impl FromJson for Spawn {
 
 impl FromJson for Init {
     fn build(j: &J) -> Self {
-        let m = obj(j, &["id", "parent", "name", "log_level", "max_frame", "served"]);
+        let m = obj(
+            j,
+            &["id", "parent", "name", "log_level", "max_frame", "served"],
+        );
         Init {
             id: uint(field(m, "id")),
             parent: uint(field(m, "parent")),
@@ -469,7 +541,10 @@ impl FromJson for Channel {
 impl FromJson for DeadLetter {
     fn build(j: &J) -> Self {
         let m = obj(j, &["reason", "detail"]);
-        DeadLetter { reason: uint(field(m, "reason")), detail: string(field(m, "detail")) }
+        DeadLetter {
+            reason: uint(field(m, "reason")),
+            detail: string(field(m, "detail")),
+        }
     }
 }
 
@@ -508,7 +583,11 @@ fn check_valid<T: Codec>(bytes: &[u8], meaning: &J) -> Result<(), String> {
     let mut why = Vec::new();
     let got = want.enc();
     if got != bytes {
-        why.push(format!("encodes to {} instead of {}", tohex(&got), tohex(bytes)));
+        why.push(format!(
+            "encodes to {} instead of {}",
+            tohex(&got),
+            tohex(bytes)
+        ));
     }
     match T::dec(bytes) {
         Ok(v) if v == want => {}
@@ -559,15 +638,22 @@ fn check_stream_refused(bytes: &[u8], code: &str) -> Result<(), String> {
     for chunk in [1, 7, 24, 25] {
         let r = feed_stream(bytes, chunk);
         if r != whole {
-            return Err(format!("fed in {chunk}-byte chunks: {r:?}, all at once: {whole:?}"));
+            return Err(format!(
+                "fed in {chunk}-byte chunks: {r:?}, all at once: {whole:?}"
+            ));
         }
     }
     match whole.0 {
         Err(e) if e == code => Ok(()),
         Err(e) => Err(format!("stream fails with {e} instead of {code}")),
         Ok(false) if code == "truncated" => Ok(()),
-        Ok(false) => Err(format!("stream waits for more input instead of failing with {code}")),
-        Ok(true) => Err(format!("stream decodes cleanly ({} frames) instead of {code}", whole.1)),
+        Ok(false) => Err(format!(
+            "stream waits for more input instead of failing with {code}"
+        )),
+        Ok(true) => Err(format!(
+            "stream decodes cleanly ({} frames) instead of {code}",
+            whole.1
+        )),
     }
 }
 
@@ -578,12 +664,25 @@ fn run(file: &str, check: impl Fn(&J) -> Result<(), String>) {
     for item in &items {
         let name = item["name"].as_str().unwrap_or("<unnamed>");
         if let Err(why) = check(item) {
-            failures.push(format!("  {file} {name} ({}): {why}", item["hex"].as_str().unwrap_or("")));
+            failures.push(format!(
+                "  {file} {name} ({}): {why}",
+                item["hex"].as_str().unwrap_or("")
+            ));
         }
     }
-    println!("{file}: {} vectors checked, {} disagreements", items.len(), failures.len());
+    println!(
+        "{file}: {} vectors checked, {} disagreements",
+        items.len(),
+        failures.len()
+    );
     assert!(!items.is_empty(), "{file} holds no vector");
-    assert!(failures.is_empty(), "{} of {} vectors disagree:\n{}", failures.len(), items.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} vectors disagree:\n{}",
+        failures.len(),
+        items.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -599,7 +698,10 @@ fn headers() {
     run("headers.json", |v| {
         obj(v, &["name", "hex", "header"]);
         let bytes = unhex(&string(&v["hex"]));
-        let m = obj(&v["header"], &["flags", "dst", "src", "handle", "reply_to", "len"]);
+        let m = obj(
+            &v["header"],
+            &["flags", "dst", "src", "handle", "reply_to", "len"],
+        );
         let flags = uint(field(m, "flags"));
         let want = Header {
             flags: u8::try_from(flags).map_err(|_| format!("flags {flags} is not a byte"))?,
@@ -609,8 +711,10 @@ fn headers() {
             reply_to: uint(field(m, "reply_to")),
             len: uint(field(m, "len")),
         };
-        let arr: [u8; HEADER_LEN] =
-            bytes.as_slice().try_into().map_err(|_| format!("{} bytes instead of 24", bytes.len()))?;
+        let arr: [u8; HEADER_LEN] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("{} bytes instead of 24", bytes.len()))?;
         if want.emit() != arr {
             return Err(format!("encodes to {}", tohex(&want.emit())));
         }
@@ -648,8 +752,18 @@ fn bodies() {
 }
 
 const CODES: &[&str] = &[
-    "truncated", "trailing", "varint", "bad_bool", "bad_utf8", "bad_variant", "depth",
-    "noncanonical_bigint", "bad_magic", "bad_version", "bad_flags", "too_large",
+    "truncated",
+    "trailing",
+    "varint",
+    "bad_bool",
+    "bad_utf8",
+    "bad_variant",
+    "depth",
+    "noncanonical_bigint",
+    "bad_magic",
+    "bad_version",
+    "bad_flags",
+    "too_large",
 ];
 
 #[test]
@@ -665,11 +779,15 @@ fn malformed() {
         match kind.as_str() {
             "value" => check_refused::<Value>(&bytes, &code),
             "header" => {
-                let Ok(arr) = <[u8; HEADER_LEN]>::try_from(&bytes[..bytes.len().min(HEADER_LEN)]) else {
+                let Ok(arr) = <[u8; HEADER_LEN]>::try_from(&bytes[..bytes.len().min(HEADER_LEN)])
+                else {
                     // Fewer than 24 bytes: `Header::parse` takes exactly 24, so the only Rust
                     // equivalent is a stream decoder, which waits for more (no frame, no error).
                     if code != "truncated" {
-                        return Err(format!("{} bytes can only be truncated, not {code}", bytes.len()));
+                        return Err(format!(
+                            "{} bytes can only be truncated, not {code}",
+                            bytes.len()
+                        ));
                     }
                     return match feed_stream(&bytes, bytes.len()) {
                         (Ok(idle), 0) if idle == bytes.is_empty() => Ok(()),
@@ -709,7 +827,11 @@ fn checks_catch_wrong_vectors() {
     assert!(check_refused::<Value>(&[0], "truncated").is_err());
     assert!(check_refused::<Module>(&unhex("0161016202"), "truncated").is_err());
     assert!(check_refused::<Module>(&unhex("016101620200"), "bad_bool").is_ok());
-    let hdr = Header { len: 2, ..Header::default() }.emit();
+    let hdr = Header {
+        len: 2,
+        ..Header::default()
+    }
+    .emit();
     assert!(check_stream_refused(&hdr, "truncated").is_ok());
     assert!(check_stream_refused(&[hdr.as_slice(), &[0, 0]].concat(), "truncated").is_err());
     assert!(check_stream_refused(&hdr, "bad_magic").is_err());

@@ -81,7 +81,9 @@ fn secs(flag: &str, v: Option<String>) -> Result<Duration, String> {
     let v = v.ok_or_else(|| format!("{flag} needs a number of seconds"))?;
     match v.parse::<f64>() {
         Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-        _ => Err(format!("{flag} {v:?}: expected a positive number of seconds")),
+        _ => Err(format!(
+            "{flag} {v:?}: expected a positive number of seconds"
+        )),
     }
 }
 
@@ -95,7 +97,11 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("-v") => verbosity = 1,
             Some("-q") => verbosity = -1,
             Some("call") => break "call",
-            Some(other) => return Err(format!("unknown command {other:?}: try `econtext call --help`")),
+            Some(other) => {
+                return Err(format!(
+                    "unknown command {other:?}: try `econtext call --help`"
+                ))
+            }
         }
     };
     debug_assert_eq!(sub, "call");
@@ -126,19 +132,27 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "--connect-timeout" => c.connect_timeout = Some(secs("--connect-timeout", it.next())?),
             "--kw" => {
                 let kv = it.next().ok_or("--kw needs NAME=VALUE")?;
-                let (k, v) = kv.split_once('=').ok_or_else(|| format!("--kw {kv:?}: expected NAME=VALUE"))?;
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--kw {kv:?}: expected NAME=VALUE"))?;
                 if k.is_empty() {
                     return Err(format!("--kw {kv:?}: the NAME is empty"));
                 }
                 c.kwargs.push((k.to_string(), arg_value(v)));
             }
-            s if s.starts_with("--") => return Err(format!("unknown option {s:?}: see `econtext call --help`")),
+            s if s.starts_with("--") => {
+                return Err(format!("unknown option {s:?}: see `econtext call --help`"))
+            }
             _ => pos.push(a),
         }
     }
     let mut pos = pos.into_iter();
-    c.target = pos.next().ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
-    c.function = pos.next().ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
+    c.target = pos
+        .next()
+        .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
+    c.function = pos
+        .next()
+        .ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
     c.args = pos.map(|a| arg_value(&a)).collect();
     Ok(Command::Call(c))
 }
@@ -148,7 +162,11 @@ pub fn method(target: &str, connect_timeout: Option<Duration>) -> Result<Local, 
     let mut m = match target.split_once(':') {
         None if target == "local" => Local::new(),
         Some(("local", path)) if !path.is_empty() => Local::new().python(path),
-        _ => return Err(format!("unknown TARGET {target:?}: use local or local:/path/to/python")),
+        _ => {
+            return Err(format!(
+                "unknown TARGET {target:?}: use local or local:/path/to/python"
+            ))
+        }
     };
     if let Some(t) = connect_timeout {
         m = m.connect_timeout(t);
@@ -213,7 +231,9 @@ pub fn run(cmd: Command) -> i32 {
             let text = match (&v, c.json) {
                 (Value::Str(s), false) => s.clone(),
                 // Python 2's native str is bytes: show it as text when it is text.
-                (Value::Bytes(b), false) if std::str::from_utf8(b).is_ok() => String::from_utf8_lossy(b).into_owned(),
+                (Value::Bytes(b), false) if std::str::from_utf8(b).is_ok() => {
+                    String::from_utf8_lossy(b).into_owned()
+                }
                 _ => json::to_json(&v),
             };
             println!("{text}");
@@ -249,11 +269,25 @@ mod tests {
 
     #[test]
     fn parses_a_call() {
-        let Ok(Command::Call(c)) = p(&["call", "local", "os.path.join", "/tmp", "42", "--kw", "x=[1]", "--timeout", "1.5", "--json"]) else {
+        let Ok(Command::Call(c)) = p(&[
+            "call",
+            "local",
+            "os.path.join",
+            "/tmp",
+            "42",
+            "--kw",
+            "x=[1]",
+            "--timeout",
+            "1.5",
+            "--json",
+        ]) else {
             panic!()
         };
         assert_eq!(c.args, vec![Value::from("/tmp"), Value::Int(42)]);
-        assert_eq!(c.kwargs, vec![("x".into(), Value::List(vec![Value::Int(1)]))]);
+        assert_eq!(
+            c.kwargs,
+            vec![("x".into(), Value::List(vec![Value::Int(1)]))]
+        );
         assert_eq!(c.timeout, Some(Duration::from_millis(1500)));
         assert!(c.json);
     }
@@ -262,7 +296,9 @@ mod tests {
     fn usage_errors_say_what_to_fix() {
         assert!(p(&["call"]).unwrap_err().contains("TARGET"));
         assert!(p(&["call", "local"]).unwrap_err().contains("FUNCTION"));
-        assert!(p(&["call", "local", "f", "--timeout", "x"]).unwrap_err().contains("seconds"));
+        assert!(p(&["call", "local", "f", "--timeout", "x"])
+            .unwrap_err()
+            .contains("seconds"));
         assert!(p(&["frobnicate"]).unwrap_err().contains("unknown command"));
         assert!(method("ssh:x", None).is_err());
         assert_eq!(p(&[]), Ok(Command::Help(HELP)));

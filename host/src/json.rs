@@ -12,7 +12,11 @@ use econtext_core::Value;
 /// Parse one JSON document into a value (objects become dicts with str keys, integers of any
 /// size become ints, numbers with a fraction or exponent become floats).
 pub fn parse(s: &str) -> Option<Value> {
-    let mut p = Parser { b: s.as_bytes(), i: 0, depth: 0 };
+    let mut p = Parser {
+        b: s.as_bytes(),
+        i: 0,
+        depth: 0,
+    };
     let v = p.value()?;
     p.ws();
     (p.i == p.b.len()).then_some(v)
@@ -85,7 +89,11 @@ impl Parser<'_> {
                     }
                 }
                 self.depth -= 1;
-                Some(if c == b'[' { Value::List(items) } else { Value::Dict(pairs) })
+                Some(if c == b'[' {
+                    Value::List(items)
+                } else {
+                    Value::Dict(pairs)
+                })
             }
             b'-' | b'0'..=b'9' => self.number(),
             _ => None,
@@ -162,7 +170,9 @@ impl Parser<'_> {
                             let mut cp = self.hex4()?;
                             if (0xd800..0xdc00).contains(&cp) && self.eat("\\u") {
                                 let lo = self.hex4()?;
-                                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo.checked_sub(0xdc00)? & 0x3ff);
+                                cp = 0x10000
+                                    + ((cp - 0xd800) << 10)
+                                    + (lo.checked_sub(0xdc00)? & 0x3ff);
                             }
                             out.push(char::from_u32(cp)?);
                         }
@@ -290,7 +300,9 @@ fn base64(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
             if i <= c.len() {
                 s.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
@@ -326,9 +338,11 @@ fn write(v: &Value, out: &mut String) {
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::BigInt(b) => out.push_str(&big_int_to_decimal(b)),
         Value::Float(f) if f.is_nan() => out.push_str("{\"$float\": \"nan\"}"),
-        Value::Float(f) if f.is_infinite() => {
-            out.push_str(if *f > 0.0 { "{\"$float\": \"inf\"}" } else { "{\"$float\": \"-inf\"}" })
-        }
+        Value::Float(f) if f.is_infinite() => out.push_str(if *f > 0.0 {
+            "{\"$float\": \"inf\"}"
+        } else {
+            "{\"$float\": \"-inf\"}"
+        }),
         Value::Float(f) => {
             let t = format!("{f:?}");
             out.push_str(&t);
@@ -392,7 +406,10 @@ mod tests {
     #[test]
     fn literals() {
         assert_eq!(parse("42"), Some(Value::Int(42)));
-        assert_eq!(parse(" [1, \"a\", null] "), Some(Value::List(vec![Value::Int(1), "a".into(), Value::None])));
+        assert_eq!(
+            parse(" [1, \"a\", null] "),
+            Some(Value::List(vec![Value::Int(1), "a".into(), Value::None]))
+        );
         assert_eq!(parse("1.5"), Some(Value::Float(1.5)));
         assert_eq!(parse("hello"), None);
         assert_eq!(parse("\"\\ud83d\\ude00\""), Some(Value::from("\u{1f600}")));
@@ -401,18 +418,35 @@ mod tests {
 
     #[test]
     fn big_ints_round_trip() {
-        for t in ["9223372036854775808", "-9223372036854775809", "1000000000000000000000000000000", "-340282366920938463463374607431768211456"] {
+        for t in [
+            "9223372036854775808",
+            "-9223372036854775809",
+            "1000000000000000000000000000000",
+            "-340282366920938463463374607431768211456",
+        ] {
             let v = int_from_decimal(t);
             assert!(matches!(v, Value::BigInt(_)), "{t}");
             assert_eq!(to_json(&v), t);
         }
-        assert_eq!(int_from_decimal("-9223372036854775808"), Value::Int(i64::MIN));
+        assert_eq!(
+            int_from_decimal("-9223372036854775808"),
+            Value::Int(i64::MIN)
+        );
     }
 
     #[test]
     fn output_forms() {
-        assert_eq!(to_json(&Value::Bytes(b"hi!".to_vec())), "{\"$bytes\": \"aGkh\"}");
-        assert_eq!(to_json(&Value::Tuple(vec![Value::Int(1)])), "{\"$tuple\": [1]}");
-        assert_eq!(to_json(&Value::Dict(vec![(Value::Int(1), Value::None)])), "{\"$dict\": [[1, null]]}");
+        assert_eq!(
+            to_json(&Value::Bytes(b"hi!".to_vec())),
+            "{\"$bytes\": \"aGkh\"}"
+        );
+        assert_eq!(
+            to_json(&Value::Tuple(vec![Value::Int(1)])),
+            "{\"$tuple\": [1]}"
+        );
+        assert_eq!(
+            to_json(&Value::Dict(vec![(Value::Int(1), Value::None)])),
+            "{\"$dict\": [[1, null]]}"
+        );
     }
 }

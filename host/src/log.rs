@@ -33,6 +33,12 @@ pub fn level_letter(level: u32) -> char {
 pub fn stderr_sink() -> LogSink {
     Arc::new(|e: &LogEvent| {
         let (h, m, s) = crate::sys::time::local_hms();
-        eprintln!("{h:02}:{m:02}:{s:02} {} ctx.{}: {}: {}", level_letter(e.level), e.context, e.logger, e.message);
+        eprintln!(
+            "{h:02}:{m:02}:{s:02} {} ctx.{}: {}: {}",
+            level_letter(e.level),
+            e.context,
+            e.logger,
+            e.message
+        );
     })
 }

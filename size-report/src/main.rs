@@ -1,1 +1,107 @@
-fn main(){}
+//! Prints every byte budget of econtext and exits non-zero when one is exceeded.
+//!
+//! Usage: `cargo run -p size-report [-- --binary PATH]` (the binary defaults to
+//! `target/release/econtext`; build it first with `cargo build --release -p econtext`).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// A representative process title (7-digit pid), so the stage-0 measure is stable.
+const TITLE: &str = "econtext:user@host:4194304";
+
+fn budgets(root: &Path) -> Vec<(String, u64, String)> {
+    let text = std::fs::read_to_string(root.join("size-report/budgets.txt"))
+        .expect("size-report/budgets.txt");
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|l| {
+            let mut it = l.split_whitespace();
+            let name = it.next().unwrap_or_default().to_string();
+            let limit = it
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("bad budget line: {l}"));
+            (name, limit, it.collect::<Vec<_>>().join(" "))
+        })
+        .collect()
+}
+
+/// Entries of the `[dependencies]` table of a manifest.
+fn direct_deps(manifest: &Path) -> u64 {
+    let text = std::fs::read_to_string(manifest).unwrap_or_default();
+    let mut inside = false;
+    let mut n = 0;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            inside = t == "[dependencies]";
+        } else if inside && !t.is_empty() && !t.starts_with('#') && t.contains('=') {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn main() -> ExitCode {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut args = std::env::args().skip(1);
+    let mut binary = root.join("target/release/econtext");
+    while let Some(a) = args.next() {
+        if a == "--binary" {
+            binary = args.next().map(PathBuf::from).expect("--binary PATH");
+        }
+    }
+    let stage2 = econtext_stub::STAGE2.len() as u64;
+    let stage0 =
+        econtext::connect::bootstrap::stage0_shell(None, TITLE, stage2 as usize).len() as u64;
+    let host_bin = std::fs::metadata(&binary).map(|m| m.len()).ok();
+    let measured = |name: &str| -> Option<u64> {
+        match name {
+            "stage0_command_bytes" => Some(stage0),
+            "stub_deflated_bytes" => Some(stage2),
+            "host_binary_bytes" => host_bin,
+            "core_direct_deps" => Some(direct_deps(&root.join("core/Cargo.toml"))),
+            "host_direct_deps" => Some(direct_deps(&root.join("host/Cargo.toml"))),
+            _ => None,
+        }
+    };
+    println!(
+        "{:<22} {:>10} {:>10}  {}",
+        "budget", "measured", "limit", "status"
+    );
+    let mut failed = false;
+    for (name, limit, reason) in budgets(&root) {
+        let (shown, status) = match measured(&name) {
+            Some(v) if v <= limit => (v.to_string(), "ok"),
+            Some(v) => {
+                failed = true;
+                (v.to_string(), "OVER")
+            }
+            None => {
+                failed = true;
+                ("missing".into(), "NOT MEASURED")
+            }
+        };
+        println!("{name:<22} {shown:>10} {limit:>10}  {status}  ({reason})");
+    }
+    println!();
+    println!(
+        "stub: raw {} B, minified {} B, deflated {} B",
+        econtext_stub::STAGE2_RAW.len(),
+        econtext_stub::STAGE2_MIN.len(),
+        stage2
+    );
+    if host_bin.is_none() {
+        eprintln!(
+            "size-report: {} not found: run `cargo build --release -p econtext` first",
+            binary.display()
+        );
+    }
+    if failed {
+        eprintln!(
+            "size-report: a budget is exceeded or unmeasured (limits: size-report/budgets.txt)"
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -6,8 +6,10 @@ use econtext::{Error, Local, Router, Value};
 use econtext_tests::*;
 
 fn quiet() -> Router {
-    let mut o = econtext::RouterOptions::default();
-    o.sink = std::sync::Arc::new(|_: &econtext::LogEvent| {});
+    let o = econtext::RouterOptions {
+        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
+        ..Default::default()
+    };
     Router::with_options(o).unwrap()
 }
 
@@ -18,14 +20,20 @@ fn python_matrix_calls_through_every_interpreter() {
     let router = quiet();
     let mut ran = Vec::new();
     for py in &all {
-        let ctx = router.connect(&Local::new().python(py.to_string_lossy())).unwrap_or_else(|e| panic!("{}: {e}", py.display()));
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap_or_else(|e| panic!("{}: {e}", py.display()));
         let v = ctx.call("platform.python_version", vec![]).unwrap();
         let text = match v {
             Value::Str(s) => s,
             Value::Bytes(b) => String::from_utf8(b).unwrap(),
             other => panic!("{other:?}"),
         };
-        assert!(py.to_string_lossy().contains(&text) || py.starts_with("/usr"), "{} said {text}", py.display());
+        assert!(
+            py.to_string_lossy().contains(&text) || py.starts_with("/usr"),
+            "{} said {text}",
+            py.display()
+        );
         // A round trip of every value shape.
         let sample = Value::Tuple(vec![
             Value::None,
@@ -35,7 +43,10 @@ fn python_matrix_calls_through_every_interpreter() {
             Value::Float(-0.0),
             Value::from("h\u{e9}\u{1f600}"),
             Value::Bytes(vec![0, 255]),
-            Value::List(vec![Value::Dict(vec![(Value::Tuple(vec![Value::Int(1)]), Value::None)])]),
+            Value::List(vec![Value::Dict(vec![(
+                Value::Tuple(vec![Value::Int(1)]),
+                Value::None,
+            )])]),
         ]);
         let echoed = ctx.call("copy.deepcopy", vec![sample.clone()]).unwrap();
         assert_eq!(echoed, sample, "{}", py.display());
@@ -53,12 +64,18 @@ fn remote_exception_is_typed_with_traceback() {
         Err(Error::Remote(e)) => {
             assert!(e.type_name.ends_with("JSONDecodeError"), "{}", e.type_name);
             assert!(e.traceback.contains("json/decoder.py"), "{}", e.traceback);
-            assert!(!e.traceback.contains("<string>"), "stub frames leak: {}", e.traceback);
+            assert!(
+                !e.traceback.contains("<string>"),
+                "stub frames leak: {}",
+                e.traceback
+            );
         }
         other => panic!("{other:?}"),
     }
     match ctx.call("no_such_module_xyz.f", vec![]) {
-        Err(Error::Remote(e)) => assert!(e.type_name.contains("Error") && e.message.contains("no_such_module_xyz")),
+        Err(Error::Remote(e)) => {
+            assert!(e.type_name.contains("Error") && e.message.contains("no_such_module_xyz"))
+        }
         other => panic!("{other:?}"),
     }
     // Unencodable result: a clear TypeError, and the context keeps working.
@@ -66,8 +83,18 @@ fn remote_exception_is_typed_with_traceback() {
         Err(Error::Remote(e)) => assert!(e.message.contains("cannot send a set"), "{}", e.message),
         other => panic!("{other:?}"),
     }
-    assert_eq!(ctx.call("operator.add", vec![Value::Int(2), Value::Int(3)]).unwrap(), Value::Int(5));
-    let kw = ctx.build("builtins.int").unwrap().arg("ff").kwarg("base", Value::Int(16)).call().unwrap();
+    assert_eq!(
+        ctx.call("operator.add", vec![Value::Int(2), Value::Int(3)])
+            .unwrap(),
+        Value::Int(5)
+    );
+    let kw = ctx
+        .build("builtins.int")
+        .unwrap()
+        .arg("ff")
+        .kwarg("base", Value::Int(16))
+        .call()
+        .unwrap();
     assert_eq!(kw, Value::Int(255));
 }
 
@@ -76,7 +103,12 @@ fn timeout_then_shutdown_and_async_fan_out() {
     let router = quiet();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let t = Instant::now();
-    let r = ctx.build("time.sleep").unwrap().arg(Value::Float(30.0)).timeout(Duration::from_millis(300)).call();
+    let r = ctx
+        .build("time.sleep")
+        .unwrap()
+        .arg(Value::Float(30.0))
+        .timeout(Duration::from_millis(300))
+        .call();
     assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
     assert!(t.elapsed() < Duration::from_secs(2));
     // The hung context can still be shut down: the IO thread exits even while the call runs.
@@ -85,12 +117,24 @@ fn timeout_then_shutdown_and_async_fan_out() {
     assert!(ctx.is_gone());
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // Calls on a gone context fail at once.
-    assert!(matches!(ctx.call("os.getpid", vec![]), Err(Error::Disconnected { .. })));
+    assert!(matches!(
+        ctx.call("os.getpid", vec![]),
+        Err(Error::Disconnected { .. })
+    ));
 
     // Many calls in flight from one thread.
-    let ctxs: Vec<_> = (0..4).map(|_| router.connect(&Local::new().python(python())).unwrap()).collect();
-    let handles: Vec<_> = ctxs.iter().map(|c| c.build("os.getpid").unwrap().spawn().unwrap()).collect();
-    let pids: std::collections::BTreeSet<_> = handles.into_iter().map(|h| h.wait().unwrap()).map(|v| format!("{v:?}")).collect();
+    let ctxs: Vec<_> = (0..4)
+        .map(|_| router.connect(&Local::new().python(python())).unwrap())
+        .collect();
+    let handles: Vec<_> = ctxs
+        .iter()
+        .map(|c| c.build("os.getpid").unwrap().spawn().unwrap())
+        .collect();
+    let pids: std::collections::BTreeSet<_> = handles
+        .into_iter()
+        .map(|h| h.wait().unwrap())
+        .map(|v| format!("{v:?}"))
+        .collect();
     assert_eq!(pids.len(), 4);
 }
 
@@ -98,7 +142,12 @@ fn timeout_then_shutdown_and_async_fan_out() {
 fn killed_context_fails_pending_calls_at_once() {
     let router = quiet();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
-    let h = ctx.build("time.sleep").unwrap().arg(Value::Int(60)).spawn().unwrap();
+    let h = ctx
+        .build("time.sleep")
+        .unwrap()
+        .arg(Value::Int(60))
+        .spawn()
+        .unwrap();
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     ctx.kill();
@@ -121,9 +170,23 @@ fn no_leaks_after_shutdown() {
         }
         let _still_running = router.connect(&Local::new().python(python())).unwrap();
     }
-    assert!(eventually(2000, || fd_count() == fds), "fds {} -> {}", fds, fd_count());
-    assert!(eventually(2000, || thread_count() == threads), "threads {} -> {}", threads, thread_count());
-    assert!(eventually(2000, || children().is_empty()), "children left: {:?}", children());
+    assert!(
+        eventually(2000, || fd_count() == fds),
+        "fds {} -> {}",
+        fds,
+        fd_count()
+    );
+    assert!(
+        eventually(2000, || thread_count() == threads),
+        "threads {} -> {}",
+        threads,
+        thread_count()
+    );
+    assert!(
+        eventually(2000, || children().is_empty()),
+        "children left: {:?}",
+        children()
+    );
 }
 
 #[test]
@@ -133,7 +196,11 @@ fn bootstrap_errors_carry_version_and_output() {
     let old = dir.join("python-old");
     std::fs::write(&old, "#!/bin/sh\necho 'EC02.6.9'\nsleep 5\n").unwrap();
     let broken = dir.join("python-broken");
-    std::fs::write(&broken, "#!/bin/sh\necho 'EC03.99.0'\necho 'Traceback: SyntaxError: invalid syntax' >&2\nexit 1\n").unwrap();
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'EC03.99.0'\necho 'Traceback: SyntaxError: invalid syntax' >&2\nexit 1\n",
+    )
+    .unwrap();
     let silent = dir.join("python-silent");
     std::fs::write(&silent, "#!/bin/sh\necho 'motd: hello'\nexec sleep 30\n").unwrap();
     for p in [&old, &broken, &silent] {
@@ -148,13 +215,22 @@ fn bootstrap_errors_carry_version_and_output() {
     match router.connect(&Local::new().python(broken.to_string_lossy())) {
         Err(e @ Error::Bootstrap { .. }) => {
             let text = e.to_string();
-            assert!(text.contains("3.99.0") && text.contains("SyntaxError"), "{text}");
+            assert!(
+                text.contains("3.99.0") && text.contains("SyntaxError"),
+                "{text}"
+            );
         }
         other => panic!("{other:?}"),
     }
     let t = Instant::now();
-    match router.connect(&Local::new().python(silent.to_string_lossy()).connect_timeout(Duration::from_millis(500))) {
-        Err(e @ Error::ConnectTimeout { .. }) => assert!(e.to_string().contains("motd: hello"), "{e}"),
+    match router.connect(
+        &Local::new()
+            .python(silent.to_string_lossy())
+            .connect_timeout(Duration::from_millis(500)),
+    ) {
+        Err(e @ Error::ConnectTimeout { .. }) => {
+            assert!(e.to_string().contains("motd: hello"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
     assert!(t.elapsed() < Duration::from_secs(3));
@@ -168,23 +244,51 @@ fn bootstrap_errors_carry_version_and_output() {
 
 #[test]
 fn nothing_is_written_to_disk_under_a_read_only_root() {
-    let Some(bwrap) = ["/usr/bin/bwrap", "/bin/bwrap"].into_iter().find(|p| std::path::Path::new(p).exists()) else {
-        assert!(std::env::var("CI").is_err(), "bubblewrap missing in CI: the test command installs it");
+    let Some(bwrap) = ["/usr/bin/bwrap", "/bin/bwrap"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "bubblewrap missing in CI: the test command installs it"
+        );
         eprintln!("SKIP: bubblewrap not installed");
         return;
     };
     let router = quiet();
-    let prefix: Vec<String> = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--die-with-parent"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let prefix: Vec<String> = [
+        bwrap,
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--die-with-parent",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     for py in interpreters() {
-        let ctx = router.connect(&Local::new().python(py.to_string_lossy()).prefix(prefix.clone())).unwrap();
+        let ctx = router
+            .connect(
+                &Local::new()
+                    .python(py.to_string_lossy())
+                    .prefix(prefix.clone()),
+            )
+            .unwrap();
         // The root really is read-only for the context...
         let r = ctx.call("os.mkdir", vec!["/tmp/econtext-ro-probe".into()]);
-        assert!(matches!(&r, Err(Error::Remote(e)) if e.message.contains("Read-only")), "{r:?}");
+        assert!(
+            matches!(&r, Err(Error::Remote(e)) if e.message.contains("Read-only")),
+            "{r:?}"
+        );
         // ...and it still works: bootstrap, calls, stdio capture need no disk.
-        assert_eq!(ctx.call("os.system", vec!["echo ok".into()]).unwrap(), Value::Int(0));
+        assert_eq!(
+            ctx.call("os.system", vec!["echo ok".into()]).unwrap(),
+            Value::Int(0)
+        );
         ctx.shutdown().unwrap();
     }
 }

@@ -19,7 +19,10 @@ fn kill_9_of_the_host_leaves_no_remote_process() {
             .unwrap();
         let needle = format!(":{}", host.id());
         // Wait until the context runs (its title names the host's pid).
-        assert!(eventually(10_000, || processes_matching(&needle).iter().any(|_| true)), "context never started");
+        assert!(
+            eventually(10_000, || processes_matching(&needle).iter().any(|_| true)),
+            "context never started"
+        );
         let remote = processes_matching(&needle);
         assert!(!remote.is_empty());
         // A grandchild started by the function goes too.
@@ -27,7 +30,14 @@ fn kill_9_of_the_host_leaves_no_remote_process() {
         host.kill().unwrap();
         host.wait().unwrap();
         let gone = eventually(1000, || processes_matching(&needle).is_empty());
-        assert!(gone, "{function}: left behind: {:?})", processes_matching(&needle));
-        assert!(eventually(1000, || processes_matching("econtext-grandchild-marker").is_empty()));
+        assert!(
+            gone,
+            "{function}: left behind: {:?})",
+            processes_matching(&needle)
+        );
+        assert!(eventually(1000, || processes_matching(
+            "econtext-grandchild-marker"
+        )
+        .is_empty()));
     }
 }

@@ -38,8 +38,18 @@ fn split_function(f: &str) -> Result<(&str, &str), Error> {
 }
 
 impl Context {
-    pub(crate) fn new(id: ContextId, name: String, shared: Arc<Shared>, gone: Arc<Latch<String>>) -> Context {
-        Context { id, name: name.into(), shared, gone }
+    pub(crate) fn new(
+        id: ContextId,
+        name: String,
+        shared: Arc<Shared>,
+        gone: Arc<Latch<String>>,
+    ) -> Context {
+        Context {
+            id,
+            name: name.into(),
+            shared,
+            gone,
+        }
     }
 
     /// The context id.
@@ -62,17 +72,32 @@ impl Context {
         let (m, f) = split_function(function)?;
         Ok(CallBuilder {
             ctx: self,
-            call: Call { module: m.into(), function: f.into(), args: vec![], kwargs: vec![] },
+            call: Call {
+                module: m.into(),
+                function: f.into(),
+                args: vec![],
+                kwargs: vec![],
+            },
             timeout: None,
         })
     }
 
     fn send(&self, call: &Call, reply_to: u32) -> Result<(), Error> {
-        let body = call.encode().map_err(|e| Error::Usage(format!("cannot encode the call: {e}")))?;
-        let h = Header { dst: self.id, handle: handle::CALL, reply_to, ..Header::default() };
+        let body = call
+            .encode()
+            .map_err(|e| Error::Usage(format!("cannot encode the call: {e}")))?;
+        let h = Header {
+            dst: self.id,
+            handle: handle::CALL,
+            reply_to,
+            ..Header::default()
+        };
         let frame = Frame::new(h, body).map_err(|e| Error::Usage(e.to_string()))?;
         if let Some(reason) = self.gone.try_peek() {
-            return Err(Error::Disconnected { context: self.name.to_string(), reason });
+            return Err(Error::Disconnected {
+                context: self.name.to_string(),
+                reason,
+            });
         }
         self.shared.submit(Cmd::Send(frame));
         Ok(())
@@ -80,11 +105,19 @@ impl Context {
 
     /// Ask the context to exit and wait for it (killing it after 2 s).
     pub fn shutdown(&self) -> Result<(), Error> {
-        let h = Header { dst: self.id, handle: handle::SHUTDOWN, ..Header::default() };
+        let h = Header {
+            dst: self.id,
+            handle: handle::SHUTDOWN,
+            ..Header::default()
+        };
         if let Ok(f) = Frame::new(h, Vec::new()) {
             self.shared.submit(Cmd::Send(f));
         }
-        if self.gone.wait_peek(Some(Instant::now() + SHUTDOWN_GRACE)).is_none() {
+        if self
+            .gone
+            .wait_peek(Some(Instant::now() + SHUTDOWN_GRACE))
+            .is_none()
+        {
             self.kill();
             self.gone.wait_peek(Some(Instant::now() + SHUTDOWN_GRACE));
         }
@@ -149,9 +182,20 @@ impl CallBuilder<'_> {
             .pending
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(reply_to, Pending { ctx: self.ctx.id, latch: latch.clone() });
+            .insert(
+                reply_to,
+                Pending {
+                    ctx: self.ctx.id,
+                    latch: latch.clone(),
+                },
+            );
         if let Err(e) = self.ctx.send(&self.call, reply_to) {
-            self.ctx.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&reply_to);
+            self.ctx
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&reply_to);
             return Err(e);
         }
         Ok(CallHandle {
@@ -184,9 +228,16 @@ impl CallHandle {
         match self.latch.wait(self.deadline.map(|d| d.0)) {
             Some(r) => r,
             None => {
-                self.shared.pending.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.handle);
+                self.shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&self.handle);
                 let after = self.deadline.map(|d| d.1).unwrap_or_default();
-                Err(Error::Timeout { context: self.context.to_string(), after })
+                Err(Error::Timeout {
+                    context: self.context.to_string(),
+                    after,
+                })
             }
         }
     }

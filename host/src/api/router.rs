@@ -22,7 +22,11 @@ pub struct RouterOptions {
 
 impl Default for RouterOptions {
     fn default() -> Self {
-        RouterOptions { sink: stderr_sink(), log_level: 20, max_frame: econtext_core::header::DEFAULT_MAX_BODY }
+        RouterOptions {
+            sink: stderr_sink(),
+            log_level: 20,
+            max_frame: econtext_core::header::DEFAULT_MAX_BODY,
+        }
     }
 }
 
@@ -52,7 +56,11 @@ impl Router {
     /// A router with the given options.
     pub fn with_options(o: RouterOptions) -> Result<Router, Error> {
         let (shared, thread) = broker::start(o.sink, o.log_level, o.max_frame)?;
-        Ok(Router { shared, thread: Some(thread), title: bootstrap::title() })
+        Ok(Router {
+            shared,
+            thread: Some(thread),
+            title: bootstrap::title(),
+        })
     }
 
     /// Start a context and wait until it is ready (or its connect timeout passes).
@@ -63,13 +71,22 @@ impl Router {
         let gone = Arc::new(Latch::default());
         let deadline = Instant::now() + recipe.connect_timeout + std::time::Duration::from_secs(1);
         let name = recipe.name.clone();
-        self.shared.submit(Cmd::Connect { id, recipe, done: done.clone(), gone: gone.clone() });
+        self.shared.submit(Cmd::Connect {
+            id,
+            recipe,
+            done: done.clone(),
+            gone: gone.clone(),
+        });
         match done.wait(Some(deadline)) {
             Some(Ok(())) => Ok(Context::new(id, name, self.shared.clone(), gone)),
             Some(Err(e)) => Err(e),
             None => {
                 self.shared.submit(Cmd::Kill(id));
-                Err(Error::ConnectTimeout { context: name, after: deadline.elapsed(), output: String::new() })
+                Err(Error::ConnectTimeout {
+                    context: name,
+                    after: deadline.elapsed(),
+                    output: String::new(),
+                })
             }
         }
     }

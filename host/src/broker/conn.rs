@@ -27,6 +27,9 @@ pub enum Phase {
     Up,
 }
 
+/// A connect waiting to complete: its latch, deadline and timeout.
+type Connecting = (Arc<Latch<Result<(), Error>>>, Instant, Duration);
+
 /// Bytes of output kept for error messages.
 const TAIL: usize = 8 * 1024;
 
@@ -47,7 +50,7 @@ pub struct Conn {
     version: Option<String>,
     out: VecDeque<Vec<u8>>,
     out_off: usize,
-    connect: Option<(Arc<Latch<Result<(), Error>>>, Instant, Duration)>,
+    connect: Option<Connecting>,
 }
 
 fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
@@ -84,7 +87,11 @@ impl Conn {
             version: None,
             out: VecDeque::new(),
             out_off: 0,
-            connect: Some((done, Instant::now() + recipe.connect_timeout, recipe.connect_timeout)),
+            connect: Some((
+                done,
+                Instant::now() + recipe.connect_timeout,
+                recipe.connect_timeout,
+            )),
         }
     }
 
@@ -119,13 +126,20 @@ impl Conn {
                 }
                 return Ok(None);
             };
-            let Some(nl) = self.noise[p..].iter().position(|b| *b == b'\n') else { return Ok(None) };
-            let v = String::from_utf8_lossy(&self.noise[p + 3..p + nl]).trim().to_string();
+            let Some(nl) = self.noise[p..].iter().position(|b| *b == b'\n') else {
+                return Ok(None);
+            };
+            let v = String::from_utf8_lossy(&self.noise[p + 3..p + nl])
+                .trim()
+                .to_string();
             // What followed the marker line in this chunk.
             let consumed = (p + nl + 1).saturating_sub(start);
             self.noise.truncate(p);
             if !version_supported(&v) {
-                return Err(Error::PythonTooOld { context: self.name.clone(), version: v });
+                return Err(Error::PythonTooOld {
+                    context: self.name.clone(),
+                    version: v,
+                });
             }
             self.version = Some(v);
             self.phase = Phase::AwaitStage2;
@@ -133,7 +147,9 @@ impl Conn {
         }
         if self.phase == Phase::AwaitStage2 {
             self.noise.extend_from_slice(data);
-            let Some(p) = find_line_start(&self.noise, MARK_STAGE2) else { return Ok(None) };
+            let Some(p) = find_line_start(&self.noise, MARK_STAGE2) else {
+                return Ok(None);
+            };
             let rest_len = self.noise.len() - p - MARK_STAGE2.len();
             self.noise.truncate(p);
             self.phase = Phase::Up;
@@ -187,8 +203,7 @@ impl Conn {
     pub fn read_stderr(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
         let mut buf = [0u8; 8192];
-        loop {
-            let Some(f) = &mut self.stderr else { break };
+        while let Some(f) = &mut self.stderr {
             match f.read(&mut buf) {
                 Ok(0) => {
                     self.stderr = None;
@@ -244,7 +259,11 @@ impl Conn {
 
     pub fn timeout_error(&self) -> Error {
         let after = self.connect.as_ref().map(|c| c.2).unwrap_or_default();
-        Error::ConnectTimeout { context: self.name.clone(), after, output: self.output() }
+        Error::ConnectTimeout {
+            context: self.name.clone(),
+            after,
+            output: self.output(),
+        }
     }
 
     /// The stream is over: collect the last output, fail a pending connect, say why.
@@ -265,7 +284,12 @@ impl Conn {
             if output.contains("not found") && self.version.is_none() {
                 why = "no python interpreter found (pass the interpreter path)".into();
             }
-            let e = Error::Bootstrap { context: self.name.clone(), reason: why, version: self.version.clone(), output };
+            let e = Error::Bootstrap {
+                context: self.name.clone(),
+                reason: why,
+                version: self.version.clone(),
+                output,
+            };
             self.fail_connect(e);
             return reason;
         }
@@ -288,4 +312,3 @@ fn find_line_start(hay: &[u8], pat: &[u8]) -> Option<usize> {
     }
     None
 }
-

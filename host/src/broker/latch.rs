@@ -12,7 +12,10 @@ pub struct Latch<T> {
 
 impl<T> Default for Latch<T> {
     fn default() -> Self {
-        Latch { value: Mutex::new(None), ready: Condvar::new() }
+        Latch {
+            value: Mutex::new(None),
+            ready: Condvar::new(),
+        }
     }
 }
 
@@ -45,7 +48,11 @@ impl<T> Latch<T> {
                     if now >= d {
                         return None;
                     }
-                    g = self.ready.wait_timeout(g, d - now).unwrap_or_else(|e| e.into_inner()).0;
+                    g = self
+                        .ready
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
                 }
             }
         }

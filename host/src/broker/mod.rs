@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use econtext_core::body::{Body, DeadLetter, DeadReason, LogRecord, ModuleReply, ModuleRequest, Reply};
+use econtext_core::body::{
+    Body, DeadLetter, DeadReason, LogRecord, ModuleReply, ModuleRequest, Reply,
+};
 use econtext_core::router::{Decision, Origin, Router as Routes, StreamId};
 use econtext_core::{handle, ContextId, Frame, Handle, Header, Value};
 
@@ -29,7 +31,12 @@ pub(crate) type CallResult = Result<Value, Error>;
 /// Work handed to the broker thread.
 pub(crate) enum Cmd {
     /// Start a context.
-    Connect { id: ContextId, recipe: Recipe, done: Arc<Latch<Result<(), Error>>>, gone: Arc<Latch<String>> },
+    Connect {
+        id: ContextId,
+        recipe: Recipe,
+        done: Arc<Latch<Result<(), Error>>>,
+        gone: Arc<Latch<String>>,
+    },
     /// Route a frame produced by this process.
     Send(Frame),
     /// Kill a context's process (and its process group).
@@ -59,7 +66,10 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queue work and wake the broker.
     pub fn submit(&self, cmd: Cmd) {
-        self.cmds.lock().unwrap_or_else(|e| e.into_inner()).push(cmd);
+        self.cmds
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(cmd);
         let _ = (&self.wake_tx).write_all_nonblocking();
     }
 
@@ -91,7 +101,11 @@ impl WakeWrite for &UnixStream {
 }
 
 /// Start the broker thread.
-pub(crate) fn start(sink: LogSink, log_level: u32, max_frame: u32) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
+pub(crate) fn start(
+    sink: LogSink,
+    log_level: u32,
+    max_frame: u32,
+) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
     wake_tx.set_nonblocking(true)?;
@@ -115,7 +129,9 @@ pub(crate) fn start(sink: LogSink, log_level: u32, max_frame: u32) -> Result<(Ar
         stopping: None,
         buf: vec![0; 256 * 1024],
     };
-    let t = std::thread::Builder::new().name("econtext-broker".into()).spawn(move || broker.run())?;
+    let t = std::thread::Builder::new()
+        .name("econtext-broker".into())
+        .spawn(move || broker.run())?;
     Ok((shared, t))
 }
 
@@ -155,7 +171,9 @@ impl Broker {
             let _ = poll::poll(&mut fds, self.poll_timeout());
             if fds[0].readable() {
                 self.drain_wake();
-                let cmds = std::mem::take(&mut *self.shared.cmds.lock().unwrap_or_else(|e| e.into_inner()));
+                let cmds = std::mem::take(
+                    &mut *self.shared.cmds.lock().unwrap_or_else(|e| e.into_inner()),
+                );
                 for cmd in cmds {
                     self.command(cmd);
                 }
@@ -179,7 +197,11 @@ impl Broker {
         let mut fds = Vec::with_capacity(self.conns.len() * 2 + 1);
         fds.push(PollFd::new(self.wake_rx.as_fd(), poll::IN));
         for (sid, c) in &self.conns {
-            let ev = if c.wants_write() { poll::IN | poll::OUT } else { poll::IN };
+            let ev = if c.wants_write() {
+                poll::IN | poll::OUT
+            } else {
+                poll::IN
+            };
             fds.push(PollFd::new(c.io.as_fd(), ev));
             sids.push((*sid, Watch::Io));
             if let Some(e) = &c.stderr {
@@ -219,7 +241,12 @@ impl Broker {
 
     fn command(&mut self, cmd: Cmd) {
         match cmd {
-            Cmd::Connect { id, recipe, done, gone } => self.connect(id, recipe, done, gone),
+            Cmd::Connect {
+                id,
+                recipe,
+                done,
+                gone,
+            } => self.connect(id, recipe, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
             Cmd::Kill(id) => {
                 if let Some(sid) = self.routes.route_of(id) {
@@ -228,10 +255,15 @@ impl Broker {
             }
             Cmd::Stop => {
                 self.stopping = Some(Instant::now() + EXIT_GRACE);
-                let ids: Vec<(StreamId, ContextId)> = self.conns.iter().map(|(s, c)| (*s, c.id)).collect();
+                let ids: Vec<(StreamId, ContextId)> =
+                    self.conns.iter().map(|(s, c)| (*s, c.id)).collect();
                 for (sid, id) in ids {
                     if self.conns.get(&sid).is_some_and(|c| c.phase == Phase::Up) {
-                        let h = Header { dst: id, handle: handle::SHUTDOWN, ..Header::default() };
+                        let h = Header {
+                            dst: id,
+                            handle: handle::SHUTDOWN,
+                            ..Header::default()
+                        };
                         if let Ok(f) = Frame::new(h, Vec::new()) {
                             self.write_frame(sid, f);
                         }
@@ -243,12 +275,21 @@ impl Broker {
         }
     }
 
-    fn connect(&mut self, id: ContextId, recipe: Recipe, done: Arc<Latch<Result<(), Error>>>, gone: Arc<Latch<String>>) {
+    fn connect(
+        &mut self,
+        id: ContextId,
+        recipe: Recipe,
+        done: Arc<Latch<Result<(), Error>>>,
+        gone: Arc<Latch<String>>,
+    ) {
         let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
         let spawned = match crate::sys::process::spawn(&argv, recipe.pty) {
             Ok(s) => s,
             Err(e) => {
-                done.set(Err(Error::Spawn { program: recipe.argv[0].clone(), reason: e.to_string() }));
+                done.set(Err(Error::Spawn {
+                    program: recipe.argv[0].clone(),
+                    reason: e.to_string(),
+                }));
                 gone.set("never started".into());
                 return;
             }
@@ -262,13 +303,25 @@ impl Broker {
             served: Vec::new(),
         };
         let mut boot = econtext_stub::STAGE2.to_vec();
-        let h = Header { dst: id, handle: handle::INIT, ..Header::default() };
+        let h = Header {
+            dst: id,
+            handle: handle::INIT,
+            ..Header::default()
+        };
         if let Ok(f) = init.encode().and_then(|b| Frame::new(h, b)) {
             boot.extend_from_slice(&f.encode());
         }
         let sid: StreamId = id;
         self.names.insert(id, recipe.name.clone());
-        let conn = Conn::new(id, &recipe, spawned, boot, done, gone, self.shared.max_frame);
+        let conn = Conn::new(
+            id,
+            &recipe,
+            spawned,
+            boot,
+            done,
+            gone,
+            self.shared.max_frame,
+        );
         let send_now = !recipe.wait_for_stage1;
         self.conns.insert(sid, conn);
         self.routes.add_child(id, sid);
@@ -282,7 +335,9 @@ impl Broker {
 
     fn read_io(&mut self, sid: StreamId) {
         for _ in 0..16 {
-            let Some(c) = self.conns.get_mut(&sid) else { return };
+            let Some(c) = self.conns.get_mut(&sid) else {
+                return;
+            };
             let n = match (&c.io).read(&mut self.buf) {
                 Ok(0) => return self.close(sid, "the stream ended".into()),
                 Ok(n) => n,
@@ -300,7 +355,9 @@ impl Broker {
     }
 
     fn ingest(&mut self, sid: StreamId, mut data: &[u8]) {
-        let Some(c) = self.conns.get_mut(&sid) else { return };
+        let Some(c) = self.conns.get_mut(&sid) else {
+            return;
+        };
         if c.phase != Phase::Up {
             match c.boot(data) {
                 Ok(None) => {
@@ -328,7 +385,9 @@ impl Broker {
 
     fn frames(&mut self, sid: StreamId, mut data: &[u8]) {
         loop {
-            let Some(c) = self.conns.get_mut(&sid) else { return };
+            let Some(c) = self.conns.get_mut(&sid) else {
+                return;
+            };
             match c.decoder.feed(data) {
                 econtext_core::Feed::Consumed => return,
                 econtext_core::Feed::Frame { frame, rest } => {
@@ -352,7 +411,10 @@ impl Broker {
             Decision::Reject(reason) => {
                 let detail = match reason {
                     DeadReason::NoRoute => format!("no route to context {}", h.dst),
-                    DeadReason::Refused => format!("context {} may not send to handle {} of context {}", h.src, h.handle, h.dst),
+                    DeadReason::Refused => format!(
+                        "context {} may not send to handle {} of context {}",
+                        h.src, h.handle, h.dst
+                    ),
                     _ => format!("{reason:?}"),
                 };
                 if let Some(dl) = self.routes.dead_letter(&h, reason, detail) {
@@ -365,17 +427,34 @@ impl Broker {
 
     fn deliver(&mut self, from: Origin, frame: Frame) {
         let h = frame.header;
-        let name = self.names.get(&h.src).cloned().unwrap_or_else(|| format!("context{}", h.src));
+        let name = self
+            .names
+            .get(&h.src)
+            .cloned()
+            .unwrap_or_else(|| format!("context{}", h.src));
         match h.handle {
             handle::LOG => {
                 if let Ok(r) = LogRecord::decode(&frame.body) {
-                    (self.shared.sink)(&LogEvent { context: name, logger: r.logger, level: r.level, message: r.message });
+                    (self.shared.sink)(&LogEvent {
+                        context: name,
+                        logger: r.logger,
+                        level: r.level,
+                        message: r.message,
+                    });
                 }
             }
             handle::GET_MODULE => {
                 if let Ok(req) = ModuleRequest::decode(&frame.body) {
-                    let reply = ModuleReply { missing: vec![req.fullname.clone()], fullname: req.fullname, modules: vec![] };
-                    let hd = Header { dst: h.src, handle: h.reply_to, ..Header::default() };
+                    let reply = ModuleReply {
+                        missing: vec![req.fullname.clone()],
+                        fullname: req.fullname,
+                        modules: vec![],
+                    };
+                    let hd = Header {
+                        dst: h.src,
+                        handle: h.reply_to,
+                        ..Header::default()
+                    };
                     if let Ok(f) = reply.encode().and_then(|b| Frame::new(hd, b)) {
                         self.route(Origin::Local, f);
                     }
@@ -385,7 +464,11 @@ impl Broker {
                 let _ = from;
             }
             hd if hd >= handle::FIRST_DYNAMIC => {
-                let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+                let mut pending = self
+                    .shared
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 let Some(p) = pending.remove(&hd) else { return };
                 if !h.is_dead() && p.ctx != h.src {
                     // A reply from a context that was not called: forged, keep waiting.
@@ -396,16 +479,25 @@ impl Broker {
                 let result = if h.is_dead() {
                     match DeadLetter::decode(&frame.body) {
                         Ok(d) if d.reason == DeadReason::Disconnected as u32 => {
-                            Err(Error::Disconnected { context: name, reason: d.detail })
+                            Err(Error::Disconnected {
+                                context: name,
+                                reason: d.detail,
+                            })
                         }
                         Ok(d) => Err(Error::DeadLetter { reason: d.detail }),
-                        Err(e) => Err(Error::Protocol { context: name, reason: e.to_string() }),
+                        Err(e) => Err(Error::Protocol {
+                            context: name,
+                            reason: e.to_string(),
+                        }),
                     }
                 } else {
                     match Reply::decode(&frame.body) {
                         Ok(Reply::Ok(v)) => Ok(v),
                         Ok(Reply::Err(e)) => Err(Error::Remote(e)),
-                        Err(e) => Err(Error::Protocol { context: name, reason: format!("undecodable reply: {e}") }),
+                        Err(e) => Err(Error::Protocol {
+                            context: name,
+                            reason: format!("undecodable reply: {e}"),
+                        }),
                     }
                 };
                 p.latch.set(result);
@@ -415,7 +507,9 @@ impl Broker {
     }
 
     fn write_frame(&mut self, sid: StreamId, frame: Frame) {
-        let Some(c) = self.conns.get_mut(&sid) else { return };
+        let Some(c) = self.conns.get_mut(&sid) else {
+            return;
+        };
         c.queue(frame);
         if c.phase == Phase::Up || !c.stage2_pending() {
             self.flush(sid);
@@ -423,20 +517,29 @@ impl Broker {
     }
 
     fn flush(&mut self, sid: StreamId) {
-        let Some(c) = self.conns.get_mut(&sid) else { return };
+        let Some(c) = self.conns.get_mut(&sid) else {
+            return;
+        };
         if let Err(e) = c.flush() {
             self.close(sid, format!("write failed: {e}"));
         }
     }
 
     fn read_stderr(&mut self, sid: StreamId) {
-        let Some(c) = self.conns.get_mut(&sid) else { return };
+        let Some(c) = self.conns.get_mut(&sid) else {
+            return;
+        };
         let lines = c.read_stderr();
         let name = c.name.clone();
         let up = c.phase == Phase::Up;
         if up {
             for l in lines {
-                (self.shared.sink)(&LogEvent { context: name.clone(), logger: "stderr".into(), level: 30, message: l });
+                (self.shared.sink)(&LogEvent {
+                    context: name.clone(),
+                    logger: "stderr".into(),
+                    level: 30,
+                    message: l,
+                });
             }
         }
     }
@@ -462,16 +565,29 @@ impl Broker {
 
     /// A stream ended: fail its connect, every pending call on contexts behind it, reap.
     fn close(&mut self, sid: StreamId, reason: String) {
-        let Some(mut c) = self.conns.remove(&sid) else { return };
+        let Some(mut c) = self.conns.remove(&sid) else {
+            return;
+        };
         let reason = c.end(reason);
         let gone = self.routes.remove_stream(sid);
         {
-            let mut pending = self.shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let dead: Vec<Handle> = pending.iter().filter(|(_, p)| gone.contains(&p.ctx)).map(|(h, _)| *h).collect();
+            let mut pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let dead: Vec<Handle> = pending
+                .iter()
+                .filter(|(_, p)| gone.contains(&p.ctx))
+                .map(|(h, _)| *h)
+                .collect();
             for hd in dead {
                 if let Some(p) = pending.remove(&hd) {
                     let context = self.names.get(&p.ctx).cloned().unwrap_or_default();
-                    p.latch.set(Err(Error::Disconnected { context, reason: reason.clone() }));
+                    p.latch.set(Err(Error::Disconnected {
+                        context,
+                        reason: reason.clone(),
+                    }));
                 }
             }
         }
@@ -487,8 +603,12 @@ impl Broker {
 
     fn timers(&mut self) {
         let now = Instant::now();
-        let expired: Vec<StreamId> =
-            self.conns.iter().filter(|(_, c)| c.deadline().is_some_and(|d| d <= now)).map(|(s, _)| *s).collect();
+        let expired: Vec<StreamId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline().is_some_and(|d| d <= now))
+            .map(|(s, _)| *s)
+            .collect();
         for sid in expired {
             let e = self.conns.get(&sid).map(|c| c.timeout_error());
             self.kill(sid);
@@ -496,16 +616,17 @@ impl Broker {
                 self.fail_boot(sid, e);
             }
         }
-        self.dying.retain_mut(|(child, deadline)| match child.try_wait() {
-            Ok(Some(_)) | Err(_) => false,
-            Ok(None) if now >= *deadline => {
-                crate::sys::process::kill_group(child.id());
-                let _ = child.kill();
-                let _ = child.wait();
-                false
-            }
-            Ok(None) => true,
-        });
+        self.dying
+            .retain_mut(|(child, deadline)| match child.try_wait() {
+                Ok(Some(_)) | Err(_) => false,
+                Ok(None) if now >= *deadline => {
+                    crate::sys::process::kill_group(child.id());
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    false
+                }
+                Ok(None) => true,
+            });
     }
 }
 

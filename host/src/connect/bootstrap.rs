@@ -17,7 +17,10 @@ pub const MARK_STAGE2: &[u8] = b"EC1\n";
 /// The stage-1 program for a context named `title` (shown by `ps`), reading `len` bytes.
 pub fn stage1(title: &str, len: usize) -> String {
     // Only double quotes inside: the whole program travels inside shell single quotes.
-    let title: String = title.chars().filter(|c| !matches!(c, '"' | '\'' | '\\' | '\n')).collect();
+    let title: String = title
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\'' | '\\' | '\n'))
+        .collect();
     format!(
         "from os import*;import sys,zlib,select as s\n\
 R,W=pipe();b=b\"\"\n\
@@ -47,7 +50,10 @@ pub fn stage0_shell(python: Option<&str>, title: &str, len: usize) -> String {
 
 /// Quote a word for a POSIX shell.
 pub fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@%,".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+:=@%,".contains(&b))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -55,7 +61,9 @@ pub fn shell_quote(s: &str) -> String {
 
 /// The process title of contexts started by this process: `econtext:<user>@<host>:<pid>`.
 pub fn title() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "?".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "?".into());
@@ -64,7 +72,11 @@ pub fn title() -> String {
 
 /// Parse a python version `X.Y.Z` and say whether the stub supports it.
 pub fn version_supported(v: &str) -> bool {
-    let mut it = v.split('.').map(|p| p.chars().take_while(|c| c.is_ascii_digit()).collect::<String>());
+    let mut it = v.split('.').map(|p| {
+        p.chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+    });
     let major: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let minor: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     (major == 2 && minor >= 7) || (major == 3 && minor >= 6) || major > 3

@@ -21,7 +21,12 @@ pub struct Local {
 
 impl Default for Local {
     fn default() -> Self {
-        Local { python: "python3".into(), name: None, timeout: DEFAULT_CONNECT_TIMEOUT, prefix: Vec::new() }
+        Local {
+            python: "python3".into(),
+            name: None,
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+            prefix: Vec::new(),
+        }
     }
 }
 
@@ -61,7 +66,12 @@ impl Method for Local {
     fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
         Recipe {
             name: self.name.clone().unwrap_or_else(|| "local".into()),
-            argv: self.prefix.iter().cloned().chain(bootstrap::stage0_argv(&self.python, title, stage2_len)).collect(),
+            argv: self
+                .prefix
+                .iter()
+                .cloned()
+                .chain(bootstrap::stage0_argv(&self.python, title, stage2_len))
+                .collect(),
             pty: false,
             wait_for_stage1: false,
             connect_timeout: self.timeout,

@@ -16,7 +16,11 @@ pub struct PollFd(libc::pollfd);
 impl PollFd {
     /// Watch `fd` for `events` (a mix of [`IN`] and [`OUT`]).
     pub fn new(fd: BorrowedFd<'_>, events: i16) -> PollFd {
-        PollFd(libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 })
+        PollFd(libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events,
+            revents: 0,
+        })
     }
 
     /// True when a read would not block (data, EOF, or an error to report).
@@ -35,7 +39,13 @@ pub fn poll(fds: &mut [PollFd], timeout_ms: i32) -> io::Result<usize> {
     // SAFETY: `PollFd` is `repr(transparent)` over `libc::pollfd`, so the slice is a valid
     // array of `fds.len()` pollfds; the fds were borrowed when each PollFd was built and poll
     // only reads `fd`/`events` and writes `revents`.
-    let n = unsafe { libc::poll(fds.as_mut_ptr().cast::<libc::pollfd>(), fds.len() as libc::nfds_t, timeout_ms) };
+    let n = unsafe {
+        libc::poll(
+            fds.as_mut_ptr().cast::<libc::pollfd>(),
+            fds.len() as libc::nfds_t,
+            timeout_ms,
+        )
+    };
     if n < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {

@@ -55,7 +55,12 @@ pub fn spawn(argv: &[OsString], pty: bool) -> io::Result<Spawned> {
     if let Some(m) = &pty {
         set_nonblocking(m)?;
     }
-    Ok(Spawned { child, io: host_end, stderr: OwnedFd::from(err_r), pty })
+    Ok(Spawned {
+        child,
+        io: host_end,
+        stderr: OwnedFd::from(err_r),
+        pty,
+    })
 }
 
 /// Put an fd into non-blocking mode.
@@ -64,9 +69,17 @@ pub fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
     // SAFETY: fcntl on a valid borrowed fd with F_GETFL/F_SETFL touches only its status flags.
     let r = unsafe {
         let flags = libc::fcntl(raw, libc::F_GETFL);
-        if flags < 0 { flags } else { libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK) }
+        if flags < 0 {
+            flags
+        } else {
+            libc::fcntl(raw, libc::F_SETFL, flags | libc::O_NONBLOCK)
+        }
     };
-    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Send SIGKILL to a whole process group (the stub makes itself a group leader so that the

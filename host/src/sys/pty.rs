@@ -9,7 +9,13 @@ pub fn open() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut slave: libc::c_int = -1;
     // SAFETY: openpty writes two fds into the provided ints; name/termp/winp may be null.
     let r = unsafe {
-        libc::openpty(&mut master, &mut slave, std::ptr::null_mut(), std::ptr::null(), std::ptr::null())
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
     };
     if r < 0 {
         return Err(io::Error::last_os_error());

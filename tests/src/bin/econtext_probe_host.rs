@@ -8,10 +8,25 @@ fn main() {
     let python = args.next().expect("python path");
     let function = args.next().expect("function");
     let router = Router::new().expect("router");
-    let ctx = router.connect(&Local::new().python(python)).expect("connect");
-    ctx.call("os.system", vec!["sh -c 'sleep 600; true' econtext-grandchild-marker &".into()]).expect("grandchild");
-    let arg = if function == "time.sleep" { vec![Value::Int(3600)] } else { vec![] };
-    let _pending = ctx.build(&function).expect("function").args(arg).spawn().expect("call");
+    let ctx = router
+        .connect(&Local::new().python(python))
+        .expect("connect");
+    ctx.call(
+        "os.system",
+        vec!["sh -c 'sleep 600; true' econtext-grandchild-marker &".into()],
+    )
+    .expect("grandchild");
+    let arg = if function == "time.sleep" {
+        vec![Value::Int(3600)]
+    } else {
+        vec![]
+    };
+    let _pending = ctx
+        .build(&function)
+        .expect("function")
+        .args(arg)
+        .spawn()
+        .expect("call");
     println!("ready");
     std::thread::sleep(std::time::Duration::from_secs(3600));
 }

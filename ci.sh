@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The one test command: installs what it needs when missing, then runs every check.
+# Usage: ./ci.sh [JOB...]   jobs: deps fmt clippy test nostd python fuzz size (default: all)
+# Environment: FUZZ_SECONDS (default 30) per fuzz target.
+set -euo pipefail
+cd "$(dirname "$0")"
+export CARGO_TERM_COLOR=never
+jobs=("$@")
+[ ${#jobs[@]} -gt 0 ] || jobs=(deps fmt clippy test nostd python fuzz size)
+declare -A results=()
+passed=0
+failed=0
+
+step() { echo; echo "=== $*"; }
+
+job_deps() {
+    # Debian packages the tests drive for real. Installed only when missing.
+    local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps)
+    local missing=()
+    for p in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        if [ "$(id -u)" = 0 ]; then
+            export DEBIAN_FRONTEND=noninteractive
+            apt-get update -q || true
+            apt-get install -y -q --no-install-recommends "${missing[@]}"
+        else
+            echo "missing packages (run as root to install): ${missing[*]}" >&2
+            return 1
+        fi
+    fi
+    command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+}
+
+job_fmt() { cargo fmt --all -- --check; }
+
+job_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
+
+job_test() { cargo test --workspace; }
+
+job_nostd() {
+    # core is #![no_std]: it must build without std, and no dependency may enable std.
+    cargo build -p econtext-core
+    if cargo tree -p econtext-core -e features --prefix none | grep -E '^(serde|postcard|heapless)[^ ]* feature "std"'; then
+        echo "a dependency of econtext-core enables std" >&2
+        return 1
+    fi
+}
+
+job_python() { python3 tests/python/run_matrix.py; }
+
+job_fuzz() { fuzz/run.sh "${FUZZ_SECONDS:-30}"; }
+
+job_size() {
+    cargo build --release -p econtext
+    cargo run -q -p size-report
+}
+
+for j in "${jobs[@]}"; do
+    step "$j"
+    if "job_$j"; then
+        results[$j]=ok
+        passed=$((passed + 1))
+    else
+        results[$j]=FAILED
+        failed=$((failed + 1))
+    fi
+done
+
+step summary
+for j in "${jobs[@]}"; do printf '%-8s %s\n' "$j" "${results[$j]}"; done
+echo "ci: $passed passed, $failed failed"
+[ "$failed" = 0 ]
