@@ -22,12 +22,25 @@ fn check<T: Body + PartialEq + Debug>(data: &[u8]) {
 
 /// The body types, in the order the selector byte indexes them.
 pub const TYPES: [&str; 13] = [
-    "Call", "Reply", "LogRecord", "ModuleRequest", "ModuleReply", "RouteAdd", "RouteDel",
-    "Spawn", "Init", "Channel", "DeadLetter", "Shutdown", "RemoteError",
+    "Call",
+    "Reply",
+    "LogRecord",
+    "ModuleRequest",
+    "ModuleReply",
+    "RouteAdd",
+    "RouteDel",
+    "Spawn",
+    "Init",
+    "Channel",
+    "DeadLetter",
+    "Shutdown",
+    "RemoteError",
 ];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&sel, body)) = data.split_first() else { return };
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
     match sel as usize % TYPES.len() {
         0 => check::<Call>(body),
         1 => check::<Reply>(body),

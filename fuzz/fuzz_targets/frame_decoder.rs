@@ -8,7 +8,7 @@
 //! offset where the failing header starts; at a clean end no complete frame is left unread.
 #![no_main]
 
-use econtext_core::header::{HEADER_LEN};
+use econtext_core::header::HEADER_LEN;
 use econtext_core::{Error, Feed, Frame, FrameDecoder, Header};
 use libfuzzer_sys::fuzz_target;
 
@@ -21,7 +21,10 @@ struct Outcome {
 
 fn run(stream: &[u8], max: u32, chunks: &[u8]) -> (Outcome, FrameDecoder) {
     let mut dec = FrameDecoder::new(max);
-    let mut out = Outcome { frames: Vec::new(), error: None };
+    let mut out = Outcome {
+        frames: Vec::new(),
+        error: None,
+    };
     let mut at = 0usize;
     let mut i = 0usize;
     while at < stream.len() && out.error.is_none() {
@@ -56,7 +59,9 @@ fn run(stream: &[u8], max: u32, chunks: &[u8]) -> (Outcome, FrameDecoder) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cfg, data)) = data.split_first() else { return };
+    let Some((&cfg, data)) = data.split_first() else {
+        return;
+    };
     let max = match cfg & 3 {
         0 | 3 => 1 << 20,
         1 => 0,
@@ -74,7 +79,11 @@ fuzz_target!(|data: &[u8]| {
         let bytes = &stream[start..*end];
         assert_eq!(frame.header.len as usize, frame.body.len());
         assert!(frame.body.len() <= max as usize);
-        assert_eq!(frame.encode(), bytes, "frame does not re-encode to its bytes");
+        assert_eq!(
+            frame.encode(),
+            bytes,
+            "frame does not re-encode to its bytes"
+        );
         let head: &[u8; HEADER_LEN] = bytes[..HEADER_LEN].try_into().unwrap();
         assert_eq!(Header::parse(head, max), Ok(frame.header));
         start = *end;
@@ -92,7 +101,10 @@ fuzz_target!(|data: &[u8]| {
             if left.len() >= HEADER_LEN {
                 let head: &[u8; HEADER_LEN] = left[..HEADER_LEN].try_into().unwrap();
                 let h = Header::parse(head, max).expect("a bad header went unreported");
-                assert!(left.len() < HEADER_LEN + h.len as usize, "a complete frame was not returned");
+                assert!(
+                    left.len() < HEADER_LEN + h.len as usize,
+                    "a complete frame was not returned"
+                );
             }
         }
     }

@@ -21,6 +21,10 @@ Each ARG is a JSON literal when it parses as one (42, 1.5, true, null, \"text\",
 
 OPTIONS (after `call`):
     --kw NAME=VALUE   keyword argument (VALUE as for ARG); repeatable
+    -m, --module-path DIR    serve the modules and packages in DIR to the context (repeatable):
+                      FUNCTION may live there, and everything it imports from there follows
+    --file SCRIPT.py  serve one script as module SCRIPT (repeatable); its
+                      `if __name__ == '__main__':` block does not run remotely
     --timeout SECS    fail when the call has not returned after SECS (fractions allowed)
     --connect-timeout SECS   fail when the context is not up after SECS (default 30)
     --json            print the result as JSON (bytes, tuples, big ints: see README)
@@ -33,6 +37,8 @@ EXAMPLES:
     econtext call local:/usr/bin/python2.7 os.path.join /tmp x
     econtext call local --json os.uname
     econtext call local time.sleep 10 --timeout 1.5
+    econtext call local -m ./lib myapp.tasks.install --kw version=2
+    econtext call local --file install_app.py install_app.install
 
 EXIT STATUS:
     0 success; 1 the function raised (type, message and traceback on stderr);
@@ -61,6 +67,10 @@ pub struct CallCmd {
     pub json: bool,
     /// Forwarding verbosity: -1 quiet, 0 normal, 1 debug.
     pub verbosity: i32,
+    /// Directories to serve modules from.
+    pub module_path: Vec<std::path::PathBuf>,
+    /// Scripts to serve as modules.
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// What the command line asked for.
@@ -115,6 +125,8 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         connect_timeout: None,
         json: false,
         verbosity,
+        module_path: vec![],
+        files: vec![],
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -128,6 +140,12 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "--json" => c.json = true,
             "-v" => c.verbosity = 1,
             "-q" => c.verbosity = -1,
+            "-m" | "--module-path" => c
+                .module_path
+                .push(it.next().ok_or("--module-path needs a directory")?.into()),
+            "--file" => c
+                .files
+                .push(it.next().ok_or("--file needs a SCRIPT.py")?.into()),
             "--timeout" => c.timeout = Some(secs("--timeout", it.next())?),
             "--connect-timeout" => c.connect_timeout = Some(secs("--connect-timeout", it.next())?),
             "--kw" => {
@@ -190,7 +208,11 @@ pub fn run(cmd: Command) -> i32 {
             return 2;
         }
     };
-    let mut opts = RouterOptions::default();
+    let mut opts = RouterOptions {
+        module_path: c.module_path.clone(),
+        module_files: c.files.clone(),
+        ..Default::default()
+    };
     match c.verbosity {
         1 => opts.log_level = 10,
         -1 => {
@@ -201,6 +223,10 @@ pub fn run(cmd: Command) -> i32 {
     }
     let router = match Router::with_options(opts) {
         Ok(r) => r,
+        Err(e @ Error::Usage(_)) => {
+            eprintln!("econtext: {e}");
+            return 2;
+        }
         Err(e) => {
             eprintln!("econtext: {e}");
             return 3;

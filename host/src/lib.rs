@@ -33,6 +33,7 @@ pub mod connect;
 mod error;
 pub mod json;
 pub mod log;
+pub mod modules;
 pub mod sys;
 
 pub use api::{CallBuilder, CallHandle, Context, Router, RouterOptions};

@@ -65,7 +65,10 @@ fn main() -> ExitCode {
             _ => None,
         }
     };
-    println!("{:<22} {:>10} {:>10}  status", "budget", "measured", "limit");
+    println!(
+        "{:<22} {:>10} {:>10}  status",
+        "budget", "measured", "limit"
+    );
     let mut failed = false;
     for (name, limit, reason) in budgets(&root) {
         let (shown, status) = match measured(&name) {

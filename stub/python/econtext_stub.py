@@ -1,13 +1,13 @@
 # econtext remote stub (Python 2.7 / 3.6+). Wire format: docs/wire-format.md
 # Budget: whole file <= 5120 bytes deflated after comment stripping; keep it terse.
-import struct,re,binascii as _A
+import struct,binascii as _A
 HDR=struct.Struct('>2sBB5I')
 MAX=1<<27
-try:_S=unicode;_I=(int,long)
-except NameError:_S=str;_I=int
+# py2's utf-8 codec accepts encoded surrogates; py3 and Rust do not. `re` costs ~5 ms of
+# start-up, so only python 2 imports it.
+try:_S=unicode;_I=(int,long);import re;_sur=re.compile(b'\xed[\xa0-\xbf]').search
+except NameError:_S=str;_I=int;_sur=lambda r:0
 _F=struct.Struct('<d')
-# py2's utf-8 codec accepts encoded surrogates; py3 and Rust do not
-_sur=re.compile(b'\xed[\xa0-\xbf]').search
 class CodecError(ValueError):code=property(lambda s:s.args[0])
 _E=CodecError
 class _R(object):

@@ -2,28 +2,18 @@
 # protocol stream on fd 100 (in) and fd 1 (out). Layout (docs/architecture.md):
 # - the IO thread reads frames and routes them; it alone notices upstream EOF and exits;
 # - the main thread runs calls one at a time;
-# - fds 1 and 2 are pipes pumped into LOG frames (stdout / stderr lines).
-import os, sys, threading, select
+# - fds 1 and 2 are pipes pumped into LOG frames (stdout / stderr lines);
+# - a meta path finder imports modules the parent serves, in RAM.
+# Only cheap modules are imported at start (threading, queue, re, logging cost ~20 ms).
+import os, sys, select, zlib
 try:
-    import queue as Q
+    from _thread import allocate_lock as L, start_new_thread as T
 except ImportError:
-    import Queue as Q
+    from thread import allocate_lock as L, start_new_thread as T
 try:
     os.waitpid(-1, 0)
 except OSError:
     pass
-# Stage 0 ran with -S (site costs most of start-up): python 2 imports site now; python 3 imports
-# it on the first import that the standard library cannot satisfy.
-if sys.version_info[0] < 3:
-    import site
-else:
-    class Site(object):
-        def find_spec(s, n, p=None, t=None):
-            sys.meta_path.remove(s)
-            import site, importlib.machinery as M
-            site.main()
-            return M.PathFinder.find_spec(n, p)
-    sys.meta_path.append(Site())
 IN = 100
 OUT = os.dup(1)
 ME = None
@@ -33,10 +23,16 @@ try:
     os.setpgid(0, 0)
 except OSError:
     pass
-WL = threading.Lock()
-PL = threading.Lock()
-CALLS = Q.Queue()
+WL = L()
+PL = L()
+CALLS = []
+CL = L()
 HANDLES = {}
+NH = [1000]
+# module name -> (filename, is_package, zlib source); names the parent cannot serve
+MODS = {}
+MISS = set()
+INIT = []
 
 
 def send(dst, h, body, rt=0, f=0):
@@ -76,7 +72,12 @@ def pump(fd, final=0):
             lines.append(c[2])
             c[2] = b''
         for l in lines:
-            send(0, 3, enc((c[0], c[1], l.decode('utf-8', 'replace')), 'LogRecord'))
+            log(c[0], c[1], l.decode('utf-8', 'replace'))
+
+
+def log(name, lvl, msg):
+    if INIT and lvl >= INIT[3]:
+        send(0, 3, enc((name, lvl, msg), 'LogRecord'))
 
 
 def flush():
@@ -89,14 +90,122 @@ def flush():
         pump(fd, 1)
 
 
+def loghook(logging):
+    class H(logging.Handler):
+        def emit(s, r):
+            try:
+                log(r.name, r.levelno, s.format(r))
+            except Exception:
+                pass
+    g = logging.getLogger()
+    g.addHandler(H())
+    g.setLevel(INIT[3])
+
+
+def request(dst, h, body):
+    # Send and wait for the answer on a fresh handle: (dead-letter flag, body).
+    l = L()
+    l.acquire()
+    NH[0] += 1
+    rt = NH[0]
+    r = []
+    HANDLES[rt] = lambda f, b: (r.append((f, b)), l.release())
+    send(dst, h, body, rt)
+    l.acquire()
+    del HANDLES[rt]
+    return r[0]
+
+
+def fetch(n):
+    if n not in MODS and n not in MISS:
+        f, b = request(INIT[1], 4, enc((n,), 'ModuleRequest'))
+        if f:
+            MISS.add(n)
+            return
+        _, ms, miss = dec(b, 'ModuleReply')
+        for m in ms:
+            MODS[m[0]] = m[1:]
+        MISS.update(miss)
+
+
+class Importer(object):
+    def mine(s, n):
+        if n.split('.')[0] in INIT[5]:
+            fetch(n)
+            return n in MODS
+
+    def find_spec(s, n, p=None, t=None):
+        if s.mine(n):
+            import importlib.machinery as M
+            return M.ModuleSpec(n, s, origin=MODS[n][0], is_package=MODS[n][1])
+        if n == 'logging':
+            # Forward logging records from the moment logging is first imported.
+            import importlib.machinery as M
+            sp = M.PathFinder.find_spec(n, p)
+            x = sp.loader.exec_module
+            sp.loader.exec_module = lambda m: (x(m), loghook(m))
+            return sp
+
+    def find_module(s, n, p=None):
+        if s.mine(n):
+            return s
+
+    def create_module(s, spec):
+        return None
+
+    def exec_module(s, m):
+        n = m.__name__
+        f = m.__file__ = MODS[n][0]
+        exec(compile(s.get_source(n), f, 'exec'), m.__dict__)
+
+    def load_module(s, n):
+        m = sys.modules[n] = type(sys)(n)
+        m.__loader__ = s
+        m.__package__ = n.rpartition('.')[0]
+        if MODS[n][1]:
+            m.__path__ = []
+            m.__package__ = n
+        try:
+            s.exec_module(m)
+        except BaseException:
+            del sys.modules[n]
+            raise
+        return m
+
+    def get_source(s, n):
+        return zlib.decompress(MODS[n][2]).decode('utf-8')
+
+    def is_package(s, n):
+        return MODS[n][1]
+
+
 def route(f, dst, src, h, rt, body):
     global ME
     if h == 8 and ME is None:
-        ME = dec(body, 'Init')[0]
+        INIT.extend(dec(body, 'Init'))
+        ME = INIT[0]
+        sys.meta_path.insert(0, Importer())
+        if sys.version_info[0] < 3:
+            # Stage 0 ran with -S: python 2 imports site now; python 3 on the first import the
+            # standard library cannot satisfy (below).
+            import site, logging
+            loghook(logging)
+        else:
+            class Site(object):
+                def find_spec(s, n, p=None, t=None):
+                    sys.meta_path.remove(s)
+                    import site, importlib.machinery as M
+                    site.main()
+                    return M.PathFinder.find_spec(n, p)
+            sys.meta_path.append(Site())
     elif dst != ME:
         return
     elif h == 1:
-        CALLS.put((src, rt, body))
+        CALLS.append((src, rt, body))
+        try:
+            CL.release()
+        except Exception:
+            pass
     elif h == 2:
         die()
     elif h in HANDLES:
@@ -107,29 +216,25 @@ def route(f, dst, src, h, rt, body):
 
 def io_loop():
     try:
-        io_run()
+        b = bytearray()
+        while 1:
+            for fd in select.select([IN] + list(CAP), [], [])[0]:
+                if fd != IN:
+                    pump(fd)
+                    continue
+                d = os.read(IN, 1 << 20)
+                if not d:
+                    die()
+                b += d
+                while len(b) >= 24:
+                    f, dst, src, h, rt, n = hdr_unpack(b)
+                    if len(b) < 24 + n:
+                        break
+                    body = bytes(b[24:24 + n])
+                    del b[:24 + n]
+                    route(f, dst, src, h, rt, body)
     finally:
         die()
-
-
-def io_run():
-    b = bytearray()
-    while 1:
-        for fd in select.select([IN] + list(CAP), [], [])[0]:
-            if fd != IN:
-                pump(fd)
-                continue
-            d = os.read(IN, 1 << 20)
-            if not d:
-                die()
-            b += d
-            while len(b) >= 24:
-                f, dst, src, h, rt, n = hdr_unpack(b)
-                if len(b) < 24 + n:
-                    break
-                body = bytes(b[24:24 + n])
-                del b[:24 + n]
-                route(f, dst, src, h, rt, body)
 
 
 def call(m, fn, a, kw):
@@ -155,11 +260,12 @@ def err(e):
 
 def main():
     os.write(OUT, b'EC1\n')
-    t = threading.Thread(target=io_loop)
-    t.daemon = True
-    t.start()
+    CL.acquire()
+    T(io_loop, ())
     while 1:
-        src, rt, body = CALLS.get()
+        while not CALLS:
+            CL.acquire()
+        src, rt, body = CALLS.pop(0)
         try:
             r = 0, call(*dec(body, 'Call'))
         except BaseException as e:
@@ -177,9 +283,4 @@ def main():
 
 
 if __name__ == '__main__':
-    try:
-        main()
-    except BaseException:
-        import traceback
-        traceback.print_exc(file=sys.__stderr__)
-        die()
+    main()

@@ -18,6 +18,11 @@ pub struct RouterOptions {
     pub log_level: u32,
     /// Largest message body accepted or sent, in bytes.
     pub max_frame: u32,
+    /// Directories whose modules and packages contexts may import from this host.
+    pub module_path: Vec<std::path::PathBuf>,
+    /// Single scripts served as modules under their file stem (`install_app.py` ->
+    /// `install_app`); their `if __name__ == '__main__':` block does not run remotely.
+    pub module_files: Vec<std::path::PathBuf>,
 }
 
 impl Default for RouterOptions {
@@ -26,6 +31,8 @@ impl Default for RouterOptions {
             sink: stderr_sink(),
             log_level: 20,
             max_frame: econtext_core::header::DEFAULT_MAX_BODY,
+            module_path: Vec::new(),
+            module_files: Vec::new(),
         }
     }
 }
@@ -55,7 +62,8 @@ impl Router {
 
     /// A router with the given options.
     pub fn with_options(o: RouterOptions) -> Result<Router, Error> {
-        let (shared, thread) = broker::start(o.sink, o.log_level, o.max_frame)?;
+        let modules = crate::modules::ModuleServer::new(&o.module_path, &o.module_files)?;
+        let (shared, thread) = broker::start(o.sink, o.log_level, o.max_frame, modules)?;
         Ok(Router {
             shared,
             thread: Some(thread),

@@ -43,6 +43,8 @@ pub struct Conn {
     pub phase: Phase,
     pub decoder: FrameDecoder,
     pub gone: Arc<Latch<String>>,
+    /// Modules already sent over this stream (none is sent twice).
+    pub modules_sent: std::collections::HashSet<String>,
     stage2: Option<Vec<u8>>,
     noise: Vec<u8>,
     err: Vec<u8>,
@@ -80,6 +82,7 @@ impl Conn {
             phase: Phase::AwaitStage1,
             decoder: FrameDecoder::new(max_frame),
             gone,
+            modules_sent: Default::default(),
             stage2: Some(stage2),
             noise: Vec::new(),
             err: Vec::new(),

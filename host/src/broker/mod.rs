@@ -12,9 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use econtext_core::body::{
-    Body, DeadLetter, DeadReason, LogRecord, ModuleReply, ModuleRequest, Reply,
-};
+use econtext_core::body::{Body, DeadLetter, DeadReason, LogRecord, ModuleRequest, Reply};
 use econtext_core::router::{Decision, Origin, Router as Routes, StreamId};
 use econtext_core::{handle, ContextId, Frame, Handle, Header, Value};
 
@@ -61,6 +59,7 @@ pub(crate) struct Shared {
     pub sink: LogSink,
     pub log_level: u32,
     pub max_frame: u32,
+    pub modules: Arc<crate::modules::ModuleServer>,
 }
 
 impl Shared {
@@ -105,6 +104,7 @@ pub(crate) fn start(
     sink: LogSink,
     log_level: u32,
     max_frame: u32,
+    modules: crate::modules::ModuleServer,
 ) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
@@ -118,6 +118,7 @@ pub(crate) fn start(
         sink,
         log_level,
         max_frame,
+        modules: Arc::new(modules),
     });
     let mut broker = Broker {
         shared: shared.clone(),
@@ -283,7 +284,7 @@ impl Broker {
         gone: Arc<Latch<String>>,
     ) {
         let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
-        let spawned = match crate::sys::process::spawn(&argv, recipe.pty) {
+        let spawned = match crate::sys::process::spawn(&argv, recipe.arg0.as_deref(), recipe.pty) {
             Ok(s) => s,
             Err(e) => {
                 done.set(Err(Error::Spawn {
@@ -300,7 +301,7 @@ impl Broker {
             name: recipe.name.clone(),
             log_level: self.shared.log_level,
             max_frame: self.shared.max_frame,
-            served: Vec::new(),
+            served: self.shared.modules.served(),
         };
         let mut boot = econtext_stub::STAGE2.to_vec();
         let h = Header {
@@ -444,20 +445,24 @@ impl Broker {
                 }
             }
             handle::GET_MODULE => {
-                if let Ok(req) = ModuleRequest::decode(&frame.body) {
-                    let reply = ModuleReply {
-                        missing: vec![req.fullname.clone()],
-                        fullname: req.fullname,
-                        modules: vec![],
-                    };
-                    let hd = Header {
-                        dst: h.src,
-                        handle: h.reply_to,
-                        ..Header::default()
-                    };
-                    if let Ok(f) = reply.encode().and_then(|b| Frame::new(hd, b)) {
-                        self.route(Origin::Local, f);
-                    }
+                let (Origin::Stream(sid), Ok(req)) = (from, ModuleRequest::decode(&frame.body))
+                else {
+                    return;
+                };
+                let Some(c) = self.conns.get_mut(&sid) else {
+                    return;
+                };
+                let reply = self
+                    .shared
+                    .modules
+                    .reply(&req.fullname, &mut c.modules_sent);
+                let hd = Header {
+                    dst: h.src,
+                    handle: h.reply_to,
+                    ..Header::default()
+                };
+                if let Ok(f) = reply.encode().and_then(|b| Frame::new(hd, b)) {
+                    self.route(Origin::Local, f);
                 }
             }
             handle::ROUTE_ADD | handle::ROUTE_DEL => {

@@ -32,7 +32,23 @@ write(W,zlib.decompress(b))"
     )
 }
 
-/// argv for a local interpreter.
+/// Stage 1 for an interpreter the host started with the right argv[0] already: no fork, no
+/// re-exec; stage 2 runs in this process (it finds the protocol stdin on fd 100 as usual).
+pub fn stage1_inprocess(len: usize) -> String {
+    format!(
+        "import os,sys,zlib,select as s\n\
+print(\"EC0\"+sys.version.split()[0]);b=b\"\"\n\
+while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
+os.dup2(0,100);exec(zlib.decompress(b),{{\"__name__\":\"__main__\"}})"
+    )
+}
+
+/// argv for a local interpreter the host names itself (see [`stage1_inprocess`]).
+pub fn stage0_argv_inprocess(python: &str, len: usize) -> Vec<String> {
+    vec![python.to_string(), "-Suc".into(), stage1_inprocess(len)]
+}
+
+/// argv for a local interpreter behind a wrapper command.
 pub fn stage0_argv(python: &str, title: &str, len: usize) -> Vec<String> {
     vec![python.to_string(), "-Suc".into(), stage1(title, len)]
 }

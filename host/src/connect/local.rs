@@ -64,14 +64,21 @@ impl Local {
 
 impl Method for Local {
     fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
+        // Without a wrapper the host names the interpreter itself (argv[0]) and stage 1 runs
+        // stage 2 in-process: one interpreter start instead of two.
+        let (argv, arg0) = if self.prefix.is_empty() {
+            (
+                bootstrap::stage0_argv_inprocess(&self.python, stage2_len),
+                Some(title.to_string()),
+            )
+        } else {
+            let stage0 = bootstrap::stage0_argv(&self.python, title, stage2_len);
+            (self.prefix.iter().cloned().chain(stage0).collect(), None)
+        };
         Recipe {
             name: self.name.clone().unwrap_or_else(|| "local".into()),
-            argv: self
-                .prefix
-                .iter()
-                .cloned()
-                .chain(bootstrap::stage0_argv(&self.python, title, stage2_len))
-                .collect(),
+            argv,
+            arg0,
             pty: false,
             wait_for_stage1: false,
             connect_timeout: self.timeout,

@@ -18,6 +18,8 @@ pub struct Recipe {
     pub name: String,
     /// The command to run; its stdin/stdout become the protocol stream.
     pub argv: Vec<String>,
+    /// The name the process shows (`ps`), when the host starts the interpreter itself.
+    pub arg0: Option<String>,
     /// Give it a controlling pty (for password prompts).
     pub pty: bool,
     /// Send stage 2 only after stage 1's ready marker (so nothing is typed into a prompt).

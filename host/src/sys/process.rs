@@ -21,9 +21,10 @@ pub struct Spawned {
     pub pty: Option<OwnedFd>,
 }
 
-/// Start `argv` (argv[0] is resolved on `PATH`). With `pty`, the child gets a new session whose
-/// controlling terminal is a fresh pty (for password prompts); its stdio stays on the socket.
-pub fn spawn(argv: &[OsString], pty: bool) -> io::Result<Spawned> {
+/// Start `argv` (argv[0] is resolved on `PATH`), showing `arg0` as its name when given. With
+/// `pty`, the child gets a new session whose controlling terminal is a fresh pty (for password
+/// prompts); its stdio stays on the socket.
+pub fn spawn(argv: &[OsString], arg0: Option<&str>, pty: bool) -> io::Result<Spawned> {
     let (host_end, child_end) = UnixStream::pair()?;
     let (err_r, err_w) = std::io::pipe()?;
     let mut cmd = Command::new(&argv[0]);
@@ -31,6 +32,9 @@ pub fn spawn(argv: &[OsString], pty: bool) -> io::Result<Spawned> {
         .stdin(Stdio::from(OwnedFd::from(child_end.try_clone()?)))
         .stdout(Stdio::from(OwnedFd::from(child_end)))
         .stderr(Stdio::from(OwnedFd::from(err_w)));
+    if let Some(a) = arg0 {
+        cmd.arg0(a);
+    }
     let master = if pty {
         let (master, slave) = super::pty::open()?;
         let slave_fd = slave.as_raw_fd();
