@@ -100,6 +100,16 @@ impl Router {
     }
 }
 
+impl Router {
+    /// How many module requests this router has answered (each is one round trip for the
+    /// asking context): a measure of how well preloading works.
+    pub fn module_requests(&self) -> u64 {
+        self.shared
+            .module_requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
 impl Drop for Router {
     fn drop(&mut self) {
         self.shared.submit(Cmd::Stop);

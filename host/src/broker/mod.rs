@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub log_level: u32,
     pub max_frame: u32,
     pub modules: Arc<crate::modules::ModuleServer>,
+    /// Module requests answered (each is one round trip for a context).
+    pub module_requests: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -119,6 +121,7 @@ pub(crate) fn start(
         log_level,
         max_frame,
         modules: Arc::new(modules),
+        module_requests: Default::default(),
     });
     let mut broker = Broker {
         shared: shared.clone(),
@@ -452,6 +455,17 @@ impl Broker {
                 let Some(c) = self.conns.get_mut(&sid) else {
                     return;
                 };
+                self.shared.module_requests.fetch_add(1, Ordering::Relaxed);
+                if self.shared.log_level <= 10 {
+                    let message = format!("module request {}", req.fullname);
+                    let ev = LogEvent {
+                        context: name,
+                        logger: "econtext.modules".into(),
+                        level: 10,
+                        message,
+                    };
+                    (self.shared.sink)(&ev);
+                }
                 let reply = self
                     .shared
                     .modules

@@ -195,7 +195,20 @@ impl ModuleServer {
         let mut queue: VecDeque<Arc<Module>> = VecDeque::from([first]);
         let served: HashSet<String> = self.served().into_iter().collect();
         while let Some(m) = queue.pop_front() {
+            let package = if m.is_package {
+                m.name.as_str()
+            } else {
+                m.name.rsplit_once('.').map_or("", |p| p.0)
+            };
             for name in imports::imported(&self.source(&m), &m.name, m.is_package) {
+                // Python 2 first tries `import os` inside package P as `P.os`: say up front that
+                // no such module exists, so that costs no round trip.
+                if !package.is_empty() && !name.contains('.') {
+                    let implicit = format!("{package}.{name}");
+                    if self.find(&implicit).is_none() && !reply.missing.contains(&implicit) {
+                        reply.missing.push(implicit);
+                    }
+                }
                 let top = name.split('.').next().unwrap_or_default();
                 if reply.modules.len() + queue.len() >= MAX_RELATED
                     || !served.contains(top)
