@@ -81,7 +81,7 @@ fn statements(source: &str) -> Vec<String> {
             }
             None => continue,
         }
-        let c = cur.as_ref().map(String::as_str).unwrap_or("");
+        let c = cur.as_deref().unwrap_or("");
         let open = c.matches('(').count() > c.matches(')').count();
         if !open && !t.ends_with('\\') {
             out.extend(
