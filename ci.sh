@@ -15,7 +15,7 @@ step() { echo; echo "=== $*"; }
 
 job_deps() {
     # Debian packages the tests drive for real. Installed only when missing.
-    local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps)
+    local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps util-linux python3)
     local missing=()
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -37,7 +37,20 @@ job_fmt() { cargo fmt --all -- --check; }
 
 job_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 
-job_test() { cargo test --workspace; }
+job_test() {
+    # The ssh/sudo/su/doas tests need the private sshd and test accounts (root only).
+    if [ "$(id -u)" = 0 ]; then
+        tests/env/up.sh >/dev/null
+        trap 'tests/env/down.sh' EXIT
+    else
+        echo "not root: the ssh/sudo/su/doas tests will be skipped" >&2
+    fi
+    local rc=0
+    cargo test --workspace || rc=$?
+    [ "$(id -u)" = 0 ] && tests/env/down.sh
+    trap - EXIT
+    return $rc
+}
 
 job_nostd() {
     # core is #![no_std]: it must build without std, and no dependency may enable std.

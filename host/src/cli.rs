@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::connect::Method;
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
 /// Top-level help.
@@ -11,9 +12,13 @@ econtext: run Python functions on machines that have nothing but Python
 USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
 
-TARGET:
+TARGET (one hop):
     local                  python3 on this machine (from PATH)
     local:/path/to/python  that interpreter
+    ssh:[USER@]HOST[:PORT] over the system ssh client (your ssh config applies)
+    sudo:USER              sudo -u USER on this machine
+    su:USER                su USER on this machine
+    doas:USER              doas -u USER on this machine
 
 FUNCTION is a dotted module.function, e.g. os.getpid, os.path.join, platform.node.
 Each ARG is a JSON literal when it parses as one (42, 1.5, true, null, \"text\", [1, 2],
@@ -27,6 +32,17 @@ OPTIONS (after `call`):
                       `if __name__ == '__main__':` block does not run remotely
     --timeout SECS    fail when the call has not returned after SECS (fractions allowed)
     --connect-timeout SECS   fail when the context is not up after SECS (default 30)
+    --python PATH     the interpreter on the target (default: python3, else python)
+    -i, --identity FILE      ssh private key
+    -p, --port PORT   ssh port
+    -o, --ssh-option OPT     passed to ssh as `-o OPT` (repeatable), e.g. -o ProxyJump=gw
+    --host-key POLICY        enforce (default: the key must be in known_hosts),
+                      accept-new, or ignore
+    --known-hosts FILE       use FILE instead of ~/.ssh/known_hosts
+    --password-env VAR       read the hop's password from environment variable VAR
+    --password-fd FD         read the hop's password from file descriptor FD (one line)
+                      Without either, a hop that asks for a password is answered from the
+                      terminal. Passwords are never accepted on the command line.
     --json            print the result as JSON (bytes, tuples, big ints: see README)
     -v                also show debug records from the context
     -q                hide forwarded log records and output lines
@@ -37,6 +53,8 @@ EXAMPLES:
     econtext call local:/usr/bin/python2.7 os.path.join /tmp x
     econtext call local --json os.uname
     econtext call local time.sleep 10 --timeout 1.5
+    econtext call ssh:root@db1 os.system 'df -h; uptime'
+    ECONTEXT_PW=... econtext call sudo:postgres --password-env ECONTEXT_PW pwd.getpwuid 0
     econtext call local -m ./lib myapp.tasks.install --kw version=2
     econtext call local --file install_app.py install_app.install
 
@@ -71,6 +89,29 @@ pub struct CallCmd {
     pub module_path: Vec<std::path::PathBuf>,
     /// Scripts to serve as modules.
     pub files: Vec<std::path::PathBuf>,
+    /// Options for the hop's method.
+    pub hop: HopOptions,
+}
+
+/// Options of the connection method, from the command line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct HopOptions {
+    /// Remote interpreter.
+    pub python: Option<String>,
+    /// ssh identity file.
+    pub identity: Option<String>,
+    /// ssh port.
+    pub port: Option<u16>,
+    /// ssh -o options.
+    pub ssh_options: Vec<String>,
+    /// Host key policy.
+    pub host_key: Option<crate::HostKeyPolicy>,
+    /// known_hosts file.
+    pub known_hosts: Option<String>,
+    /// Environment variable holding the password.
+    pub password_env: Option<String>,
+    /// File descriptor to read the password from.
+    pub password_fd: Option<i32>,
 }
 
 /// What the command line asked for.
@@ -79,7 +120,7 @@ pub enum Command {
     /// Print this text and exit 0.
     Help(&'static str),
     /// Run a call.
-    Call(CallCmd),
+    Call(Box<CallCmd>),
 }
 
 /// An ARG: JSON when it parses, a string otherwise.
@@ -127,6 +168,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         verbosity,
         module_path: vec![],
         files: vec![],
+        hop: HopOptions::default(),
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -146,6 +188,31 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "--file" => c
                 .files
                 .push(it.next().ok_or("--file needs a SCRIPT.py")?.into()),
+            "--python" => c.hop.python = Some(it.next().ok_or("--python needs a path")?),
+            "-i" | "--identity" => c.hop.identity = Some(it.next().ok_or("--identity needs a file")?),
+            "-p" | "--port" => {
+                let v = it.next().ok_or("--port needs a number")?;
+                c.hop.port = Some(v.parse().map_err(|_| format!("--port {v:?}: expected 1-65535"))?);
+            }
+            "-o" | "--ssh-option" => c.hop.ssh_options.push(it.next().ok_or("--ssh-option needs OPTION=VALUE")?),
+            "--host-key" => {
+                let v = it.next().ok_or("--host-key needs enforce, accept-new or ignore")?;
+                c.hop.host_key = Some(match v.as_str() {
+                    "enforce" => crate::HostKeyPolicy::Enforce,
+                    "accept-new" => crate::HostKeyPolicy::AcceptNew,
+                    "ignore" => crate::HostKeyPolicy::Ignore,
+                    _ => return Err(format!("--host-key {v:?}: expected enforce, accept-new or ignore")),
+                });
+            }
+            "--known-hosts" => c.hop.known_hosts = Some(it.next().ok_or("--known-hosts needs a file")?),
+            "--password-env" => c.hop.password_env = Some(it.next().ok_or("--password-env needs a variable name")?),
+            "--password-fd" => {
+                let v = it.next().ok_or("--password-fd needs a file descriptor number")?;
+                c.hop.password_fd = Some(v.parse().map_err(|_| format!("--password-fd {v:?}: expected a number"))?);
+            }
+            "--password" => {
+                return Err("passwords are not accepted on the command line (they would show in ps): use --password-env VAR or --password-fd FD, or answer the prompt".into())
+            }
             "--timeout" => c.timeout = Some(secs("--timeout", it.next())?),
             "--connect-timeout" => c.connect_timeout = Some(secs("--connect-timeout", it.next())?),
             "--kw" => {
@@ -172,23 +239,100 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         .next()
         .ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
     c.args = pos.map(|a| arg_value(&a)).collect();
-    Ok(Command::Call(c))
+    Ok(Command::Call(Box::new(c)))
+}
+
+/// Read the hop's password from where the options say, if anywhere.
+pub fn password(hop: &HopOptions) -> Result<Option<crate::Password>, String> {
+    if let Some(var) = &hop.password_env {
+        let v = std::env::var(var)
+            .map_err(|_| format!("--password-env {var}: the variable is not set"))?;
+        return Ok(Some(crate::Password::new(v)));
+    }
+    if let Some(fd) = hop.password_fd {
+        let line =
+            crate::sys::tty::read_fd_line(fd).map_err(|e| format!("--password-fd {fd}: {e}"))?;
+        return Ok(Some(crate::Password::new(line)));
+    }
+    Ok(None)
 }
 
 /// Resolve a TARGET into a method.
-pub fn method(target: &str, connect_timeout: Option<Duration>) -> Result<Local, String> {
-    let mut m = match target.split_once(':') {
-        None if target == "local" => Local::new(),
-        Some(("local", path)) if !path.is_empty() => Local::new().python(path),
+pub fn method(
+    target: &str,
+    connect_timeout: Option<Duration>,
+    hop: &HopOptions,
+) -> Result<Box<dyn Method>, String> {
+    let pw = password(hop)?;
+    let t = connect_timeout.unwrap_or(crate::connect::DEFAULT_CONNECT_TIMEOUT);
+    let (kind, rest) = target.split_once(':').unwrap_or((target, ""));
+    let m: Box<dyn Method> = match kind {
+        "local" => {
+            let mut m = Local::new().connect_timeout(t);
+            if let Some(p) = hop.python.as_deref().or((!rest.is_empty()).then_some(rest)) {
+                m = m.python(p);
+            }
+            Box::new(m)
+        }
+        "ssh" if !rest.is_empty() => {
+            let (user, hostport) = match rest.rsplit_once('@') {
+                Some((u, h)) => (Some(u), h),
+                None => (None, rest),
+            };
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') => {
+                    (h, Some(p.parse::<u16>().map_err(|_| format!("TARGET {target:?}: bad port {p:?}"))?))
+                }
+                _ => (hostport, None),
+            };
+            let mut m = crate::Ssh::new(host).connect_timeout(t);
+            if let Some(u) = user {
+                m = m.user(u);
+            }
+            if let Some(p) = port.or(hop.port) {
+                m = m.port(p);
+            }
+            if let Some(i) = &hop.identity {
+                m = m.identity(i);
+            }
+            for o in &hop.ssh_options {
+                m = m.option(o);
+            }
+            if let Some(k) = hop.host_key {
+                m = m.host_key(k);
+            }
+            if let Some(k) = &hop.known_hosts {
+                m = m.known_hosts(k);
+            }
+            if let Some(p) = &hop.python {
+                m = m.python(p);
+            }
+            if let Some(p) = pw {
+                m = m.password(p);
+            }
+            Box::new(m)
+        }
+        "sudo" | "su" | "doas" if !rest.is_empty() => {
+            let mut m = match kind {
+                "sudo" => crate::BecomeUser::sudo(rest),
+                "su" => crate::BecomeUser::su(rest),
+                _ => crate::BecomeUser::doas(rest),
+            }
+            .connect_timeout(t);
+            if let Some(p) = &hop.python {
+                m = m.python(p);
+            }
+            if let Some(p) = pw {
+                m = m.password(p);
+            }
+            Box::new(m)
+        }
         _ => {
             return Err(format!(
-                "unknown TARGET {target:?}: use local or local:/path/to/python"
+                "unknown TARGET {target:?}: use local, local:/path/to/python, ssh:[user@]host[:port], sudo:user, su:user or doas:user"
             ))
         }
     };
-    if let Some(t) = connect_timeout {
-        m = m.connect_timeout(t);
-    }
     Ok(m)
 }
 
@@ -199,16 +343,21 @@ pub fn run(cmd: Command) -> i32 {
             print!("{t}");
             return 0;
         }
-        Command::Call(c) => c,
+        Command::Call(c) => *c,
     };
-    let method = match method(&c.target, c.connect_timeout) {
+    let method = match method(&c.target, c.connect_timeout, &c.hop) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("econtext: {e}");
             return 2;
         }
     };
+    let ask: crate::connect::watch::AskPassword = std::sync::Arc::new(|ctx: &str, prompt: &str| {
+        crate::sys::tty::ask_password(&format!("econtext: {ctx}: {prompt} "))
+            .map(crate::Password::new)
+    });
     let mut opts = RouterOptions {
+        ask_password: Some(ask),
         module_path: c.module_path.clone(),
         module_files: c.files.clone(),
         ..Default::default()
@@ -232,7 +381,7 @@ pub fn run(cmd: Command) -> i32 {
             return 3;
         }
     };
-    let ctx = match router.connect(&method) {
+    let ctx = match router.connect(method.as_ref()) {
         Ok(ctx) => ctx,
         Err(e) => {
             eprintln!("econtext: {e}");
@@ -326,7 +475,10 @@ mod tests {
             .unwrap_err()
             .contains("seconds"));
         assert!(p(&["frobnicate"]).unwrap_err().contains("unknown command"));
-        assert!(method("ssh:x", None).is_err());
+        assert!(method("ftp:x", None, &HopOptions::default()).is_err());
+        assert!(p(&["call", "local", "f", "--password", "x"])
+            .unwrap_err()
+            .contains("not accepted"));
         assert_eq!(p(&[]), Ok(Command::Help(HELP)));
     }
 }

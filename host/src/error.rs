@@ -35,6 +35,15 @@ pub enum Error {
         /// The last lines the process printed (stdout noise and stderr), for diagnosis.
         output: String,
     },
+    /// The connecting program (ssh, sudo, su, doas) said why it failed.
+    Connect {
+        /// Context name.
+        context: String,
+        /// What failed, and so what to fix.
+        failure: crate::ConnectFailure,
+        /// The last lines it printed (passwords removed).
+        output: String,
+    },
     /// The connection did not come up within the connect timeout.
     ConnectTimeout {
         /// Context name.
@@ -101,6 +110,10 @@ impl fmt::Display for Error {
                 if let Some(v) = version {
                     write!(f, " (remote python {v})")?;
                 }
+                tail(f, output)
+            }
+            Error::Connect { context, failure, output } => {
+                write!(f, "{context}: {failure}")?;
                 tail(f, output)
             }
             Error::ConnectTimeout { context, after, output } => {

@@ -37,7 +37,8 @@ pub mod modules;
 pub mod sys;
 
 pub use api::{CallBuilder, CallHandle, Context, Router, RouterOptions};
-pub use connect::Local;
+pub use connect::watch::{ConnectFailure, Password};
+pub use connect::{BecomeUser, HostKeyPolicy, Local, Ssh};
 pub use econtext_core::{RemoteError, Value};
 pub use error::Error;
 pub use log::{LogEvent, LogSink};

@@ -43,8 +43,15 @@ def send(dst, h, body, rt=0, f=0):
 
 
 def die(*a):
-    if os.getpgrp() == os.getpid():
-        os.killpg(0, 9)
+    # Kill the programs our functions started (our process group), then exit cleanly: leave
+    # the group first when we can, so the parent (sudo, doas) sees a normal exit.
+    g = os.getpgrp()
+    if g == os.getpid():
+        try:
+            os.setpgid(0, os.getpgid(os.getppid()))
+        except OSError:
+            pass
+        os.killpg(g, 9)
     os._exit(0)
 
 

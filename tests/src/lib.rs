@@ -114,3 +114,87 @@ pub fn eventually(ms: u64, mut f: impl FnMut() -> bool) -> bool {
     }
     f()
 }
+
+/// The ssh/sudo test environment started by `tests/env/up.sh`.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The private sshd's port on 127.0.0.1.
+    pub ssh_port: u16,
+    /// The client key authorized for ectest, ectarget and root.
+    pub client_key: PathBuf,
+    /// known_hosts with the right host key.
+    pub known_hosts: PathBuf,
+    /// known_hosts with another key for the same host.
+    pub known_hosts_changed: PathBuf,
+    /// Passwords.
+    pub pw_ecpass: String,
+    /// ectarget's password (for su).
+    pub pw_ectarget: String,
+}
+
+/// The test environment, or `None` (with a note) when it is not running. In CI its absence
+/// is a failure: the README test command always starts it.
+pub fn testenv() -> Option<TestEnv> {
+    let dir = PathBuf::from(
+        std::env::var("ECONTEXT_TESTENV").unwrap_or_else(|_| "/tmp/econtext-testenv".into()),
+    );
+    let Ok(text) = std::fs::read_to_string(dir.join("env")) else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "the ssh test environment is not running: ./ci.sh test starts it"
+        );
+        eprintln!("SKIP: no test environment (run tests/env/up.sh as root, or ./ci.sh test)");
+        return None;
+    };
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .unwrap_or_else(|| panic!("{k} missing from env"))
+            .to_string()
+    };
+    Some(TestEnv {
+        ssh_port: get("SSH_PORT").parse().unwrap(),
+        client_key: get("CLIENT_KEY").into(),
+        known_hosts: get("KNOWN_HOSTS").into(),
+        known_hosts_changed: get("KNOWN_HOSTS_CHANGED").into(),
+        pw_ecpass: get("PW_ECPASS"),
+        pw_ectarget: get("PW_ECTARGET"),
+        dir,
+    })
+}
+
+impl TestEnv {
+    /// ssh to 127.0.0.1 as `user` with the test key and known_hosts.
+    pub fn ssh(&self, user: &str) -> econtext::Ssh {
+        econtext::Ssh::new("127.0.0.1")
+            .user(user)
+            .port(self.ssh_port)
+            .identity(&self.client_key)
+            .known_hosts(&self.known_hosts)
+    }
+
+    /// argv prefix that runs a program as `user` (so sudo/su/doas ask for a password).
+    pub fn as_user(&self, user: &str) -> Vec<String> {
+        [
+            "setpriv",
+            &format!("--reuid={user}"),
+            &format!("--regid={user}"),
+            "--init-groups",
+            "--",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    /// A file in the environment's directory, readable by the test users.
+    pub fn script(&self, name: &str, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+}

@@ -23,6 +23,9 @@ pub struct RouterOptions {
     /// Single scripts served as modules under their file stem (`install_app.py` ->
     /// `install_app`); their `if __name__ == '__main__':` block does not run remotely.
     pub module_files: Vec<std::path::PathBuf>,
+    /// Asks a person for a password when a hop prompts and none was given (default: none, so
+    /// such a hop fails with `ConnectFailure::PasswordRequired`).
+    pub ask_password: Option<crate::connect::watch::AskPassword>,
 }
 
 impl Default for RouterOptions {
@@ -33,6 +36,7 @@ impl Default for RouterOptions {
             max_frame: econtext_core::header::DEFAULT_MAX_BODY,
             module_path: Vec::new(),
             module_files: Vec::new(),
+            ask_password: None,
         }
     }
 }
@@ -63,7 +67,8 @@ impl Router {
     /// A router with the given options.
     pub fn with_options(o: RouterOptions) -> Result<Router, Error> {
         let modules = crate::modules::ModuleServer::new(&o.module_path, &o.module_files)?;
-        let (shared, thread) = broker::start(o.sink, o.log_level, o.max_frame, modules)?;
+        let (shared, thread) =
+            broker::start(o.sink, o.log_level, o.max_frame, modules, o.ask_password)?;
         Ok(Router {
             shared,
             thread: Some(thread),

@@ -3,7 +3,6 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{IoSlice, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use econtext_core::{ContextId, Frame, FrameDecoder};
 
 use super::Latch;
 use crate::connect::bootstrap::{version_supported, MARK_STAGE1, MARK_STAGE2};
+use crate::connect::watch::{Action, AskPassword, Watcher};
 use crate::connect::Recipe;
 use crate::sys::process::Spawned;
 use crate::Error;
@@ -37,9 +37,10 @@ pub struct Conn {
     pub id: ContextId,
     pub name: String,
     pub child: Child,
-    pub io: UnixStream,
+    pub io: File,
     pub stderr: Option<File>,
     pub pty: Option<File>,
+    _pty_slave: Option<std::os::fd::OwnedFd>,
     pub phase: Phase,
     pub decoder: FrameDecoder,
     pub gone: Arc<Latch<String>>,
@@ -53,6 +54,10 @@ pub struct Conn {
     out: VecDeque<Vec<u8>>,
     out_off: usize,
     connect: Option<Connecting>,
+    watch: Watcher,
+    stdio_on_pty: bool,
+    /// A failure recognised while reading stderr, reported by the broker.
+    pub stderr_failure: Option<Error>,
 }
 
 fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
@@ -63,6 +68,7 @@ fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
 }
 
 impl Conn {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: ContextId,
         recipe: &Recipe,
@@ -71,14 +77,23 @@ impl Conn {
         done: Arc<Latch<Result<(), Error>>>,
         gone: Arc<Latch<String>>,
         max_frame: u32,
+        ask: Option<AskPassword>,
     ) -> Conn {
+        let watch = Watcher::new(
+            &recipe.name,
+            recipe.prompts.clone(),
+            recipe.failures.clone(),
+            recipe.password.clone(),
+            ask,
+        );
         Conn {
             id,
             name: recipe.name.clone(),
             child: s.child,
             io: s.io,
             stderr: Some(File::from(s.stderr)),
-            pty: s.pty.map(File::from),
+            pty: s.pty,
+            _pty_slave: s.pty_slave,
             phase: Phase::AwaitStage1,
             decoder: FrameDecoder::new(max_frame),
             gone,
@@ -95,6 +110,9 @@ impl Conn {
                 Instant::now() + recipe.connect_timeout,
                 recipe.connect_timeout,
             )),
+            watch,
+            stdio_on_pty: recipe.stdio_on_pty,
+            stderr_failure: None,
         }
     }
 
@@ -121,6 +139,7 @@ impl Conn {
     pub fn boot<'a>(&mut self, data: &'a [u8]) -> Result<Option<&'a [u8]>, Error> {
         let mut data = data;
         if self.phase == Phase::AwaitStage1 {
+            self.watch_output(data)?;
             let start = self.noise.len();
             self.noise.extend_from_slice(data);
             let Some(p) = find_line_start(&self.noise, MARK_STAGE1) else {
@@ -146,6 +165,11 @@ impl Conn {
             }
             self.version = Some(v);
             self.phase = Phase::AwaitStage2;
+            if self.stdio_on_pty {
+                // Stage 1 runs: from now on the terminal carries binary data.
+                crate::sys::pty::make_raw(&self.io)
+                    .map_err(|e| Error::Io(format!("raw mode: {e}")))?;
+            }
             data = &data[consumed.min(data.len())..];
         }
         if self.phase == Phase::AwaitStage2 {
@@ -214,6 +238,12 @@ impl Conn {
                 }
                 Ok(n) => {
                     keep_tail(&mut self.err, &buf[..n]);
+                    if self.phase != Phase::Up {
+                        // Some programs prompt on stderr (su).
+                        if let Err(e) = self.watch_output(&buf[..n]) {
+                            self.stderr_failure = Some(e);
+                        }
+                    }
                     self.err_partial.extend_from_slice(&buf[..n]);
                     while let Some(i) = self.err_partial.iter().position(|b| *b == b'\n') {
                         let l: Vec<u8> = self.err_partial.drain(..=i).collect();
@@ -231,14 +261,44 @@ impl Conn {
         lines
     }
 
-    /// Read the pty (prompts are answered by the ssh/sudo methods).
-    pub fn read_pty(&mut self) {
+    /// Read the pty: answer prompts, recognise failures.
+    pub fn read_pty(&mut self) -> Result<(), Error> {
         let mut buf = [0u8; 4096];
-        if let Some(f) = &mut self.pty {
+        loop {
+            let Some(f) = &mut self.pty else {
+                return Ok(());
+            };
             match f.read(&mut buf) {
-                Ok(0) | Err(_) => self.pty = None,
-                Ok(n) => keep_tail(&mut self.noise, &buf[..n]),
+                Ok(0) => self.pty = None,
+                Ok(n) => {
+                    keep_tail(&mut self.noise, &buf[..n]);
+                    if self.phase != Phase::Up {
+                        self.watch_output(&buf[..n])?;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // EIO: the last process holding the terminal is gone.
+                Err(_) => self.pty = None,
             }
+        }
+    }
+
+    /// Feed output to the prompt/failure watcher; type answers into the terminal.
+    fn watch_output(&mut self, data: &[u8]) -> Result<(), Error> {
+        match self.watch.feed(data) {
+            Action::Wait => Ok(()),
+            Action::Answer(a) => {
+                let target = self.pty.as_ref().unwrap_or(&self.io);
+                let mut t: &File = target;
+                t.write_all(&a)
+                    .map_err(|e| Error::Io(format!("typing the password: {e}")))
+            }
+            Action::Fail(failure) => Err(Error::Connect {
+                context: self.name.clone(),
+                failure,
+                output: self.output(),
+            }),
         }
     }
 
@@ -256,6 +316,7 @@ impl Conn {
     fn output(&self) -> String {
         let mut s = String::from_utf8_lossy(&self.noise).into_owned();
         s.push_str(&String::from_utf8_lossy(&self.err));
+        let s = self.watch.redact(&s);
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
@@ -279,6 +340,14 @@ impl Conn {
         }
         let status = self.child.try_wait().ok().flatten();
         let output = self.output();
+        if let (Some(failure), true) = (self.watch.failure, self.connect.is_some()) {
+            self.fail_connect(Error::Connect {
+                context: self.name.clone(),
+                failure,
+                output,
+            });
+            return reason;
+        }
         if self.connect.is_some() {
             let mut why = match status {
                 Some(s) => format!("the process exited ({s}) before the stub was ready"),

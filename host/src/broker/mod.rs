@@ -60,6 +60,8 @@ pub(crate) struct Shared {
     pub log_level: u32,
     pub max_frame: u32,
     pub modules: Arc<crate::modules::ModuleServer>,
+    /// Asks a person for a password when a hop prompts and none was given.
+    pub ask: Option<crate::connect::watch::AskPassword>,
     /// Module requests answered (each is one round trip for a context).
     pub module_requests: std::sync::atomic::AtomicU64,
 }
@@ -107,6 +109,7 @@ pub(crate) fn start(
     log_level: u32,
     max_frame: u32,
     modules: crate::modules::ModuleServer,
+    ask: Option<crate::connect::watch::AskPassword>,
 ) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
@@ -121,6 +124,7 @@ pub(crate) fn start(
         log_level,
         max_frame,
         modules: Arc::new(modules),
+        ask,
         module_requests: Default::default(),
     });
     let mut broker = Broker {
@@ -228,7 +232,7 @@ impl Broker {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
         }
-        if !self.dying.is_empty() {
+        if !self.dying.is_empty() || self.conns.values().any(|c| c.phase != Phase::Up) {
             let d = now + Duration::from_millis(20);
             next = Some(next.map_or(d, |n| n.min(d)));
         }
@@ -287,7 +291,12 @@ impl Broker {
         gone: Arc<Latch<String>>,
     ) {
         let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
-        let spawned = match crate::sys::process::spawn(&argv, recipe.arg0.as_deref(), recipe.pty) {
+        let spawned = match crate::sys::process::spawn(
+            &argv,
+            recipe.arg0.as_deref(),
+            recipe.pty,
+            recipe.stdio_on_pty,
+        ) {
             Ok(s) => s,
             Err(e) => {
                 done.set(Err(Error::Spawn {
@@ -325,6 +334,7 @@ impl Broker {
             done,
             gone,
             self.shared.max_frame,
+            self.shared.ask.clone(),
         );
         let send_now = !recipe.wait_for_stage1;
         self.conns.insert(sid, conn);
@@ -549,9 +559,12 @@ impl Broker {
             return;
         };
         let lines = c.read_stderr();
-        let name = c.name.clone();
-        let up = c.phase == Phase::Up;
-        if up {
+        if let Some(e) = c.stderr_failure.take() {
+            self.kill(sid);
+            return self.fail_boot(sid, e);
+        }
+        if c.phase == Phase::Up {
+            let name = c.name.clone();
             for l in lines {
                 (self.shared.sink)(&LogEvent {
                     context: name.clone(),
@@ -564,8 +577,12 @@ impl Broker {
     }
 
     fn read_pty(&mut self, sid: StreamId) {
-        if let Some(c) = self.conns.get_mut(&sid) {
-            c.read_pty();
+        let Some(c) = self.conns.get_mut(&sid) else {
+            return;
+        };
+        if let Err(e) = c.read_pty() {
+            self.kill(sid);
+            self.fail_boot(sid, e);
         }
     }
 
@@ -634,6 +651,16 @@ impl Broker {
             if let Some(e) = e {
                 self.fail_boot(sid, e);
             }
+        }
+        // A process that exits before it is up may hold no stream open to tell us (su on a pty).
+        let exited: Vec<StreamId> = self
+            .conns
+            .iter_mut()
+            .filter(|(_, c)| c.phase != Phase::Up)
+            .filter_map(|(s, c)| matches!(c.child.try_wait(), Ok(Some(_))).then_some(*s))
+            .collect();
+        for sid in exited {
+            self.close(sid, "the process exited".into());
         }
         self.dying
             .retain_mut(|(child, deadline)| match child.try_wait() {

@@ -79,11 +79,49 @@ pub fn shell_quote(s: &str) -> String {
 pub fn title() -> String {
     let user = std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "?".into());
+        .ok()
+        .or_else(user_from_passwd)
+        .unwrap_or_else(|| "?".into());
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "?".into());
     format!("econtext:{user}@{host}:{}", std::process::id())
+}
+
+/// This process's user name from /etc/passwd (when USER and LOGNAME are unset, as under
+/// setpriv or cron).
+fn user_from_passwd() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .next()?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let line = passwd
+        .lines()
+        .find(|l| l.split(':').nth(2) == Some(uid.as_str()))?;
+    line.split(':').next().map(String::from)
+}
+
+/// True when `program` (a path, or a name looked up on `PATH`) is a native executable rather
+/// than a `#!` script such as a pyenv shim: only then does argv[0] survive to the interpreter.
+pub fn is_native_executable(program: &str) -> bool {
+    let path = if program.contains('/') {
+        Some(std::path::PathBuf::from(program))
+    } else {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(program))
+                .find(|c| c.is_file())
+        })
+    };
+    let mut magic = [0u8; 2];
+    path.and_then(|p| std::fs::File::open(p).ok())
+        .is_some_and(|mut f| {
+            std::io::Read::read_exact(&mut f, &mut magic).is_ok() && &magic != b"#!"
+        })
 }
 
 /// Parse a python version `X.Y.Z` and say whether the stub supports it.

@@ -65,23 +65,29 @@ impl Local {
 impl Method for Local {
     fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
         // Without a wrapper the host names the interpreter itself (argv[0]) and stage 1 runs
-        // stage 2 in-process: one interpreter start instead of two.
-        let (argv, arg0) = if self.prefix.is_empty() {
-            (
-                bootstrap::stage0_argv_inprocess(&self.python, stage2_len),
-                Some(title.to_string()),
-            )
-        } else {
-            let stage0 = bootstrap::stage0_argv(&self.python, title, stage2_len);
-            (self.prefix.iter().cloned().chain(stage0).collect(), None)
-        };
+        // stage 2 in-process: one interpreter start instead of two. A wrapper or a `#!` shim
+        // (pyenv) would lose argv[0], so then stage 1 re-execs the real interpreter.
+        let (argv, arg0) =
+            if self.prefix.is_empty() && bootstrap::is_native_executable(&self.python) {
+                (
+                    bootstrap::stage0_argv_inprocess(&self.python, stage2_len),
+                    Some(title.to_string()),
+                )
+            } else {
+                let stage0 = bootstrap::stage0_argv(&self.python, title, stage2_len);
+                (self.prefix.iter().cloned().chain(stage0).collect(), None)
+            };
         Recipe {
             name: self.name.clone().unwrap_or_else(|| "local".into()),
             argv,
             arg0,
             pty: false,
+            stdio_on_pty: false,
             wait_for_stage1: false,
             connect_timeout: self.timeout,
+            prompts: Vec::new(),
+            failures: super::watch::shell_failures(),
+            password: None,
         }
     }
 }

@@ -1,10 +1,16 @@
 //! Connection methods. A method is data: the argv to run, whether it needs a pty, and how long
 //! to wait. The broker runs any [`Recipe`] the same way, so adding a method adds no IO code.
 
+mod become_user;
 pub mod bootstrap;
 mod local;
+mod ssh;
+pub mod watch;
 
+pub use become_user::{Become, BecomeUser};
 pub use local::Local;
+pub use ssh::{HostKeyPolicy, Ssh};
+use watch::{FailureRule, Password, Prompt};
 
 use std::time::Duration;
 
@@ -22,10 +28,19 @@ pub struct Recipe {
     pub arg0: Option<String>,
     /// Give it a controlling pty (for password prompts).
     pub pty: bool,
+    /// Also use the pty as its stdin/stdout (for `su`, which insists on a terminal); the pty
+    /// is switched to raw mode once stage 1 has started.
+    pub stdio_on_pty: bool,
     /// Send stage 2 only after stage 1's ready marker (so nothing is typed into a prompt).
     pub wait_for_stage1: bool,
     /// Give up when the context is not up after this long.
     pub connect_timeout: Duration,
+    /// Prompts to answer with the password.
+    pub prompts: Vec<Prompt>,
+    /// Output that means a specific failure.
+    pub failures: Vec<FailureRule>,
+    /// The password for the prompts.
+    pub password: Option<Password>,
 }
 
 /// A way to start a context.

@@ -11,3 +11,4 @@ pub mod poll;
 pub mod process;
 pub mod pty;
 pub mod time;
+pub mod tty;

@@ -1,6 +1,7 @@
 //! Starting a connection's process with its stdio on a socketpair, and signalling it.
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -13,30 +14,54 @@ use std::process::{Child, Command, Stdio};
 pub struct Spawned {
     /// The process.
     pub child: Child,
-    /// Host end of the socketpair that is the child's fd 0 and fd 1 (non-blocking).
-    pub io: UnixStream,
+    /// Host end of the child's fd 0 and fd 1 (non-blocking): a socketpair, or the pty master.
+    pub io: File,
     /// Read end of the child's stderr (non-blocking).
     pub stderr: OwnedFd,
-    /// Master side of the child's controlling terminal, when one was asked for (non-blocking).
-    pub pty: Option<OwnedFd>,
+    /// Master side of the child's controlling terminal, when one was asked for and it is not
+    /// already `io` (non-blocking).
+    pub pty: Option<File>,
+    /// The host's own copy of the pty slave, kept open for the life of the connection.
+    pub pty_slave: Option<OwnedFd>,
 }
 
 /// Start `argv` (argv[0] is resolved on `PATH`), showing `arg0` as its name when given. With
 /// `pty`, the child gets a new session whose controlling terminal is a fresh pty (for password
 /// prompts); its stdio stays on the socket.
-pub fn spawn(argv: &[OsString], arg0: Option<&str>, pty: bool) -> io::Result<Spawned> {
-    let (host_end, child_end) = UnixStream::pair()?;
+///
+/// With `stdio_on_pty` (implies `pty`), the pty slave is also the child's stdin and stdout and
+/// the returned `io` is the master.
+pub fn spawn(
+    argv: &[OsString],
+    arg0: Option<&str>,
+    pty: bool,
+    stdio_on_pty: bool,
+) -> io::Result<Spawned> {
     let (err_r, err_w) = std::io::pipe()?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
-        .stdin(Stdio::from(OwnedFd::from(child_end.try_clone()?)))
-        .stdout(Stdio::from(OwnedFd::from(child_end)))
         .stderr(Stdio::from(OwnedFd::from(err_w)));
+    let pair = if stdio_on_pty {
+        None
+    } else {
+        Some(UnixStream::pair()?)
+    };
+    let mut host_end = None;
+    if let Some((host, child_end)) = pair {
+        cmd.stdin(Stdio::from(OwnedFd::from(child_end.try_clone()?)))
+            .stdout(Stdio::from(OwnedFd::from(child_end)));
+        host_end = Some(host);
+    }
+    let pty = pty || stdio_on_pty;
     if let Some(a) = arg0 {
         cmd.arg0(a);
     }
     let master = if pty {
         let (master, slave) = super::pty::open()?;
+        if stdio_on_pty {
+            cmd.stdin(Stdio::from(slave.try_clone()?))
+                .stdout(Stdio::from(slave.try_clone()?));
+        }
         let slave_fd = slave.as_raw_fd();
         // SAFETY: the closure runs in the forked child before exec and calls only
         // async-signal-safe functions (setsid, ioctl, close) on fds that stay open until exec;
@@ -45,25 +70,35 @@ pub fn spawn(argv: &[OsString], arg0: Option<&str>, pty: bool) -> io::Result<Spa
             cmd.pre_exec(move || super::pty::make_controlling(slave_fd));
         }
         let child = cmd.spawn();
-        drop(slave);
-        Some((master, child?))
+        // The host keeps a slave fd open: while a process has none open (between exec and
+        // its first open of /dev/tty) the master would report a hang-up, and closing the
+        // master would send SIGHUP to the session.
+        Some((master, slave, child?))
     } else {
         None
     };
-    let (pty, child) = match master {
-        Some((m, c)) => (Some(m), c),
-        None => (None, cmd.spawn()?),
+    let (pty, pty_slave, child) = match master {
+        Some((m, sl, c)) => (Some(m), Some(sl), c),
+        None => (None, None, cmd.spawn()?),
     };
-    host_end.set_nonblocking(true)?;
     set_nonblocking(&err_r)?;
     if let Some(m) = &pty {
         set_nonblocking(m)?;
     }
+    let (io, pty) = match (host_end, pty) {
+        (Some(h), pty) => {
+            h.set_nonblocking(true)?;
+            (File::from(OwnedFd::from(h)), pty.map(File::from))
+        }
+        (None, Some(m)) => (File::from(m), None),
+        (None, None) => return Err(io::Error::other("stdio on a pty needs a pty")),
+    };
     Ok(Spawned {
         child,
-        io: host_end,
+        io,
         stderr: OwnedFd::from(err_r),
         pty,
+        pty_slave,
     })
 }
 

@@ -56,3 +56,24 @@ pub fn make_controlling(slave: RawFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Switch a terminal to raw mode (no echo, no line editing, no translation): binary frames can
+/// then cross it unchanged.
+pub fn make_raw(fd: &impl std::os::fd::AsFd) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let raw = fd.as_fd().as_raw_fd();
+    let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+    // SAFETY: tcgetattr fills the termios struct for a valid fd; checked before use.
+    if unsafe { libc::tcgetattr(raw, t.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: initialised by the successful tcgetattr above.
+    let mut t = unsafe { t.assume_init() };
+    // SAFETY: cfmakeraw only edits the struct we own.
+    unsafe { libc::cfmakeraw(&mut t) };
+    // SAFETY: tcsetattr reads a fully initialised termios for a valid fd.
+    if unsafe { libc::tcsetattr(raw, libc::TCSANOW, &t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}

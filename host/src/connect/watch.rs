@@ -1,0 +1,305 @@
+//! Reading what ssh/sudo/su/doas print while a context comes up: answer password prompts
+//! (matched on partial lines: no newline follows a prompt) and recognise failure messages.
+//! Pure logic, fed bytes by the broker.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A password. Its `Debug` and `Display` never show it; it travels only to the pty that asks.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Wrap a password.
+    pub fn new(p: impl Into<String>) -> Password {
+        Password(p.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// Asks a person for a password: (context name, prompt text) -> password. The CLI reads the
+/// controlling terminal; libraries may return `None` to fail with `PasswordRequired`.
+pub type AskPassword = Arc<dyn Fn(&str, &str) -> Option<Password> + Send + Sync>;
+
+/// Why a connection failed, recognised from the connecting program's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The host name does not resolve.
+    UnknownHost,
+    /// Nothing listens on that port.
+    ConnectionRefused,
+    /// The network did not answer in time.
+    NetworkTimeout,
+    /// The server refused every key / method offered.
+    AuthFailed,
+    /// The password was wrong (a second prompt, or the program said so).
+    WrongPassword,
+    /// A password prompt appeared and no password was given.
+    PasswordRequired,
+    /// The target account does not exist.
+    UnknownUser,
+    /// sudoers / doas.conf does not allow it.
+    NotAllowed,
+    /// The server's host key is not in known_hosts (policy `enforce`).
+    HostKeyUnknown,
+    /// The server's host key differs from known_hosts: possible attack.
+    HostKeyChanged,
+    /// No python interpreter on the target.
+    NoPython,
+    /// sudo needs a terminal it could not get.
+    TtyRequired,
+}
+
+impl fmt::Display for ConnectFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectFailure::UnknownHost => "unknown host: the name does not resolve (check the spelling or DNS)",
+            ConnectFailure::ConnectionRefused => "connection refused: nothing listens there (check host and port)",
+            ConnectFailure::NetworkTimeout => "network timeout: the host did not answer (check the address and firewalls)",
+            ConnectFailure::AuthFailed => "authentication failed: the server refused the key (check the user and identity file)",
+            ConnectFailure::WrongPassword => "wrong password",
+            ConnectFailure::PasswordRequired => "a password is required: give one for this hop",
+            ConnectFailure::UnknownUser => "the target user does not exist",
+            ConnectFailure::NotAllowed => "not allowed: sudoers or doas.conf does not permit this",
+            ConnectFailure::HostKeyUnknown => {
+                "host key unknown: add it to known_hosts, or use the accept-new host key policy"
+            }
+            ConnectFailure::HostKeyChanged => {
+                "host key CHANGED: the server's key differs from known_hosts (possible attack; fix known_hosts if expected)"
+            }
+            ConnectFailure::NoPython => "no python interpreter found on the target (give the interpreter path)",
+            ConnectFailure::TtyRequired => "the program requires a terminal",
+        })
+    }
+}
+
+/// A prompt to answer.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    /// Lowercase text that identifies the prompt (matched anywhere, partial lines included).
+    pub pattern: String,
+}
+
+/// Output that means a failure.
+#[derive(Debug, Clone)]
+pub struct FailureRule {
+    /// Lowercase text matched within one line; `*` matches anything.
+    pub pattern: String,
+    /// What it means.
+    pub kind: ConnectFailure,
+}
+
+impl FailureRule {
+    /// A rule.
+    pub fn new(pattern: &str, kind: ConnectFailure) -> FailureRule {
+        FailureRule {
+            pattern: pattern.to_lowercase(),
+            kind,
+        }
+    }
+}
+
+/// Failure messages every method can produce once the remote shell runs.
+pub fn shell_failures() -> Vec<FailureRule> {
+    vec![
+        FailureRule::new("python*not found", ConnectFailure::NoPython),
+        FailureRule::new("python*no such file or directory", ConnectFailure::NoPython),
+    ]
+}
+
+/// What to do after feeding output.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing yet.
+    Wait,
+    /// Type these bytes into the pty.
+    Answer(Vec<u8>),
+    /// Give up now.
+    Fail(ConnectFailure),
+}
+
+/// Watches one connection's output until it is up.
+pub struct Watcher {
+    prompts: Vec<Prompt>,
+    failures: Vec<FailureRule>,
+    password: Option<Password>,
+    ask: Option<AskPassword>,
+    context: String,
+    pending: String,
+    line: String,
+    answered: bool,
+    /// The first failure recognised.
+    pub failure: Option<ConnectFailure>,
+}
+
+/// True when `line` contains `pattern`, where `*` in the pattern matches any text.
+pub fn glob_in(line: &str, pattern: &str) -> bool {
+    let mut rest = line;
+    for part in pattern.split('*') {
+        match rest.find(part) {
+            Some(i) => rest = &rest[i + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+impl Watcher {
+    /// A watcher for these rules.
+    pub fn new(
+        context: &str,
+        prompts: Vec<Prompt>,
+        failures: Vec<FailureRule>,
+        password: Option<Password>,
+        ask: Option<AskPassword>,
+    ) -> Watcher {
+        Watcher {
+            prompts,
+            failures,
+            password,
+            ask,
+            context: context.into(),
+            pending: String::new(),
+            line: String::new(),
+            answered: false,
+            failure: None,
+        }
+    }
+
+    /// Feed output (pty, stderr, or stdout before the ready marker).
+    pub fn feed(&mut self, bytes: &[u8]) -> Action {
+        let text = String::from_utf8_lossy(bytes).to_lowercase();
+        for c in text.chars() {
+            if c == '\n' || c == '\r' {
+                let line = std::mem::take(&mut self.line);
+                if self.failure.is_none() {
+                    self.failure = self
+                        .failures
+                        .iter()
+                        .find(|r| glob_in(&line, &r.pattern))
+                        .map(|r| r.kind);
+                }
+            } else {
+                self.line.push(c);
+            }
+        }
+        self.pending.push_str(&text);
+        if self.pending.len() > 4096 {
+            let cut = self.pending.len() - 2048;
+            let cut = (cut..self.pending.len())
+                .find(|i| self.pending.is_char_boundary(*i))
+                .unwrap_or(0);
+            self.pending.drain(..cut);
+        }
+        if !self
+            .prompts
+            .iter()
+            .any(|p| self.pending.contains(&p.pattern))
+        {
+            return Action::Wait;
+        }
+        let prompt = std::mem::take(&mut self.pending);
+        if self.answered {
+            return Action::Fail(ConnectFailure::WrongPassword);
+        }
+        self.answered = true;
+        if self.password.is_none() {
+            if let Some(ask) = &self.ask {
+                self.password = ask(&self.context, prompt.trim());
+            }
+        }
+        match &self.password {
+            Some(p) => {
+                let mut a = p.expose().as_bytes().to_vec();
+                a.push(b'\n');
+                Action::Answer(a)
+            }
+            None => Action::Fail(ConnectFailure::PasswordRequired),
+        }
+    }
+
+    /// Feed output that can only carry failure messages (stderr).
+    pub fn feed_failures(&mut self, bytes: &[u8]) -> Option<ConnectFailure> {
+        for line in String::from_utf8_lossy(bytes).to_lowercase().lines() {
+            if self.failure.is_none() {
+                self.failure = self
+                    .failures
+                    .iter()
+                    .find(|r| glob_in(line, &r.pattern))
+                    .map(|r| r.kind);
+            }
+        }
+        self.failure
+    }
+
+    /// Remove the password from text shown to people.
+    pub fn redact(&self, text: &str) -> String {
+        match &self.password {
+            Some(p) if !p.expose().is_empty() => text.replace(p.expose(), "<redacted>"),
+            _ => text.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(pw: Option<&str>) -> Watcher {
+        Watcher::new(
+            "t",
+            vec![Prompt {
+                pattern: "password:".into(),
+            }],
+            vec![FailureRule::new(
+                "permission denied (",
+                ConnectFailure::AuthFailed,
+            )],
+            pw.map(Password::new),
+            None,
+        )
+    }
+
+    #[test]
+    fn answers_partial_line_prompts_once() {
+        let mut x = w(Some("s3cret"));
+        assert_eq!(
+            x.feed(b"Authorized use only. Your password is logged.\r\n"),
+            Action::Wait
+        );
+        assert_eq!(x.feed(b"u@h's Pass"), Action::Wait);
+        assert_eq!(x.feed(b"word: "), Action::Answer(b"s3cret\n".to_vec()));
+        assert_eq!(
+            x.feed(b"\r\nu@h's password: "),
+            Action::Fail(ConnectFailure::WrongPassword)
+        );
+        assert_eq!(x.redact("x s3cret y"), "x <redacted> y");
+        assert!(!format!("{:?}", Password::new("s3cret")).contains("s3cret"));
+    }
+
+    #[test]
+    fn failures_and_missing_password() {
+        let mut x = w(None);
+        x.feed(b"u@h: Permission denied (publickey).\n");
+        assert_eq!(x.failure, Some(ConnectFailure::AuthFailed));
+        assert_eq!(
+            x.feed(b"password: "),
+            Action::Fail(ConnectFailure::PasswordRequired)
+        );
+        assert!(glob_in(
+            "sh: 1: exec: python: not found",
+            "python*not found"
+        ));
+    }
+}
