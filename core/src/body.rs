@@ -154,7 +154,8 @@ pub struct Failure {
     pub kind: u32,
 }
 
-/// `SPAWN`: start a child context from the receiving context.
+/// `SPAWN`: start a child context from the receiving context. The host computes the whole
+/// recipe; the receiving stub runs one generic routine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Spawn {
     /// Id the host allocated for the child.
@@ -164,18 +165,22 @@ pub struct Spawn {
     /// The command to run (ends with the stage-0 python command).
     #[serde(deserialize_with = "counted")]
     pub argv: Vec<String>,
-    /// Run under a pty.
+    /// Give it a controlling pty (for password prompts).
     pub pty: bool,
+    /// Also use the pty as its stdin/stdout (su), switched to raw mode after stage 1 starts.
+    pub stdio_pty: bool,
+    /// Send `boot` only after the stage-1 marker (so nothing is typed into a prompt).
+    pub wait_stage1: bool,
     /// Prompts to answer.
     #[serde(deserialize_with = "counted")]
     pub prompts: Vec<Prompt>,
     /// Failure texts to recognise.
     #[serde(deserialize_with = "counted")]
     pub failures: Vec<Failure>,
-    /// Give up after this long without the ready marker.
+    /// Give up after this long without the stage-2 marker.
     pub timeout_ms: u32,
-    /// Interpreter path, or empty for the default search.
-    pub python: String,
+    /// What to write to the child once stage 1 runs: the deflated stage 2, then its `Init` frame.
+    pub boot: ByteBuf,
 }
 
 /// `INIT`: the first frame a new context receives.

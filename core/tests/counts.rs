@@ -73,7 +73,7 @@ fn body_counts_are_checked_before_items() {
     // Spawn: prompts count 2 > 1 byte left.
     assert_eq!(
         Spawn::decode(
-            &unhex("06000000" /* id name argv pty */)
+            &unhex("060000000000" /* id name argv pty stdio_pty wait_stage1 */)
                 .iter()
                 .chain(&[2, 0x80])
                 .copied()

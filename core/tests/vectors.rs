@@ -490,10 +490,12 @@ impl FromJson for Spawn {
                 "name",
                 "argv",
                 "pty",
+                "stdio_pty",
+                "wait_stage1",
                 "prompts",
                 "failures",
                 "timeout_ms",
-                "python",
+                "boot",
             ],
         );
         Spawn {
@@ -501,10 +503,12 @@ impl FromJson for Spawn {
             name: string(field(m, "name")),
             argv: seq(field(m, "argv"), string),
             pty: boolean(field(m, "pty")),
+            stdio_pty: boolean(field(m, "stdio_pty")),
+            wait_stage1: boolean(field(m, "wait_stage1")),
             prompts: seq(field(m, "prompts"), Prompt::build),
             failures: seq(field(m, "failures"), Failure::build),
             timeout_ms: uint(field(m, "timeout_ms")),
-            python: string(field(m, "python")),
+            boot: bytes(field(m, "boot")),
         }
     }
 }

@@ -27,7 +27,7 @@ _VT=(type(None),bool,_I,(),float,_S,(bytes,bytearray),list,tuple,dict,Context,Se
 _B={'Call':'s s *v *K','K':'s v','P':'v v','Reply':'v|RemoteError','RemoteError':'s s s',
 'Shutdown':'','LogRecord':'s u s','ModuleRequest':'s','ModuleReply':'s *Module *s',
 'Module':'s s b x','RouteAdd':'u u s','RouteDel':'u',
-'Spawn':'u s *s b *Prompt *Failure u s','Prompt':'x x','Failure':'x u',
+'Spawn':'u s *s b b b *Prompt *Failure u x','Prompt':'x x','Failure':'x u',
 'Init':'u u s u u *s','Channel':'v|?RemoteError|u','DeadLetter':'u s',
 'Context':'u','Sender':'u u'}
 def _vw(b,n):

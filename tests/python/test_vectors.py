@@ -49,8 +49,8 @@ BODY = {
     'Module': ('name:s', 'filename:s', 'is_package:b', 'source:x'),
     'RouteAdd': ('id:u', 'parent:u', 'name:s'),
     'RouteDel': ('id:u',),
-    'Spawn': ('id:u', 'name:s', 'argv:*s', 'pty:b', 'prompts:*Prompt', 'failures:*Failure',
-              'timeout_ms:u', 'python:s'),
+    'Spawn': ('id:u', 'name:s', 'argv:*s', 'pty:b', 'stdio_pty:b', 'wait_stage1:b',
+              'prompts:*Prompt', 'failures:*Failure', 'timeout_ms:u', 'boot:x'),
     'Prompt': ('pattern:x', 'answer:x'),
     'Failure': ('pattern:x', 'kind:u'),
     'Init': ('id:u', 'parent:u', 'name:s', 'log_level:u', 'max_frame:u', 'served:*s'),
@@ -510,8 +510,8 @@ class Properties(unittest.TestCase):
             ('Reply', (0, rand_value(r))), ('Reply', (1, err)),
             ('Channel', (0, rand_value(r))), ('Channel', (1, None)), ('Channel', (1, err)),
             ('Channel', (2, 2 ** 32 - 1)), ('Shutdown', ()), ('RemoteError', err),
-            ('Spawn', (5, u'n', [u'ssh', u'h'], True, [(b'pw:', b'x\n')], [(b'denied', 1)],
-                       0, u'python3')),
+            ('Spawn', (5, u'n', [u'ssh', u'h'], True, False, True, [(b'pw:', b'x\n')],
+                       [(b'denied', 1)], 0, b'boot')),
             ('Init', (1, 0, u'a', 20, 2 ** 27, [u'x', u'y'])),
         ]
         for t, b in samples:
