@@ -12,7 +12,8 @@ econtext: run Python functions on machines that have nothing but Python
 USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
 
-TARGET (one hop):
+TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
+(e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
     local                  python3 on this machine (from PATH)
     local:/path/to/python  that interpreter
     ssh:[USER@]HOST[:PORT] over the system ssh client (your ssh config applies)
@@ -39,10 +40,12 @@ OPTIONS (after `call`):
     --host-key POLICY        enforce (default: the key must be in known_hosts),
                       accept-new, or ignore
     --known-hosts FILE       use FILE instead of ~/.ssh/known_hosts
-    --password-env VAR       read the hop's password from environment variable VAR
-    --password-fd FD         read the hop's password from file descriptor FD (one line)
-                      Without either, a hop that asks for a password is answered from the
-                      terminal. Passwords are never accepted on the command line.
+    --password-env [HOP=]VAR read a password from environment variable VAR, for hop
+                      number HOP (1 = first) or for every hop
+    --password-fd [HOP=]FD   read a password from file descriptor FD (one line)
+                      Without either, a first hop that asks for a password is answered from
+                      the terminal. Passwords are never accepted on the command line.
+    --python PATH applies to the last hop; ssh options to every ssh hop.
     --json            print the result as JSON (bytes, tuples, big ints: see README)
     -v                also show debug records from the context
     -q                hide forwarded log records and output lines
@@ -55,6 +58,8 @@ EXAMPLES:
     econtext call local time.sleep 10 --timeout 1.5
     econtext call ssh:root@db1 os.system 'df -h; uptime'
     ECONTEXT_PW=... econtext call sudo:postgres --password-env ECONTEXT_PW pwd.getpwuid 0
+    econtext call ssh:jump-box/sudo:app/ssh:billing0 --password-env 2=APP_PW \\
+        os.system './run-nightly-billing.py'
     econtext call local -m ./lib myapp.tasks.install --kw version=2
     econtext call local --file install_app.py install_app.install
 
@@ -108,10 +113,10 @@ pub struct HopOptions {
     pub host_key: Option<crate::HostKeyPolicy>,
     /// known_hosts file.
     pub known_hosts: Option<String>,
-    /// Environment variable holding the password.
-    pub password_env: Option<String>,
-    /// File descriptor to read the password from.
-    pub password_fd: Option<i32>,
+    /// Environment variables holding passwords: (hop number or every hop, variable).
+    pub password_env: Vec<(Option<usize>, String)>,
+    /// File descriptors to read passwords from: (hop number or every hop, fd).
+    pub password_fd: Vec<(Option<usize>, i32)>,
 }
 
 /// What the command line asked for.
@@ -205,10 +210,14 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 });
             }
             "--known-hosts" => c.hop.known_hosts = Some(it.next().ok_or("--known-hosts needs a file")?),
-            "--password-env" => c.hop.password_env = Some(it.next().ok_or("--password-env needs a variable name")?),
+            "--password-env" => {
+                let v = it.next().ok_or("--password-env needs [HOP=]VARIABLE")?;
+                c.hop.password_env.push(per_hop(&v)?);
+            }
             "--password-fd" => {
-                let v = it.next().ok_or("--password-fd needs a file descriptor number")?;
-                c.hop.password_fd = Some(v.parse().map_err(|_| format!("--password-fd {v:?}: expected a number"))?);
+                let v = it.next().ok_or("--password-fd needs [HOP=]FD")?;
+                let (hop, fd) = per_hop(&v)?;
+                c.hop.password_fd.push((hop, fd.parse().map_err(|_| format!("--password-fd {v:?}: expected a number"))?));
             }
             "--password" => {
                 return Err("passwords are not accepted on the command line (they would show in ps): use --password-env VAR or --password-fd FD, or answer the prompt".into())
@@ -242,19 +251,73 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     Ok(Command::Call(Box::new(c)))
 }
 
-/// Read the hop's password from where the options say, if anywhere.
-pub fn password(hop: &HopOptions) -> Result<Option<crate::Password>, String> {
-    if let Some(var) = &hop.password_env {
+/// `[HOP=]VALUE`, HOP a 1-based hop number.
+fn per_hop(v: &str) -> Result<(Option<usize>, String), String> {
+    match v.split_once('=') {
+        Some((n, rest)) if n.chars().all(|c| c.is_ascii_digit()) && !n.is_empty() => {
+            let n: usize = n.parse().map_err(|_| format!("{v:?}: bad hop number"))?;
+            if n == 0 {
+                return Err(format!("{v:?}: hops are numbered from 1"));
+            }
+            Ok((Some(n), rest.to_string()))
+        }
+        _ => Ok((None, v.to_string())),
+    }
+}
+
+/// Read the password of hop `n` (1-based) from where the options say, if anywhere.
+pub fn password(hop: &HopOptions, n: usize) -> Result<Option<crate::Password>, String> {
+    let pick = |h: &Option<usize>| h.is_none_or(|h| h == n);
+    if let Some((_, var)) = hop.password_env.iter().rev().find(|(h, _)| pick(h)) {
         let v = std::env::var(var)
             .map_err(|_| format!("--password-env {var}: the variable is not set"))?;
         return Ok(Some(crate::Password::new(v)));
     }
-    if let Some(fd) = hop.password_fd {
+    if let Some((_, fd)) = hop.password_fd.iter().rev().find(|(h, _)| pick(h)) {
         let line =
-            crate::sys::tty::read_fd_line(fd).map_err(|e| format!("--password-fd {fd}: {e}"))?;
+            crate::sys::tty::read_fd_line(*fd).map_err(|e| format!("--password-fd {fd}: {e}"))?;
         return Ok(Some(crate::Password::new(line)));
     }
     Ok(None)
+}
+
+/// Split a TARGET chain (`ssh:jump/sudo:app/ssh:billing0`) into hops. A `/` starts a new hop
+/// only before a method name, so `local:/usr/bin/python3` stays whole.
+pub fn hops(target: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for seg in target.split('/') {
+        let starts_hop = ["local", "ssh:", "sudo:", "su:", "doas:"]
+            .iter()
+            .any(|p| seg.starts_with(p));
+        match out.last_mut() {
+            Some(last) if !starts_hop => {
+                last.push('/');
+                last.push_str(seg);
+            }
+            _ => out.push(seg.to_string()),
+        }
+    }
+    out
+}
+
+/// Resolve a TARGET chain into one method per hop.
+pub fn methods(
+    target: &str,
+    connect_timeout: Option<Duration>,
+    hop: &HopOptions,
+) -> Result<Vec<Box<dyn Method>>, String> {
+    let hs = hops(target);
+    let last = hs.len();
+    hs.iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut o = hop.clone();
+            if i + 1 != last {
+                o.python = None;
+            }
+            method(h, connect_timeout, &o, password(hop, i + 1)?)
+        })
+        .collect()
 }
 
 /// Resolve a TARGET into a method.
@@ -262,8 +325,8 @@ pub fn method(
     target: &str,
     connect_timeout: Option<Duration>,
     hop: &HopOptions,
+    pw: Option<crate::Password>,
 ) -> Result<Box<dyn Method>, String> {
-    let pw = password(hop)?;
     let t = connect_timeout.unwrap_or(crate::connect::DEFAULT_CONNECT_TIMEOUT);
     let (kind, rest) = target.split_once(':').unwrap_or((target, ""));
     let m: Box<dyn Method> = match kind {
@@ -345,7 +408,7 @@ pub fn run(cmd: Command) -> i32 {
         }
         Command::Call(c) => *c,
     };
-    let method = match method(&c.target, c.connect_timeout, &c.hop) {
+    let chain = match methods(&c.target, c.connect_timeout, &c.hop) {
         Ok(m) => m,
         Err(e) => {
             eprintln!("econtext: {e}");
@@ -381,12 +444,23 @@ pub fn run(cmd: Command) -> i32 {
             return 3;
         }
     };
-    let ctx = match router.connect(method.as_ref()) {
-        Ok(ctx) => ctx,
-        Err(e) => {
-            eprintln!("econtext: {e}");
-            return 3;
+    let mut ctx: Option<crate::Context> = None;
+    for m in &chain {
+        let next = match &ctx {
+            None => router.connect(m.as_ref()),
+            Some(via) => router.connect_via(m.as_ref(), via),
+        };
+        match next {
+            Ok(c) => ctx = Some(c),
+            Err(e) => {
+                eprintln!("econtext: {e}");
+                return 3;
+            }
         }
+    }
+    let Some(ctx) = ctx else {
+        eprintln!("econtext: empty TARGET");
+        return 2;
     };
     let mut b = match ctx.build(&c.function) {
         Ok(b) => b.args(c.args),
@@ -475,7 +549,12 @@ mod tests {
             .unwrap_err()
             .contains("seconds"));
         assert!(p(&["frobnicate"]).unwrap_err().contains("unknown command"));
-        assert!(method("ftp:x", None, &HopOptions::default()).is_err());
+        assert!(method("ftp:x", None, &HopOptions::default(), None).is_err());
+        assert_eq!(
+            hops("ssh:a/sudo:b/local:/usr/bin/python3"),
+            vec!["ssh:a", "sudo:b", "local:/usr/bin/python3"]
+        );
+        assert_eq!(per_hop("2=PW"), Ok((Some(2), "PW".to_string())));
         assert!(p(&["call", "local", "f", "--password", "x"])
             .unwrap_err()
             .contains("not accepted"));

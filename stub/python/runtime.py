@@ -33,13 +33,22 @@ NH = [1000]
 MODS = {}
 MISS = set()
 INIT = []
+# context id -> fd of the child stream it lives behind; child fd -> (buffer, modules sent)
+ROUTES = {}
+KIDS = {}
+# module -> (names, missing) that arrived with it, to pass on to children in one piece
+GROUP = {}
+# written by a spawn thread to wake the IO thread's select
+WAKE = os.pipe()
 
 
-def send(dst, h, body, rt=0, f=0):
-    d = memoryview(hdr_pack(f, dst, ME, h, rt, len(body)) + body)
+def send(dst, h, body, rt=0, f=0, src=None):
+    # To a child's subtree when the route says so, else upstream.
+    fd = ROUTES.get(dst, OUT)
+    d = memoryview(hdr_pack(f, dst, ME if src is None else src, h, rt, len(body)) + body)
     with WL:
         while d:
-            d = d[os.write(OUT, d):]
+            d = d[os.write(fd, d):]
 
 
 def die(*a):
@@ -133,6 +142,43 @@ def fetch(n):
         for m in ms:
             MODS[m[0]] = m[1:]
         MISS.update(miss)
+        GROUP[n] = [m[0] for m in ms], miss
+
+
+def serve(fd, src, rt, body):
+    # A child's module request, answered from this context's cache (asking upwards once).
+    n = dec(body, 'ModuleRequest')[0]
+    fetch(n)
+    sent = KIDS[fd][1]
+    names, miss = GROUP.get(n, ([n], []))
+    ms = [(m,) + MODS[m] for m in names if m in MODS and (m == n or m not in sent)]
+    sent.update(names)
+    send(src, rt, enc((n, ms, list(miss) + [n] * (n in MISS)), 'ModuleReply'))
+
+
+def spawn(src, rt, body):
+    try:
+        r = __import__('econtext_spawn').spawn(globals(), body)
+    except Exception as e:
+        r = err(e)
+    send(src, rt, enc(r, 'Reply'))
+
+
+def adopt(i, fd, name):
+    # A child context is up on fd: route its subtree there and tell the parent chain.
+    KIDS[fd] = [bytearray(), set()]
+    ROUTES[i] = fd
+    os.write(WAKE[1], b'.')
+    send(INIT[1], 5, enc((i, ME, name), 'RouteAdd'))
+
+
+def lost(fd):
+    # A child stream ended: its whole subtree is gone.
+    del KIDS[fd]
+    os.close(fd)
+    for i in [i for i in ROUTES if ROUTES[i] == fd]:
+        del ROUTES[i]
+        send(INIT[1], 6, enc((i,), 'RouteDel'))
 
 
 class Importer(object):
@@ -186,8 +232,15 @@ class Importer(object):
         return MODS[n][1]
 
 
-def route(f, dst, src, h, rt, body):
+def route(f, dst, src, h, rt, body, fd=IN):
+    # Authority (docs/wire-format.md section 6): a child may only speak for its own subtree,
+    # and never make anyone run code, spawn or exit; parent-only handles come from upstream.
     global ME
+    up = fd == IN
+    if not up and (ROUTES.get(src) != fd or h in (1, 2, 7, 8)):
+        if rt and not f and ROUTES.get(src) == fd:
+            send(src, rt, enc((2, 'refused'), 'DeadLetter'), 0, 1)
+        return
     if h == 8 and ME is None:
         INIT.extend(dec(body, 'Init'))
         ME = INIT[0]
@@ -206,7 +259,10 @@ def route(f, dst, src, h, rt, body):
                     return M.PathFinder.find_spec(n, p)
             sys.meta_path.append(Site())
     elif dst != ME:
-        return
+        if dst in ROUTES or not up:
+            send(dst, h, body, rt, f, src)
+        elif rt and not f:
+            send(src, rt, enc((0, 'no route to %d' % dst), 'DeadLetter'), 0, 1)
     elif h == 1:
         CALLS.append((src, rt, body))
         try:
@@ -215,6 +271,20 @@ def route(f, dst, src, h, rt, body):
             pass
     elif h == 2:
         die()
+    elif h == 7:
+        T(spawn, (src, rt, body))
+    elif h == 4 and not up:
+        T(serve, (fd, src, rt, body))
+    elif h == 5 and not up:
+        i, p, n = dec(body, 'RouteAdd')
+        if ROUTES.get(p) == fd and i not in ROUTES:
+            ROUTES[i] = fd
+            send(INIT[1], 5, body)
+    elif h == 6 and not up:
+        i = dec(body, 'RouteDel')[0]
+        if ROUTES.get(i) == fd:
+            del ROUTES[i]
+            send(INIT[1], 6, body)
     elif h in HANDLES:
         HANDLES[h](f, body)
     elif rt and not f:
@@ -225,23 +295,37 @@ def io_loop():
     try:
         b = bytearray()
         while 1:
-            for fd in select.select([IN] + list(CAP), [], [])[0]:
-                if fd != IN:
+            for fd in select.select([IN, WAKE[0]] + list(CAP) + list(KIDS), [], [])[0]:
+                if fd in CAP:
                     pump(fd)
                     continue
-                d = os.read(IN, 1 << 20)
-                if not d:
+                if fd == WAKE[0]:
+                    os.read(fd, 99)
+                    continue
+                d = os.read(fd, 1 << 20)
+                if fd != IN:
+                    try:
+                        frames(KIDS[fd][0], d or 1 / 0, fd)
+                    except Exception:
+                        # Ended or malformed: that child's subtree is gone, nothing else.
+                        lost(fd)
+                elif not d:
                     die()
-                b += d
-                while len(b) >= 24:
-                    f, dst, src, h, rt, n = hdr_unpack(b)
-                    if len(b) < 24 + n:
-                        break
-                    body = bytes(b[24:24 + n])
-                    del b[:24 + n]
-                    route(f, dst, src, h, rt, body)
+                else:
+                    frames(b, d, fd)
     finally:
         die()
+
+
+def frames(b, d, fd):
+    b += d
+    while len(b) >= 24:
+        f, dst, src, h, rt, n = hdr_unpack(b)
+        if len(b) < 24 + n:
+            break
+        body = bytes(b[24:24 + n])
+        del b[:24 + n]
+        route(f, dst, src, h, rt, body, fd)
 
 
 def call(m, fn, a, kw):

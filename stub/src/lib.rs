@@ -13,3 +13,8 @@ pub const STAGE2_RAW: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.raw.
 pub const STAGE2_MIN: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.min.py"));
 /// The minified program as a zlib stream: the bytes sent to stage 1.
 pub const STAGE2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stage2.z"));
+
+/// The on-demand spawn routine (`econtext_spawn`): what a context runs to start a child for a
+/// `via` hop. Served by the host's module server like any module, so it costs nothing until a
+/// context actually spawns.
+pub const SPAWN_PY: &str = include_str!("../python/spawn.py");

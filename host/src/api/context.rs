@@ -103,6 +103,44 @@ impl Context {
         Ok(())
     }
 
+    /// Send a reserved-handle request to this context and wait for its `Reply`.
+    pub(crate) fn request(
+        &self,
+        handle: u32,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Value, Error> {
+        let reply_to = self.shared.handle();
+        let latch = Arc::new(Latch::default());
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                reply_to,
+                Pending {
+                    ctx: self.id,
+                    latch: latch.clone(),
+                },
+            );
+        let h = Header {
+            dst: self.id,
+            handle,
+            reply_to,
+            ..Header::default()
+        };
+        let frame = Frame::new(h, body).map_err(|e| Error::Usage(e.to_string()))?;
+        self.shared.submit(Cmd::Send(frame));
+        CallHandle {
+            latch,
+            handle: reply_to,
+            shared: self.shared.clone(),
+            context: self.name.clone(),
+            deadline: Some((Instant::now() + timeout, timeout)),
+        }
+        .wait()
+    }
+
     /// Ask the context to exit and wait for it (killing it after 2 s).
     pub fn shutdown(&self) -> Result<(), Error> {
         let h = Header {

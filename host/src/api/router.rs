@@ -5,9 +5,13 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::broker::{self, Cmd, Latch, Shared};
+use crate::connect::watch::ConnectFailure;
 use crate::connect::{bootstrap, Method};
 use crate::log::{stderr_sink, LogSink};
 use crate::{Context, Error};
+use econtext_core::body::{Body, ByteBuf, Failure, Prompt as SpawnPrompt, Spawn};
+use econtext_core::{handle, Value};
+use std::time::Duration;
 
 /// Settings of a [`Router`].
 #[derive(Clone)]
@@ -106,6 +110,138 @@ impl Router {
 }
 
 impl Router {
+    /// Start a context *from* another one: `via` runs the method (ssh, sudo, ...) on its own
+    /// machine, as its own user. The recipe is computed here; the via context's stub runs
+    /// one generic spawn routine (fetched on demand). Passwords travel inside the protocol to
+    /// that stub, which types them into its pty.
+    ///
+    /// ```no_run
+    /// use econtext::{BecomeUser, Password, Router, Ssh};
+    /// let router = Router::new()?;
+    /// let bastion = router.connect(&Ssh::new("jump-box.mycorp.com"))?;
+    /// let account = router.connect_via(&BecomeUser::sudo("app").password(Password::new("pw")), &bastion)?;
+    /// let internal = router.connect_via(&Ssh::new("billing0.internal"), &account)?;
+    /// internal.call("os.system", vec!["./run-nightly-billing.py".into()])?;
+    /// # Ok::<(), econtext::Error>(())
+    /// ```
+    pub fn connect_via(&self, method: &dyn Method, via: &Context) -> Result<Context, Error> {
+        let recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        let id = self.shared.context_id();
+        let name = format!("{}/{}", via.name(), recipe.name);
+        let password = recipe.password.clone();
+        let answer = |p: &Option<crate::Password>| {
+            p.as_ref()
+                .map(|p| format!("{}\n", p.expose()).into_bytes())
+                .unwrap_or_default()
+        };
+        let spawn = Spawn {
+            id,
+            name: recipe.name.clone(),
+            argv: recipe.argv.clone(),
+            pty: recipe.pty,
+            stdio_pty: recipe.stdio_on_pty,
+            wait_stage1: recipe.wait_for_stage1,
+            prompts: recipe
+                .prompts
+                .iter()
+                .map(|p| SpawnPrompt {
+                    pattern: ByteBuf(p.pattern.as_bytes().to_vec()),
+                    answer: ByteBuf(answer(&password)),
+                })
+                .collect(),
+            failures: recipe
+                .failures
+                .iter()
+                .map(|f| Failure {
+                    pattern: ByteBuf(f.pattern.as_bytes().to_vec()),
+                    kind: f.kind as u32,
+                })
+                .collect(),
+            timeout_ms: u32::try_from(recipe.connect_timeout.as_millis()).unwrap_or(u32::MAX),
+            boot: ByteBuf(self.shared.boot(id, via.id(), &name)),
+        };
+        let gone = Arc::new(Latch::default());
+        self.shared.submit(Cmd::Adopt {
+            id,
+            name: name.clone(),
+            gone: gone.clone(),
+        });
+        let body = spawn
+            .encode()
+            .map_err(|e| Error::Usage(format!("cannot encode the spawn: {e}")))?;
+        let reply = via.request(
+            handle::SPAWN,
+            body,
+            recipe.connect_timeout + Duration::from_secs(5),
+        );
+        let redact = |t: String| match &password {
+            Some(p) if !p.expose().is_empty() => t.replace(p.expose(), "<redacted>"),
+            _ => t,
+        };
+        let err = match reply {
+            Ok(Value::Context(got)) if got == id => {
+                return Ok(Context::new(id, name, self.shared.clone(), gone))
+            }
+            Ok(other) => Error::Protocol {
+                context: name.clone(),
+                reason: format!("unexpected spawn reply {other:?}"),
+            },
+            Err(Error::Remote(e)) if e.type_name == "econtext.SpawnError" => {
+                let output = redact(e.traceback);
+                match e.message.split_once(':') {
+                    Some(("failure", n)) => match n.parse().ok().and_then(ConnectFailure::from_u32)
+                    {
+                        Some(failure) => Error::Connect {
+                            context: name.clone(),
+                            failure,
+                            output,
+                        },
+                        None => Error::Bootstrap {
+                            context: name.clone(),
+                            reason: e.message,
+                            version: None,
+                            output,
+                        },
+                    },
+                    Some(("tooold", v)) => Error::PythonTooOld {
+                        context: name.clone(),
+                        version: v.to_string(),
+                    },
+                    _ if e.message == "timeout" => Error::ConnectTimeout {
+                        context: name.clone(),
+                        after: recipe.connect_timeout,
+                        output,
+                    },
+                    _ => Error::Bootstrap {
+                        context: name.clone(),
+                        reason: "the process exited before the stub was ready".into(),
+                        version: None,
+                        output,
+                    },
+                }
+            }
+            Err(Error::Remote(e)) => Error::Bootstrap {
+                context: name.clone(),
+                reason: format!(
+                    "the spawn failed in {}: {}: {}",
+                    via.name(),
+                    e.type_name,
+                    e.message
+                ),
+                version: None,
+                output: redact(e.traceback),
+            },
+            Err(Error::Timeout { .. }) => Error::ConnectTimeout {
+                context: name.clone(),
+                after: recipe.connect_timeout,
+                output: String::new(),
+            },
+            Err(e) => e,
+        };
+        self.shared.submit(Cmd::Forget(id));
+        Err(err)
+    }
+
     /// How many module requests this router has answered (each is one round trip for the
     /// asking context): a measure of how well preloading works.
     pub fn module_requests(&self) -> u64 {

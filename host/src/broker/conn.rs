@@ -43,7 +43,6 @@ pub struct Conn {
     _pty_slave: Option<std::os::fd::OwnedFd>,
     pub phase: Phase,
     pub decoder: FrameDecoder,
-    pub gone: Arc<Latch<String>>,
     /// Modules already sent over this stream (none is sent twice).
     pub modules_sent: std::collections::HashSet<String>,
     stage2: Option<Vec<u8>>,
@@ -75,7 +74,6 @@ impl Conn {
         s: Spawned,
         stage2: Vec<u8>,
         done: Arc<Latch<Result<(), Error>>>,
-        gone: Arc<Latch<String>>,
         max_frame: u32,
         ask: Option<AskPassword>,
     ) -> Conn {
@@ -96,7 +94,6 @@ impl Conn {
             _pty_slave: s.pty_slave,
             phase: Phase::AwaitStage1,
             decoder: FrameDecoder::new(max_frame),
-            gone,
             modules_sent: Default::default(),
             stage2: Some(stage2),
             noise: Vec::new(),

@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use econtext_core::body::{Body, DeadLetter, DeadReason, LogRecord, ModuleRequest, Reply};
+use econtext_core::body::{
+    Body, DeadLetter, DeadReason, LogRecord, ModuleRequest, Reply, RouteAdd, RouteDel,
+};
 use econtext_core::router::{Decision, Origin, Router as Routes, StreamId};
 use econtext_core::{handle, ContextId, Frame, Handle, Header, Value};
 
@@ -37,6 +39,14 @@ pub(crate) enum Cmd {
     },
     /// Route a frame produced by this process.
     Send(Frame),
+    /// Know a context that another context is about to start (`via`).
+    Adopt {
+        id: ContextId,
+        name: String,
+        gone: Arc<Latch<String>>,
+    },
+    /// Forget a context that never came up.
+    Forget(ContextId),
     /// Kill a context's process (and its process group).
     Kill(ContextId),
     /// Shut everything down and end the thread.
@@ -79,6 +89,28 @@ impl Shared {
     /// A fresh dynamic handle.
     pub fn handle(&self) -> Handle {
         self.next_handle.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// What a new context reads first: the deflated stage 2, then its `Init` frame.
+    pub fn boot(&self, id: ContextId, parent: ContextId, name: &str) -> Vec<u8> {
+        let init = econtext_core::body::Init {
+            id,
+            parent,
+            name: name.to_string(),
+            log_level: self.log_level,
+            max_frame: self.max_frame,
+            served: self.modules.served(),
+        };
+        let mut boot = econtext_stub::STAGE2.to_vec();
+        let h = Header {
+            dst: id,
+            handle: handle::INIT,
+            ..Header::default()
+        };
+        if let Ok(f) = init.encode().and_then(|b| Frame::new(h, b)) {
+            boot.extend_from_slice(&f.encode());
+        }
+        boot
     }
 
     /// A fresh context id.
@@ -133,6 +165,7 @@ pub(crate) fn start(
         conns: BTreeMap::new(),
         routes: Routes::root(),
         names: HashMap::new(),
+        gones: HashMap::new(),
         dying: Vec::new(),
         stopping: None,
         buf: vec![0; 256 * 1024],
@@ -149,6 +182,8 @@ struct Broker {
     conns: BTreeMap<StreamId, Conn>,
     routes: Routes,
     names: HashMap<ContextId, String>,
+    /// Set when a context is gone, for every context (direct or behind another).
+    gones: HashMap<ContextId, Arc<Latch<String>>>,
     dying: Vec<(std::process::Child, Instant)>,
     stopping: Option<Instant>,
     buf: Vec<u8>,
@@ -256,9 +291,27 @@ impl Broker {
                 gone,
             } => self.connect(id, recipe, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
+            Cmd::Adopt { id, name, gone } => {
+                self.names.insert(id, name);
+                self.gones.insert(id, gone);
+            }
+            Cmd::Forget(id) => {
+                if self.routes.route_of(id).is_none() {
+                    self.names.remove(&id);
+                    self.gones.remove(&id);
+                }
+            }
+            Cmd::Kill(id) if self.conns.contains_key(&id) => self.kill(id),
             Cmd::Kill(id) => {
-                if let Some(sid) = self.routes.route_of(id) {
-                    self.kill(sid);
+                // Behind another context: its parent stub cannot be asked to SIGKILL, but the
+                // context's IO thread exits on SHUTDOWN even while a call is hung.
+                let h = Header {
+                    dst: id,
+                    handle: handle::SHUTDOWN,
+                    ..Header::default()
+                };
+                if let Ok(f) = Frame::new(h, Vec::new()) {
+                    self.route(Origin::Local, f);
                 }
             }
             Cmd::Stop => {
@@ -307,32 +360,16 @@ impl Broker {
                 return;
             }
         };
-        let init = econtext_core::body::Init {
-            id,
-            parent: 0,
-            name: recipe.name.clone(),
-            log_level: self.shared.log_level,
-            max_frame: self.shared.max_frame,
-            served: self.shared.modules.served(),
-        };
-        let mut boot = econtext_stub::STAGE2.to_vec();
-        let h = Header {
-            dst: id,
-            handle: handle::INIT,
-            ..Header::default()
-        };
-        if let Ok(f) = init.encode().and_then(|b| Frame::new(h, b)) {
-            boot.extend_from_slice(&f.encode());
-        }
+        let boot = self.shared.boot(id, 0, &recipe.name);
         let sid: StreamId = id;
         self.names.insert(id, recipe.name.clone());
+        self.gones.insert(id, gone.clone());
         let conn = Conn::new(
             id,
             &recipe,
             spawned,
             boot,
             done,
-            gone,
             self.shared.max_frame,
             self.shared.ask.clone(),
         );
@@ -489,8 +526,27 @@ impl Broker {
                     self.route(Origin::Local, f);
                 }
             }
-            handle::ROUTE_ADD | handle::ROUTE_DEL => {
-                let _ = from;
+            handle::ROUTE_ADD => {
+                let (Origin::Stream(sid), Ok(r)) = (from, RouteAdd::decode(&frame.body)) else {
+                    return;
+                };
+                if self.routes.accept_route_add(sid, r.id, r.parent) {
+                    let parent = self.names.get(&r.parent).cloned().unwrap_or_default();
+                    self.names
+                        .entry(r.id)
+                        .or_insert_with(|| format!("{parent}/{}", r.name));
+                }
+            }
+            handle::ROUTE_DEL => {
+                let (Origin::Stream(sid), Ok(r)) = (from, RouteDel::decode(&frame.body)) else {
+                    return;
+                };
+                if self.routes.accept_route_del(sid, r.id) {
+                    self.gone(
+                        &[r.id],
+                        "its parent context lost it (it exited or its connection broke)",
+                    );
+                }
             }
             hd if hd >= handle::FIRST_DYNAMIC => {
                 let mut pending = self
@@ -606,34 +662,40 @@ impl Broker {
         };
         let reason = c.end(reason);
         let gone = self.routes.remove_stream(sid);
-        {
-            let mut pending = self
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let dead: Vec<Handle> = pending
-                .iter()
-                .filter(|(_, p)| gone.contains(&p.ctx))
-                .map(|(h, _)| *h)
-                .collect();
-            for hd in dead {
-                if let Some(p) = pending.remove(&hd) {
-                    let context = self.names.get(&p.ctx).cloned().unwrap_or_default();
-                    p.latch.set(Err(Error::Disconnected {
-                        context,
-                        reason: reason.clone(),
-                    }));
-                }
-            }
-        }
-        for id in &gone {
-            self.names.remove(id);
-        }
-        c.gone.set(reason);
+        self.gone(&gone, &reason);
         match c.child.try_wait() {
             Ok(Some(_)) => {}
             _ => self.dying.push((c.child, Instant::now() + EXIT_GRACE)),
+        }
+    }
+
+    /// These contexts are gone: fail their pending calls at once and tell their handles.
+    fn gone(&mut self, ids: &[ContextId], reason: &str) {
+        let mut pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let dead: Vec<Handle> = pending
+            .iter()
+            .filter(|(_, p)| ids.contains(&p.ctx))
+            .map(|(h, _)| *h)
+            .collect();
+        for hd in dead {
+            if let Some(p) = pending.remove(&hd) {
+                let context = self.names.get(&p.ctx).cloned().unwrap_or_default();
+                p.latch.set(Err(Error::Disconnected {
+                    context,
+                    reason: reason.to_string(),
+                }));
+            }
+        }
+        drop(pending);
+        for id in ids {
+            self.names.remove(id);
+            if let Some(g) = self.gones.remove(id) {
+                g.set(reason.to_string());
+            }
         }
     }
 

@@ -34,31 +34,53 @@ pub type AskPassword = Arc<dyn Fn(&str, &str) -> Option<Password> + Send + Sync>
 /// Why a connection failed, recognised from the connecting program's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[repr(u32)]
 pub enum ConnectFailure {
     /// The host name does not resolve.
-    UnknownHost,
+    UnknownHost = 0,
     /// Nothing listens on that port.
-    ConnectionRefused,
+    ConnectionRefused = 1,
     /// The network did not answer in time.
-    NetworkTimeout,
+    NetworkTimeout = 2,
     /// The server refused every key / method offered.
-    AuthFailed,
+    AuthFailed = 3,
     /// The password was wrong (a second prompt, or the program said so).
-    WrongPassword,
+    WrongPassword = 4,
     /// A password prompt appeared and no password was given.
-    PasswordRequired,
+    PasswordRequired = 5,
     /// The target account does not exist.
-    UnknownUser,
+    UnknownUser = 6,
     /// sudoers / doas.conf does not allow it.
-    NotAllowed,
+    NotAllowed = 7,
     /// The server's host key is not in known_hosts (policy `enforce`).
-    HostKeyUnknown,
+    HostKeyUnknown = 8,
     /// The server's host key differs from known_hosts: possible attack.
-    HostKeyChanged,
+    HostKeyChanged = 9,
     /// No python interpreter on the target.
-    NoPython,
+    NoPython = 10,
     /// sudo needs a terminal it could not get.
-    TtyRequired,
+    TtyRequired = 11,
+}
+
+impl ConnectFailure {
+    /// From its wire number (as a remote spawn reports it).
+    pub fn from_u32(n: u32) -> Option<ConnectFailure> {
+        Some(match n {
+            0 => ConnectFailure::UnknownHost,
+            1 => ConnectFailure::ConnectionRefused,
+            2 => ConnectFailure::NetworkTimeout,
+            3 => ConnectFailure::AuthFailed,
+            4 => ConnectFailure::WrongPassword,
+            5 => ConnectFailure::PasswordRequired,
+            6 => ConnectFailure::UnknownUser,
+            7 => ConnectFailure::NotAllowed,
+            8 => ConnectFailure::HostKeyUnknown,
+            9 => ConnectFailure::HostKeyChanged,
+            10 => ConnectFailure::NoPython,
+            11 => ConnectFailure::TtyRequired,
+            _ => return None,
+        })
+    }
 }
 
 impl fmt::Display for ConnectFailure {

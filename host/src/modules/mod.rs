@@ -15,6 +15,9 @@ use econtext_core::body::{ByteBuf, Module, ModuleReply};
 
 use crate::Error;
 
+/// Modules every host serves from its own binary: the spawn routine for `via` hops.
+pub const BUILTIN: &[(&str, &str)] = &[("econtext_spawn", econtext_stub::SPAWN_PY)];
+
 /// Most modules preloaded with one reply.
 const MAX_RELATED: usize = 256;
 
@@ -80,7 +83,7 @@ impl ModuleServer {
     /// Top-level names this server can serve (sent to every context at start, so the stub
     /// never asks about anything else).
     pub fn served(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
         for r in &self.roots {
             match r {
                 Root::File { name, .. } => out.push(name.clone()),
@@ -158,14 +161,27 @@ impl ModuleServer {
         {
             return m.clone();
         }
-        let found = self.locate(fullname).and_then(|(path, is_package)| {
-            let source = std::fs::read(&path).ok()?;
-            Some(Arc::new(Module {
+        let builtin = BUILTIN
+            .iter()
+            .find(|(n, _)| *n == fullname)
+            .map(|(n, src)| {
+                (
+                    PathBuf::from(format!("<econtext>/{n}.py")),
+                    false,
+                    src.as_bytes().to_vec(),
+                )
+            });
+        let found = builtin.or_else(|| {
+            self.locate(fullname)
+                .and_then(|(p, pkg)| std::fs::read(&p).ok().map(|src| (p, pkg, src)))
+        });
+        let found = found.map(|(path, is_package, source)| {
+            Arc::new(Module {
                 name: fullname.to_string(),
                 filename: path.to_string_lossy().into_owned(),
                 is_package,
                 source: ByteBuf(miniz_oxide::deflate::compress_to_vec_zlib(&source, 6)),
-            }))
+            })
         });
         self.cache
             .lock()
@@ -268,7 +284,10 @@ mod tests {
     #[test]
     fn serves_only_inside_roots() {
         let (d, s) = tree();
-        assert_eq!(s.served(), vec!["escape", "pkg", "script"]);
+        assert_eq!(
+            s.served(),
+            vec!["econtext_spawn", "escape", "pkg", "script"]
+        );
         assert!(s.find("pkg.sub.b").is_some());
         assert!(s.find("script").is_some());
         assert!(s.find("escape").is_none(), "symlink out of the root");

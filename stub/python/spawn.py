@@ -1,0 +1,168 @@
+# econtext_spawn: the generic routine a context runs to start a child context for a `via`
+# hop. Fetched on demand through the importer (it is not part of the core stub). The host
+# computed the whole recipe (argv, pty, prompts, failures: docs/wire-format.md, Spawn); this
+# routine only executes it, the same way the host's broker does for its own children.
+import os
+import select
+import socket
+import sys
+import time
+
+
+def glob_in(line, pattern):
+    # True when line contains pattern, where '*' in the pattern matches anything.
+    for part in pattern.split(b'*'):
+        i = line.find(part)
+        if i < 0:
+            return False
+        line = line[i + len(part):]
+    return True
+
+
+def supported(v):
+    try:
+        major, minor = [int(x) for x in v.split('.')[:2]]
+    except ValueError:
+        return False
+    return (major == 2 and minor >= 7) or (major == 3 and minor >= 6) or major > 3
+
+
+def fail(code, out):
+    return 1, G['RemoteError']('econtext.SpawnError', code, out.decode('utf-8', 'replace')[-4000:])
+
+
+def spawn(g, body):
+    global G
+    G = g
+    (i, name, argv, use_pty, stdio_pty, wait1, prompts, failures, timeout_ms, boot) = \
+        g['dec'](body, 'Spawn')
+    deadline = time.time() + timeout_ms / 1000.0
+    err_r, err_w = os.pipe()
+    master = slave = None
+    if use_pty or stdio_pty:
+        import pty
+        master, slave = pty.openpty()
+    if stdio_pty:
+        mine, theirs = master, slave
+    else:
+        a, b = socket.socketpair()
+        mine, theirs = os.dup(a.fileno()), os.dup(b.fileno())
+        a.close()
+        b.close()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if slave is not None:
+                os.setsid()
+                import fcntl
+                import termios
+                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            os.dup2(theirs, 0)
+            os.dup2(theirs, 1)
+            os.dup2(err_w, 2)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(err_w)
+    if theirs != slave:
+        os.close(theirs)
+    watched = [mine, err_r] + ([master] if master is not None and master != mine else [])
+    out = b''          # everything printed, for error messages
+    pending = b''      # text since the last answered prompt (prompts have no newline)
+    answered = False
+    failure = None
+    version = None
+    stdout = b''
+    sent_boot = not wait1
+
+    def finish(r):
+        if r[0]:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+            os.close(mine)
+            try:
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        return r
+
+    if not wait1:
+        os.write(mine, boot)
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            return finish(fail('timeout', out))
+        ready = select.select(watched, [], [], min(left, 0.5))[0]
+        if not ready:
+            try:
+                if os.waitpid(pid, os.WNOHANG)[0]:
+                    return finish(fail('failure:%d' % failure if failure is not None else 'exited', out))
+            except OSError:
+                pass
+            continue
+        for fd in ready:
+            try:
+                d = os.read(fd, 65536)
+            except OSError:
+                d = b''
+            if not d:
+                watched.remove(fd)
+                if fd == mine or not watched:
+                    if failure is not None:
+                        return finish(fail('failure:%d' % failure, out))
+                    return finish(fail('exited', out))
+                continue
+            if fd == mine:
+                stdout += d
+            if version is None or fd != mine:
+                out += d
+                pending = (pending + d.lower())[-4096:]
+                for line in d.lower().splitlines():
+                    for pat, kind in failures:
+                        if failure is None and glob_in(line, pat):
+                            failure = kind
+                for pat, answer in prompts:
+                    if pat in pending:
+                        if answered:
+                            return finish(fail('failure:4', out))
+                        if not answer:
+                            return finish(fail('failure:5', out))
+                        answered = True
+                        pending = b''
+                        os.write(master if master is not None else mine, answer)
+                        break
+        if version is None:
+            at = stdout.find(b'EC0')
+            while at > 0 and stdout[at - 1:at] != b'\n':
+                at = stdout.find(b'EC0', at + 1)
+            nl = stdout.find(b'\n', at)
+            if at >= 0 and nl > at:
+                version = stdout[at + 3:nl].strip().decode('ascii', 'replace')
+                stdout = stdout[nl + 1:]
+                if not supported(version):
+                    return finish(fail('tooold:' + version, out))
+                if stdio_pty:
+                    import tty
+                    tty.setraw(mine)
+                if not sent_boot:
+                    os.write(mine, boot)
+                    sent_boot = True
+        if version is not None:
+            at = stdout.find(b'EC1\n')
+            if at >= 0 and (at == 0 or stdout[at - 1:at] == b'\n'):
+                rest = stdout[at + 4:]
+                def drain():
+                    # Keep reading the child's stderr (a full pipe would block it), then reap it.
+                    try:
+                        while os.read(err_r, 65536):
+                            pass
+                    except OSError:
+                        pass
+                    os.waitpid(pid, 0)
+                g['T'](drain, ())
+                g['adopt'](i, mine, name)
+                if rest:
+                    g['frames'](g['KIDS'][mine][0], rest, mine)
+                return 0, g['Context'](i)
