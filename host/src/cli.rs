@@ -34,7 +34,7 @@ OPTIONS (after `call`):
     --timeout SECS    fail when the call has not returned after SECS (fractions allowed)
     --connect-timeout SECS   fail when the context is not up after SECS (default 30)
     --python PATH     the interpreter on the target (default: python3, else python)
-    -i, --identity FILE      ssh private key
+    -i, --identity [HOP=]FILE  ssh private key, for hop number HOP or every ssh hop
     -p, --port PORT   ssh port
     -o, --ssh-option OPT     passed to ssh as `-o OPT` (repeatable), e.g. -o ProxyJump=gw
     --host-key POLICY        enforce (default: the key must be in known_hosts),
@@ -103,8 +103,8 @@ pub struct CallCmd {
 pub struct HopOptions {
     /// Remote interpreter.
     pub python: Option<String>,
-    /// ssh identity file.
-    pub identity: Option<String>,
+    /// ssh identity files: (hop number or every ssh hop, file).
+    pub identity: Vec<(Option<usize>, String)>,
     /// ssh port.
     pub port: Option<u16>,
     /// ssh -o options.
@@ -194,7 +194,10 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 .files
                 .push(it.next().ok_or("--file needs a SCRIPT.py")?.into()),
             "--python" => c.hop.python = Some(it.next().ok_or("--python needs a path")?),
-            "-i" | "--identity" => c.hop.identity = Some(it.next().ok_or("--identity needs a file")?),
+            "-i" | "--identity" => {
+                let v = it.next().ok_or("--identity needs [HOP=]FILE")?;
+                c.hop.identity.push(per_hop(&v)?);
+            }
             "-p" | "--port" => {
                 let v = it.next().ok_or("--port needs a number")?;
                 c.hop.port = Some(v.parse().map_err(|_| format!("--port {v:?}: expected 1-65535"))?);
@@ -315,6 +318,7 @@ pub fn methods(
             if i + 1 != last {
                 o.python = None;
             }
+            o.identity.retain(|(h, _)| h.is_none_or(|h| h == i + 1));
             method(h, connect_timeout, &o, password(hop, i + 1)?)
         })
         .collect()
@@ -355,7 +359,7 @@ pub fn method(
             if let Some(p) = port.or(hop.port) {
                 m = m.port(p);
             }
-            if let Some(i) = &hop.identity {
+            if let Some((_, i)) = hop.identity.last() {
                 m = m.identity(i);
             }
             for o in &hop.ssh_options {

@@ -19,6 +19,15 @@ def glob_in(line, pattern):
     return True
 
 
+def scan(d, failures, failure):
+    # The first failure message recognised in d, line by line.
+    for line in d.lower().splitlines():
+        for pat, kind in failures:
+            if failure is None and glob_in(line, pat):
+                failure = kind
+    return failure
+
+
 def supported(v):
     try:
         major, minor = [int(x) for x in v.split('.')[:2]]
@@ -110,6 +119,13 @@ def spawn(g, body):
             if not d:
                 watched.remove(fd)
                 if fd == mine or not watched:
+                    # The child is gone: read what it said on stderr before judging.
+                    while select.select([err_r], [], [], 0.5)[0]:
+                        d = os.read(err_r, 65536)
+                        if not d:
+                            break
+                        out += d
+                        failure = scan(d, failures, failure)
                     if failure is not None:
                         return finish(fail('failure:%d' % failure, out))
                     return finish(fail('exited', out))
@@ -119,10 +135,7 @@ def spawn(g, body):
             if version is None or fd != mine:
                 out += d
                 pending = (pending + d.lower())[-4096:]
-                for line in d.lower().splitlines():
-                    for pat, kind in failures:
-                        if failure is None and glob_in(line, pat):
-                            failure = kind
+                failure = scan(d, failures, failure)
                 for pat, answer in prompts:
                     if pat in pending:
                         if answered:

@@ -60,6 +60,8 @@ pub enum ConnectFailure {
     NoPython = 10,
     /// sudo needs a terminal it could not get.
     TtyRequired = 11,
+    /// There is no route to that network from here.
+    Unreachable = 12,
 }
 
 impl ConnectFailure {
@@ -78,6 +80,7 @@ impl ConnectFailure {
             9 => ConnectFailure::HostKeyChanged,
             10 => ConnectFailure::NoPython,
             11 => ConnectFailure::TtyRequired,
+            12 => ConnectFailure::Unreachable,
             _ => return None,
         })
     }
@@ -102,6 +105,9 @@ impl fmt::Display for ConnectFailure {
             }
             ConnectFailure::NoPython => "no python interpreter found on the target (give the interpreter path)",
             ConnectFailure::TtyRequired => "the program requires a terminal",
+            ConnectFailure::Unreachable => {
+                "unreachable: no route to that network from here (go through a host that can reach it)"
+            }
         })
     }
 }
