@@ -132,6 +132,10 @@ pub struct TestEnv {
     pub pw_ecpass: String,
     /// ectarget's password (for su).
     pub pw_ectarget: String,
+    /// The bastion's address (network namespace `ec-bastion`).
+    pub bastion: String,
+    /// The internal host's address, reachable only from the bastion.
+    pub internal: String,
 }
 
 /// The test environment, or `None` (with a note) when it is not running. In CI its absence
@@ -161,6 +165,8 @@ pub fn testenv() -> Option<TestEnv> {
         known_hosts_changed: get("KNOWN_HOSTS_CHANGED").into(),
         pw_ecpass: get("PW_ECPASS"),
         pw_ectarget: get("PW_ECTARGET"),
+        bastion: get("BASTION"),
+        internal: get("INTERNAL"),
         dir,
     })
 }
@@ -172,6 +178,21 @@ impl TestEnv {
             .user(user)
             .port(self.ssh_port)
             .identity(&self.client_key)
+            .known_hosts(&self.known_hosts)
+    }
+
+    /// ssh to the bastion as `user` with the test key (the first hop of the topology).
+    pub fn bastion(&self, user: &str) -> econtext::Ssh {
+        econtext::Ssh::new(&self.bastion)
+            .user(user)
+            .identity(&self.client_key)
+            .known_hosts(&self.known_hosts)
+    }
+
+    /// ssh to the internal host as `user` with that user's own key (a hop from the bastion).
+    pub fn internal(&self, user: &str) -> econtext::Ssh {
+        econtext::Ssh::new(&self.internal)
+            .user(user)
             .known_hosts(&self.known_hosts)
     }
 
