@@ -403,6 +403,18 @@ pub fn method(
     Ok(m)
 }
 
+/// The whole program: parse `std::env::args`, run, return the exit status.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match parse(args) {
+        Ok(cmd) => run(cmd),
+        Err(e) => {
+            eprintln!("econtext: {e}");
+            2
+        }
+    }
+}
+
 /// Run a parsed command; returns the exit status.
 pub fn run(cmd: Command) -> i32 {
     let c = match cmd {

@@ -103,6 +103,22 @@ impl Context {
         Ok(())
     }
 
+    /// A fresh reply handle, registered as waiting for an answer from this context.
+    fn pending(&self) -> (u32, Arc<Latch<CallResult>>) {
+        let reply_to = self.shared.handle();
+        let latch = Arc::new(Latch::default());
+        let p = Pending {
+            ctx: self.id,
+            latch: latch.clone(),
+        };
+        self.shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(reply_to, p);
+        (reply_to, latch)
+    }
+
     /// Send a reserved-handle request to this context and wait for its `Reply`.
     pub(crate) fn request(
         &self,
@@ -110,19 +126,7 @@ impl Context {
         body: Vec<u8>,
         timeout: Duration,
     ) -> Result<Value, Error> {
-        let reply_to = self.shared.handle();
-        let latch = Arc::new(Latch::default());
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                reply_to,
-                Pending {
-                    ctx: self.id,
-                    latch: latch.clone(),
-                },
-            );
+        let (reply_to, latch) = self.pending();
         let h = Header {
             dst: self.id,
             handle,
@@ -213,20 +217,7 @@ impl CallBuilder<'_> {
 
     /// Send and return a handle to wait on later: one thread can drive many contexts.
     pub fn spawn(self) -> Result<CallHandle, Error> {
-        let reply_to = self.ctx.shared.handle();
-        let latch = Arc::new(Latch::default());
-        self.ctx
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(
-                reply_to,
-                Pending {
-                    ctx: self.ctx.id,
-                    latch: latch.clone(),
-                },
-            );
+        let (reply_to, latch) = self.ctx.pending();
         if let Err(e) = self.ctx.send(&self.call, reply_to) {
             self.ctx
                 .shared
