@@ -218,3 +218,22 @@ fn stdout_and_stderr_of_the_function_and_its_children() {
         ctx.shutdown().unwrap();
     }
 }
+
+#[test]
+fn cli_serves_a_single_file_program() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_econtext_cli_for_tests"))
+        .args(["-q", "call", &format!("local:{}", python()), "--file"])
+        .arg(fixtures().join("install_app.py"))
+        .arg("install_app.install")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "installed by install_app"
+    );
+}

@@ -343,3 +343,40 @@ fn python_matrix_over_ssh() {
     }
     eprintln!("python matrix over ssh: {ran:?}");
 }
+
+#[test]
+fn cli_reads_a_password_from_a_file_descriptor() {
+    let Some(env) = testenv() else { return };
+    use std::io::Write;
+    let target = format!("ssh:ecpass@127.0.0.1:{}", env.ssh_port);
+    // sh moves its stdin (the password) to fd 7, then becomes the CLI.
+    let mut child = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "exec \"$0\" \"$@\" 7<&0 </dev/null",
+            env!("CARGO_BIN_EXE_econtext_cli_for_tests"),
+        ])
+        .args([
+            "call",
+            &target,
+            "-i",
+            "/dev/null",
+            "--known-hosts",
+            &env.known_hosts.to_string_lossy(),
+        ])
+        .args(["--password-fd", "7", "os.getuid"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{}", env.pw_ecpass).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let uid = uid_of("ecpass");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
+}
