@@ -374,8 +374,10 @@ pub fn method(
             if let Some(p) = &hop.python {
                 m = m.python(p);
             }
-            if let Some(p) = pw {
-                m = m.password(p);
+            match pw {
+                Some(p) => m = m.password(p),
+                // A person at a terminal can answer ssh's own password prompt.
+                None => m = m.prompt_for_password(crate::sys::tty::available()),
             }
             Box::new(m)
         }

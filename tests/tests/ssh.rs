@@ -380,3 +380,45 @@ fn cli_reads_a_password_from_a_file_descriptor() {
     let uid = uid_of("ecpass");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), uid.to_string());
 }
+
+#[test]
+fn cli_asks_for_a_password_on_the_terminal() {
+    let Some(env) = testenv() else { return };
+    use std::io::{Read, Write};
+    let cli = format!(
+        "{} call ssh:ecpass@127.0.0.1:{} --known-hosts {} os.getuid",
+        env!("CARGO_BIN_EXE_econtext_cli_for_tests"),
+        env.ssh_port,
+        env.known_hosts.display()
+    );
+    // `script` gives the CLI a terminal; we are the person typing.
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cli, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("password:") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen)
+        .contains("econtext: ssh:ecpass@127.0.0.1: ecpass@127.0.0.1's password:"));
+    writeln!(child.stdin.as_mut().unwrap(), "{}", env.pw_ecpass).unwrap();
+    out.read_to_end(&mut seen).unwrap();
+    assert!(
+        child.wait().unwrap().success(),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    let text = String::from_utf8_lossy(&seen);
+    assert!(text.contains(&uid_of("ecpass").to_string()), "{text}");
+    assert!(
+        !text.contains(&env.pw_ecpass),
+        "the typed password was echoed: {text}"
+    );
+}

@@ -40,6 +40,7 @@ pub struct Ssh {
     name: Option<String>,
     timeout: Duration,
     ssh: String,
+    prompt: bool,
 }
 
 impl Ssh {
@@ -58,6 +59,7 @@ impl Ssh {
             name: None,
             timeout: DEFAULT_CONNECT_TIMEOUT,
             ssh: "ssh".into(),
+            prompt: false,
         }
     }
 
@@ -100,6 +102,14 @@ impl Ssh {
     /// Log in with a password (typed into ssh's prompt on a pty; never on a command line).
     pub fn password(mut self, p: Password) -> Ssh {
         self.password = Some(p);
+        self
+    }
+
+    /// Let ssh ask for a password when no key works and none was given (the router's
+    /// `ask_password` answers; the CLI asks on the terminal). Default: off, so ssh fails with
+    /// `AuthFailed` instead of waiting for a prompt (BatchMode).
+    pub fn prompt_for_password(mut self, yes: bool) -> Ssh {
+        self.prompt = yes;
         self
     }
 
@@ -169,7 +179,8 @@ impl Method for Ssh {
             (Some(k), _) => o(format!("UserKnownHostsFile={}", k.display())),
             (None, _) => {}
         }
-        if self.password.is_none() {
+        let interactive = self.password.is_some() || self.prompt;
+        if !interactive {
             o("BatchMode=yes".into());
         } else {
             o("BatchMode=no".into());
@@ -201,9 +212,9 @@ impl Method for Ssh {
             name,
             argv,
             arg0: None,
-            pty: self.password.is_some(),
+            pty: interactive,
             stdio_on_pty: false,
-            wait_for_stage1: self.password.is_some(),
+            wait_for_stage1: interactive,
             connect_timeout: self.timeout,
             prompts: vec![
                 Prompt {

@@ -165,6 +165,7 @@ pub struct Watcher {
     ask: Option<AskPassword>,
     context: String,
     pending: String,
+    raw: String,
     line: String,
     answered: bool,
     /// The first failure recognised.
@@ -199,6 +200,7 @@ impl Watcher {
             ask,
             context: context.into(),
             pending: String::new(),
+            raw: String::new(),
             line: String::new(),
             answered: false,
             failure: None,
@@ -223,6 +225,14 @@ impl Watcher {
             }
         }
         self.pending.push_str(&text);
+        self.raw.push_str(&String::from_utf8_lossy(bytes));
+        if self.raw.len() > 4096 {
+            let cut = self.raw.len() - 2048;
+            let cut = (cut..self.raw.len())
+                .find(|i| self.raw.is_char_boundary(*i))
+                .unwrap_or(0);
+            self.raw.drain(..cut);
+        }
         if self.pending.len() > 4096 {
             let cut = self.pending.len() - 2048;
             let cut = (cut..self.pending.len())
@@ -237,14 +247,23 @@ impl Watcher {
         {
             return Action::Wait;
         }
-        let prompt = std::mem::take(&mut self.pending);
+        self.pending.clear();
+        let raw = std::mem::take(&mut self.raw);
+        // What a person should see: the prompt's own line.
+        let prompt = raw
+            .trim_end()
+            .rsplit(['\n', '\r'])
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         if self.answered {
             return Action::Fail(ConnectFailure::WrongPassword);
         }
         self.answered = true;
         if self.password.is_none() {
             if let Some(ask) = &self.ask {
-                self.password = ask(&self.context, prompt.trim());
+                self.password = ask(&self.context, &prompt);
             }
         }
         match &self.password {

@@ -35,6 +35,15 @@ pub fn ask_password(prompt: &str) -> Option<String> {
     Some(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
+/// True when this process has a controlling terminal to ask a person on.
+pub fn available() -> bool {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .is_ok()
+}
+
 /// Read one line (without its newline) from an inherited file descriptor, then close it.
 pub fn read_fd_line(fd: i32) -> io::Result<String> {
     if fd < 0 {
