@@ -11,6 +11,7 @@ spaces, as ssh joins them), N the bytes copied so far. Used only for byte counts
 """
 
 import os
+import select
 import sys
 import threading
 
@@ -64,13 +65,19 @@ def main():
 
     def waiter():
         _, status = os.waitpid(pid, 0)
-        os._exit(os.waitstatus_to_exitcode(status) if hasattr(os, "waitstatus_to_exitcode") else 1)
+        if os.WIFEXITED(status):
+            os._exit(os.WEXITSTATUS(status))
+        os._exit(128 + (os.WTERMSIG(status) if os.WIFSIGNALED(status) else 0))
 
     threading.Thread(target=waiter, daemon=True).start()
     n = 0
     dump(n)
     while True:
-        b = os.read(0, 65536)
+        select.select([0], [], [])  # stdin may be non-blocking (the host's socket)
+        try:
+            b = os.read(0, 65536)
+        except BlockingIOError:
+            continue
         if not b:
             break
         n += len(b)

@@ -9,6 +9,21 @@
 //!   a Python echo loop over a socketpair (the transport local contexts use).
 //! - `fanout PYTHON N`: N local contexts from one thread, one call each; host RSS delta and
 //!   the children's PSS per context; the floor is N bare interpreters started one by one.
+//!
+//! The ssh workloads need the test environment of `tests/env/up.sh` (its env file, default
+//! `/tmp/econtext-testenv/env` or `$ECONTEXT_TESTENV/env`); PYTHON is the remote interpreter:
+//!
+//! - `ssh-bootstrap PYTHON N`: N times ssh `ectest@127.0.0.1` (key) + first call + shutdown;
+//!   the floor `ssh ... ectest@127.0.0.1 PYTHON -c pass`.
+//! - `ssh-roundtrip PYTHON N`: N trivial calls over that ssh context; the floor is a Python
+//!   echo loop at the far end of `ssh`.
+//! - `bytes-before-first-reply PYTHON N`: what the host wrote to the connection before the
+//!   first reply (the remote command line, then stdin), counted by `bench/count_stdin.py`
+//!   standing in front of ssh (N is ignored: the count is deterministic).
+//! - `sudo2 PYTHON N [M]`: the chain ssh `ecpass@127.0.0.1` (password) -> sudo `ectarget`
+//!   (password): N bootstraps, M (default 1000) round trips through the chain, bytes per hop;
+//!   floors `sshpass ssh -tt ecpass@... 'sudo -S -u ectarget PYTHON -c pass'` and an echo loop
+//!   behind `ssh ectest@... sudo -u ectarget`.
 #![deny(missing_docs)]
 
 use std::collections::{BTreeMap, VecDeque};
@@ -19,7 +34,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use econtext::{Context, Local, Router, RouterOptions};
+use econtext::connect::bootstrap::{shell_quote, stage0_shell, title};
+use econtext::{BecomeUser, Context, Local, Password, Router, RouterOptions, Ssh};
 use econtext_core::Value;
 
 /// Warm-up calls before the round-trip measurement.
@@ -30,8 +46,11 @@ type BenchResult<T> = Result<T, String>;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() != 4 {
-        eprintln!("usage: econtext-bench bootstrap|roundtrip|fanout PYTHON N");
+    if args.len() != 4 && !(args.len() == 5 && args[1] == "sudo2") {
+        eprintln!(
+            "usage: econtext-bench bootstrap|roundtrip|fanout|ssh-bootstrap|ssh-roundtrip|\
+bytes-before-first-reply PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
+        );
         std::process::exit(2);
     }
     let (workload, python) = (args[1].as_str(), args[2].as_str());
@@ -46,8 +65,25 @@ fn main() {
         "bootstrap" => bootstrap(python, n),
         "roundtrip" => roundtrip(python, n),
         "fanout" => fanout(python, n),
+        "ssh-bootstrap" => ssh_bootstrap(python, n),
+        "ssh-roundtrip" => ssh_roundtrip(python, n),
+        "bytes-before-first-reply" => bytes_before_first_reply(python),
+        "sudo2" => {
+            let m = match args.get(4).map(|a| a.parse::<usize>()) {
+                None => 1000,
+                Some(Ok(m)) if m > 0 => m,
+                Some(_) => {
+                    eprintln!("ROUNDTRIPS must be a positive integer, got {:?}", args[4]);
+                    std::process::exit(2);
+                }
+            };
+            sudo2(python, n, m)
+        }
         other => {
-            eprintln!("unknown workload {other:?}: bootstrap, roundtrip or fanout");
+            eprintln!(
+                "unknown workload {other:?}: bootstrap, roundtrip, fanout, ssh-bootstrap, \
+ssh-roundtrip, bytes-before-first-reply or sudo2"
+            );
             std::process::exit(2);
         }
     };
@@ -168,7 +204,9 @@ fn roundtrip(python: &str, n: usize) -> BenchResult<String> {
     }
     ctx.shutdown().map_err(|e| format!("shutdown: {e}"))?;
     drop(router);
-    let floor = echo_floor(python, n)?;
+    let mut cmd = Command::new(python);
+    cmd.args(["-S", "-c", ECHO_LOOP]);
+    let floor = echo_floor(cmd, n)?;
     Ok(format!(
         "\"median_us\":{:.1},\"p99_us\":{:.1},\"min_us\":{:.1},\
 \"floor_echo_median_us\":{:.1},\"floor_echo_p99_us\":{:.1}",
@@ -180,16 +218,14 @@ fn roundtrip(python: &str, n: usize) -> BenchResult<String> {
     ))
 }
 
-/// Round trips of a 32-byte message through a Python echo loop over a socketpair.
-fn echo_floor(python: &str, n: usize) -> BenchResult<Vec<Duration>> {
+/// The echo loop of the round-trip floors.
+const ECHO_LOOP: &str = "import os\nwhile 1:\n b=os.read(0,4096)\n if not b:break\n os.write(1,b)";
+
+/// Round trips of a 32-byte message through `cmd` (an echo loop), over a socketpair.
+fn echo_floor(mut cmd: Command, n: usize) -> BenchResult<Vec<Duration>> {
     let (mut mine, theirs) = UnixStream::pair().map_err(|e| format!("socketpair: {e}"))?;
     let theirs2 = theirs.try_clone().map_err(|e| format!("dup: {e}"))?;
-    let mut child = Command::new(python)
-        .args([
-            "-S",
-            "-c",
-            "import os\nwhile 1:\n b=os.read(0,4096)\n if not b:break\n os.write(1,b)",
-        ])
+    let mut child = cmd
         .stdin(Stdio::from(OwnedFd::from(theirs)))
         .stdout(Stdio::from(OwnedFd::from(theirs2)))
         .spawn()
@@ -294,6 +330,376 @@ fn fanout_floor(python: &str, n: usize) -> BenchResult<(Duration, u64)> {
     }
     res.map_err(|e| format!("fanout floor: {e}"))?;
     Ok((wall, pss))
+}
+
+// --- ssh and multi-hop (the test environment of tests/env/up.sh) ---------------------------
+
+/// What the bench needs from the test environment's env file.
+struct TestEnv {
+    port: u16,
+    key: String,
+    known_hosts: String,
+    pw_ecpass: String,
+}
+
+/// Read `$ECONTEXT_TESTENV/env` (default `/tmp/econtext-testenv/env`).
+fn testenv() -> BenchResult<TestEnv> {
+    let dir =
+        std::env::var("ECONTEXT_TESTENV").unwrap_or_else(|_| "/tmp/econtext-testenv".into());
+    let path = format!("{dir}/env");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("{path}: {e} (run tests/env/up.sh as root)"))?;
+    let get = |k: &str| -> BenchResult<String> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+            .map(str::to_string)
+            .ok_or_else(|| format!("{path}: no {k}"))
+    };
+    Ok(TestEnv {
+        port: get("SSH_PORT")?
+            .parse()
+            .map_err(|e| format!("SSH_PORT: {e}"))?,
+        key: get("CLIENT_KEY")?,
+        known_hosts: get("KNOWN_HOSTS")?,
+        pw_ecpass: get("PW_ECPASS")?,
+    })
+}
+
+impl TestEnv {
+    /// ssh to `user`@127.0.0.1 on the private sshd, running `python` there.
+    fn ssh(&self, user: &str, python: &str) -> Ssh {
+        Ssh::new("127.0.0.1")
+            .user(user)
+            .port(self.port)
+            .identity(&self.key)
+            .known_hosts(&self.known_hosts)
+            .python(python)
+    }
+
+    /// ssh as `ecpass` with its password (no key).
+    fn ssh_ecpass(&self, python: &str) -> Ssh {
+        self.ssh("ecpass", python)
+            .identity("/dev/null")
+            .password(Password::new(self.pw_ecpass.clone()))
+    }
+
+    /// sudo to `ectarget` with ecpass's password.
+    fn sudo_ectarget(&self, python: &str) -> BecomeUser {
+        BecomeUser::sudo("ectarget")
+            .password(Password::new(self.pw_ecpass.clone()))
+            .python(python)
+    }
+
+    /// The `ssh` command of the floors: the options econtext passes that matter, then `login`
+    /// and the remote command.
+    fn ssh_cmd(&self, login: &str, remote: &str) -> Command {
+        let mut c = Command::new("ssh");
+        c.args(["-T", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"])
+            .args(["-o", "StrictHostKeyChecking=yes"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts))
+            .args(["-i", &self.key, "-p", &self.port.to_string(), login, remote]);
+        c
+    }
+}
+
+/// Time `cmd` to exit, N times after one warm-up.
+fn floor_cmd(mut make: impl FnMut() -> Command, n: usize) -> BenchResult<Vec<Duration>> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..=n {
+        let mut cmd = make();
+        let t0 = Instant::now();
+        let st = cmd
+            .stdin(Stdio::null())
+            .status()
+            .map_err(|e| format!("floor {cmd:?}: {e}"))?;
+        if !st.success() {
+            return Err(format!("floor {cmd:?}: {st}"));
+        }
+        if i > 0 {
+            out.push(t0.elapsed());
+        }
+    }
+    Ok(out)
+}
+
+/// ssh key login + first call + shutdown, N times; the `ssh ... PYTHON -c pass` floor.
+fn ssh_bootstrap(python: &str, n: usize) -> BenchResult<String> {
+    let env = testenv()?;
+    let router = quiet_router()?;
+    let m = env.ssh("ectest", python);
+    let (mut total, mut up, mut conn, mut first, mut down) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=n {
+        let t0 = Instant::now();
+        let ctx = router.connect(&m).map_err(|e| format!("connect: {e}"))?;
+        let t1 = Instant::now();
+        getpid(&ctx)?;
+        let t2 = Instant::now();
+        ctx.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+        let t3 = Instant::now();
+        if i > 0 {
+            total.push(t3 - t0);
+            up.push(t2 - t0);
+            conn.push(t1 - t0);
+            first.push(t2 - t1);
+            down.push(t3 - t2);
+        }
+    }
+    drop(router);
+    let floor = floor_cmd(
+        || env.ssh_cmd("ectest@127.0.0.1", &format!("{} -c pass", shell_quote(python))),
+        n,
+    )?;
+    let fm = median(&floor);
+    Ok(format!(
+        "\"median_ms\":{:.1},\"min_ms\":{:.1},\"up_median_ms\":{:.1},\"connect_median_ms\":{:.1},\
+\"first_call_median_ms\":{:.2},\"shutdown_median_ms\":{:.1},\"floor_median_ms\":{:.1},\
+\"floor_min_ms\":{:.1},\"ratio_to_floor\":{:.3},\"up_ratio_to_floor\":{:.3}",
+        ms(median(&total)),
+        ms(min(&total)),
+        ms(median(&up)),
+        ms(median(&conn)),
+        ms(median(&first)),
+        ms(median(&down)),
+        ms(fm),
+        ms(min(&floor)),
+        median(&total).as_secs_f64() / fm.as_secs_f64(),
+        median(&up).as_secs_f64() / fm.as_secs_f64(),
+    ))
+}
+
+/// N trivial calls over one ssh context; the floor: an echo loop at the far end of ssh.
+fn ssh_roundtrip(python: &str, n: usize) -> BenchResult<String> {
+    let env = testenv()?;
+    let router = quiet_router()?;
+    let ctx = router
+        .connect(&env.ssh("ectest", python))
+        .map_err(|e| format!("connect: {e}"))?;
+    let rt = timed_calls(&ctx, n)?;
+    ctx.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    drop(router);
+    let remote = format!("{} -Sc {}", shell_quote(python), shell_quote(ECHO_LOOP));
+    let floor = echo_floor(env.ssh_cmd("ectest@127.0.0.1", &remote), n)?;
+    Ok(format!(
+        "\"median_us\":{:.1},\"p99_us\":{:.1},\"min_us\":{:.1},\
+\"floor_echo_median_us\":{:.1},\"floor_echo_p99_us\":{:.1}",
+        us(median(&rt)),
+        us(pct(&rt, 99)),
+        us(min(&rt)),
+        us(median(&floor)),
+        us(pct(&floor, 99)),
+    ))
+}
+
+/// WARMUP calls, then N timed ones.
+fn timed_calls(ctx: &Context, n: usize) -> BenchResult<Vec<Duration>> {
+    for _ in 0..WARMUP {
+        getpid(ctx)?;
+    }
+    let mut rt = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        getpid(ctx)?;
+        rt.push(t0.elapsed());
+    }
+    Ok(rt)
+}
+
+/// A byte counter in front of ssh: `bench/count_stdin.py` behind a `ssh` wrapper script.
+struct Counter {
+    dir: std::path::PathBuf,
+}
+
+impl Counter {
+    fn new(python: &str) -> BenchResult<Counter> {
+        let dir = std::env::temp_dir().join(format!("econtext-bench-{}", std::process::id()));
+        let io = |e: std::io::Error| format!("counter: {e}");
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        std::fs::write(dir.join("count_stdin.py"), include_str!("../count_stdin.py")).map_err(io)?;
+        let script = format!(
+            "#!/bin/sh\nexec {} -S {} {} ssh \"$@\"\n",
+            shell_quote(python),
+            shell_quote(&dir.join("count_stdin.py").to_string_lossy()),
+            shell_quote(&dir.join("count").to_string_lossy()),
+        );
+        let ssh = dir.join("ssh");
+        std::fs::write(&ssh, script).map_err(io)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+        Ok(Counter { dir })
+    }
+
+    /// The wrapper to pass as `ssh_path`.
+    fn ssh_path(&self) -> String {
+        self.dir.join("ssh").to_string_lossy().into_owned()
+    }
+
+    /// (remote command bytes, stdin bytes so far).
+    fn read(&self) -> BenchResult<(u64, u64)> {
+        let t = std::fs::read_to_string(self.dir.join("count"))
+            .map_err(|e| format!("count file: {e}"))?;
+        let num = |k: &str| -> BenchResult<u64> {
+            t.split(&format!("\"{k}\": "))
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| format!("count file {t:?}: no {k}"))
+        };
+        Ok((num("cmd")?, num("stdin")?))
+    }
+}
+
+impl Drop for Counter {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Bytes the host wrote to an ssh connection before the first reply arrived.
+fn bytes_before_first_reply(python: &str) -> BenchResult<String> {
+    let env = testenv()?;
+    let counter = Counter::new(python)?;
+    let router = quiet_router()?;
+    let ctx = router
+        .connect(&env.ssh("ectest", python).ssh_path(counter.ssh_path()))
+        .map_err(|e| format!("connect: {e}"))?;
+    getpid(&ctx)?;
+    let (cmd, stdin) = counter.read()?;
+    ctx.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    let stage2 = econtext_stub::STAGE2.len();
+    let stage0 = stage0_shell(Some(python), &title(), stage2).len();
+    Ok(format!(
+        "\"total_bytes\":{},\"command_bytes\":{cmd},\"stdin_bytes\":{stdin},\
+\"stage2_bytes\":{stage2},\"frames_bytes\":{},\"stage0_computed_bytes\":{stage0},\
+\"stage2_inflated_bytes\":{}",
+        cmd + stdin,
+        stdin.saturating_sub(stage2 as u64),
+        econtext_stub::STAGE2_MIN.len(),
+    ))
+}
+
+/// ssh with a password, then sudo with a password: bootstrap, round trips, bytes per hop.
+fn sudo2(python: &str, n: usize, m: usize) -> BenchResult<String> {
+    let env = testenv()?;
+    let router = quiet_router()?;
+    let (ssh_m, sudo_m) = (env.ssh_ecpass(python), env.sudo_ectarget(python));
+    let chain = |ssh_m: &Ssh| -> BenchResult<(Context, Context)> {
+        let a = router
+            .connect(ssh_m)
+            .map_err(|e| format!("connect ssh: {e}"))?;
+        let b = router
+            .connect_via(&sudo_m, &a)
+            .map_err(|e| format!("connect_via sudo: {e}"))?;
+        Ok((a, b))
+    };
+    let (mut total, mut up, mut hop1) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..=n {
+        let t0 = Instant::now();
+        let a = router
+            .connect(&ssh_m)
+            .map_err(|e| format!("connect ssh: {e}"))?;
+        let t1 = Instant::now();
+        let b = router
+            .connect_via(&sudo_m, &a)
+            .map_err(|e| format!("connect_via sudo: {e}"))?;
+        getpid(&b)?;
+        let t2 = Instant::now();
+        b.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+        a.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+        let t3 = Instant::now();
+        if i > 0 {
+            total.push(t3 - t0);
+            up.push(t2 - t0);
+            hop1.push(t1 - t0);
+        }
+    }
+    // Round trips through the chain; the target's uid proves the chain.
+    let (a, b) = chain(&ssh_m)?;
+    let uid = b
+        .call("os.getuid", vec![])
+        .map_err(|e| format!("call: {e}"))?;
+    let rt = timed_calls(&b, m)?;
+    b.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    a.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    // Bytes per hop, through the counter.
+    let counter = Counter::new(python)?;
+    let a = router
+        .connect(&ssh_m.clone().ssh_path(counter.ssh_path()))
+        .map_err(|e| format!("connect ssh (counted): {e}"))?;
+    let (cmd1, in1) = counter.read()?;
+    let b = router
+        .connect_via(&sudo_m, &a)
+        .map_err(|e| format!("connect_via sudo (counted): {e}"))?;
+    getpid(&b)?;
+    let (_, in2) = counter.read()?;
+    b.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    a.shutdown().map_err(|e| format!("shutdown: {e}"))?;
+    drop(counter);
+    drop(router);
+    // Floors: ssh (password, via sshpass) + sudo (password) + `PYTHON -c pass`; without
+    // sshpass, key login + NOPASSWD sudo. Round trips: an echo loop behind ssh + sudo.
+    let py = shell_quote(python);
+    let have_sshpass = Command::new("sshpass")
+        .arg("-V")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let (floor_kind, floor) = if have_sshpass {
+        let remote = format!(
+            "echo {} | sudo -S -p '' -u ectarget {py} -c pass",
+            shell_quote(&env.pw_ecpass)
+        );
+        let make = || {
+            let mut c = Command::new("sshpass");
+            c.env("SSHPASS", &env.pw_ecpass)
+                .args(["-e", "ssh", "-tt", "-o", "LogLevel=ERROR"])
+                .args(["-o", "StrictHostKeyChecking=yes"])
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={}", env.known_hosts))
+                .args(["-o", "PubkeyAuthentication=no", "-p"])
+                .arg(env.port.to_string())
+                .args(["ecpass@127.0.0.1", &remote])
+                .stdout(Stdio::null());
+            c
+        };
+        ("sshpass ssh -tt ecpass (password) + sudo -S (password)", floor_cmd(make, n)?)
+    } else {
+        let remote = format!("sudo -u ectarget {py} -c pass");
+        let make = || env.ssh_cmd("ectest@127.0.0.1", &remote);
+        ("ssh ectest (key) + sudo NOPASSWD (no sshpass)", floor_cmd(make, n)?)
+    };
+    let remote = format!("sudo -u ectarget {py} -Sc {}", shell_quote(ECHO_LOOP));
+    let floor_rt = echo_floor(env.ssh_cmd("ectest@127.0.0.1", &remote), m)?;
+    let fm = median(&floor);
+    Ok(format!(
+        "\"rt_n\":{m},\"target_uid\":{},\"boot_median_ms\":{:.1},\"boot_min_ms\":{:.1},\
+\"boot_up_median_ms\":{:.1},\"hop1_up_median_ms\":{:.1},\"floor_kind\":{},\
+\"floor_median_ms\":{:.1},\"ratio_to_floor\":{:.3},\"up_ratio_to_floor\":{:.3},\
+\"rt_median_us\":{:.1},\"rt_p99_us\":{:.1},\"rt_min_us\":{:.1},\
+\"floor_echo_median_us\":{:.1},\"floor_echo_p99_us\":{:.1},\
+\"hop1_command_bytes\":{cmd1},\"hop1_stdin_bytes\":{in1},\"hop1_bytes\":{},\"hop2_bytes\":{}",
+        match uid {
+            Value::Int(u) => u.to_string(),
+            other => json_str(&format!("{other:?}")),
+        },
+        ms(median(&total)),
+        ms(min(&total)),
+        ms(median(&up)),
+        ms(median(&hop1)),
+        json_str(floor_kind),
+        ms(fm),
+        median(&total).as_secs_f64() / fm.as_secs_f64(),
+        median(&up).as_secs_f64() / fm.as_secs_f64(),
+        us(median(&rt)),
+        us(pct(&rt, 99)),
+        us(min(&rt)),
+        us(median(&floor_rt)),
+        us(pct(&floor_rt, 99)),
+        cmd1 + in1,
+        in2.saturating_sub(in1),
+    ))
 }
 
 /// VmRSS of this process, in KiB.

@@ -1,7 +1,7 @@
 //! Prints every byte budget of econtext and exits non-zero when one is exceeded.
 //!
 //! Usage: `cargo run -p size-report [-- --binary PATH]` (the binary defaults to
-//! `target/release/econtext`; build it first with `cargo build --release -p econtext`).
+//! `target/release/econtext`; `./ci.sh size` builds the static binary and passes its path).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
