@@ -1,16 +1,22 @@
 """The peers' side of the side-by-side benchmark: Mitogen and execnet.
 
 Usage: peers.py mitogen|execnet bootstrap|roundtrip|fanout PYTHON N
+       peers.py mitogen|execnet ssh-bootstrap|ssh-roundtrip PYTHON N
+       peers.py mitogen bytes-before-first-reply PYTHON N
+       peers.py mitogen sudo2 PYTHON N [ROUNDTRIPS]
 
 Runs the same workloads as `econtext-bench` (bench/src/main.rs) and prints one JSON line in the
 same shape; a peer that fails prints an "error" field instead of numbers. PYTHON is the
 interpreter the contexts run on; this script itself runs on the venv's python (which holds
-mitogen and execnet).
+mitogen and execnet). The ssh workloads use the test environment of tests/env/up.sh (its env
+file: $ECONTEXT_TESTENV/env, default /tmp/econtext-testenv/env).
 """
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 
@@ -153,6 +159,84 @@ class Execnet:
         }
 
 
+# --- over ssh (the test environment of tests/env/up.sh) ------------------------------------
+
+
+def testenv():
+    d = os.environ.get("ECONTEXT_TESTENV", "/tmp/econtext-testenv")
+    env = {}
+    with open(os.path.join(d, "env")) as f:
+        for line in f:
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                env[k] = v
+    return env
+
+
+class Counter:
+    """count_stdin.py (next to this file) in front of ssh, behind an `ssh` wrapper script."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="econtext-bench-peer-")
+        here = os.path.dirname(os.path.abspath(__file__))
+        self.ssh_path = os.path.join(self.dir, "ssh")
+        with open(self.ssh_path, "w") as f:
+            f.write('#!/bin/sh\nexec %s -S %s %s ssh "$@"\n' % (
+                sys.executable, os.path.join(here, "count_stdin.py"),
+                os.path.join(self.dir, "count")))
+        os.chmod(self.ssh_path, 0o755)
+
+    def read(self):
+        with open(os.path.join(self.dir, "count")) as f:
+            c = json.load(f)
+        return c["cmd"], c["stdin"]
+
+    def close(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MitogenSsh(Mitogen):
+    """router.ssh(ectest@127.0.0.1, key) + context.call(os.getpid)."""
+
+    def __init__(self, python):
+        Mitogen.__init__(self, python)
+        self.env = testenv()
+
+    def ssh_kwargs(self, username, **kw):
+        kw.update(
+            hostname="127.0.0.1",
+            port=int(self.env["SSH_PORT"]),
+            username=username,
+            check_host_keys="enforce",
+            ssh_args=["-o", "UserKnownHostsFile=" + self.env["KNOWN_HOSTS"]],
+            python_path=self.python,
+        )
+        return kw
+
+    def connect(self, **kw):
+        return self.router.ssh(**self.ssh_kwargs(
+            "ectest", identity_file=self.env["CLIENT_KEY"], **kw))
+
+    def connect_ecpass(self, **kw):
+        return self.router.ssh(**self.ssh_kwargs(
+            "ecpass", password=self.env["PW_ECPASS"], **kw))
+
+    def sudo_ectarget(self, via):
+        return self.router.sudo(via=via, username="ectarget", password=self.env["PW_ECPASS"],
+                                python_path=self.python)
+
+
+class ExecnetSsh(Execnet):
+    """makegateway("ssh=-p PORT -i KEY ... ectest@127.0.0.1//python=PYTHON")."""
+
+    def __init__(self, python):
+        Execnet.__init__(self, python)
+        env = testenv()
+        self.spec = "ssh=-o LogLevel=ERROR -o BatchMode=yes -o StrictHostKeyChecking=yes " \
+            "-o UserKnownHostsFile=%s -i %s -p %s ectest@127.0.0.1//python=%s" % (
+                env["KNOWN_HOSTS"], env["CLIENT_KEY"], env["SSH_PORT"], python)
+
+
 # --- workloads -----------------------------------------------------------------------------
 
 
@@ -225,26 +309,146 @@ def fanout(peer, n):
     }
 
 
-PEERS = {"mitogen": Mitogen, "execnet": Execnet}
-WORKLOADS = {"bootstrap": bootstrap, "roundtrip": roundtrip, "fanout": fanout}
+def ssh_bootstrap(peer, n, _m):
+    """Connect + first call + shutdown, as econtext-bench ssh-bootstrap."""
+    total, up, conn, first, down = [], [], [], [], []
+    for i in range(n + 1):
+        t0 = time.perf_counter()
+        ctx = peer.connect()
+        t1 = time.perf_counter()
+        peer.call(ctx)
+        t2 = time.perf_counter()
+        peer.shutdown(ctx)
+        t3 = time.perf_counter()
+        if i > 0:
+            total.append(t3 - t0)
+            up.append(t2 - t0)
+            conn.append(t1 - t0)
+            first.append(t2 - t1)
+            down.append(t3 - t2)
+    return {
+        "median_ms": round(median(total) * 1e3, 1),
+        "min_ms": round(min(total) * 1e3, 1),
+        "up_median_ms": round(median(up) * 1e3, 1),
+        "connect_median_ms": round(median(conn) * 1e3, 1),
+        "first_call_median_ms": round(median(first) * 1e3, 2),
+        "shutdown_median_ms": round(median(down) * 1e3, 1),
+    }
+
+
+def bytes_before_first_reply(peer, _n, _m):
+    """What the host wrote to ssh (remote command line + stdin) before the first reply."""
+    counter = Counter()
+    try:
+        ctx = peer.connect(ssh_path=counter.ssh_path)
+        peer.call(ctx)
+        cmd, stdin = counter.read()
+        peer.shutdown(ctx)
+    finally:
+        counter.close()
+    return {"total_bytes": cmd + stdin, "command_bytes": cmd, "stdin_bytes": stdin}
+
+
+def sudo2(peer, n, m):
+    """ssh ecpass (password) -> sudo ectarget (password): bootstrap, round trips, bytes per hop."""
+    total, up, hop1 = [], [], []
+    for i in range(n + 1):
+        t0 = time.perf_counter()
+        a = peer.connect_ecpass()
+        t1 = time.perf_counter()
+        b = peer.sudo_ectarget(a)
+        peer.call(b)
+        t2 = time.perf_counter()
+        peer.shutdown(b)
+        peer.shutdown(a)
+        t3 = time.perf_counter()
+        if i > 0:
+            total.append(t3 - t0)
+            up.append(t2 - t0)
+            hop1.append(t1 - t0)
+    a = peer.connect_ecpass()
+    b = peer.sudo_ectarget(a)
+    uid = b.call(os.getuid)
+    for _ in range(WARMUP):
+        peer.call(b)
+    rt = []
+    for _ in range(m):
+        t0 = time.perf_counter()
+        peer.call(b)
+        rt.append(time.perf_counter() - t0)
+    peer.shutdown(b)
+    peer.shutdown(a)
+    counter = Counter()
+    try:
+        a = peer.connect_ecpass(ssh_path=counter.ssh_path)
+        cmd1, in1 = counter.read()
+        b = peer.sudo_ectarget(a)
+        peer.call(b)
+        _, in2 = counter.read()
+        peer.shutdown(b)
+        peer.shutdown(a)
+    finally:
+        counter.close()
+    return {
+        "rt_n": m,
+        "target_uid": uid,
+        "boot_median_ms": round(median(total) * 1e3, 1),
+        "boot_min_ms": round(min(total) * 1e3, 1),
+        "boot_up_median_ms": round(median(up) * 1e3, 1),
+        "hop1_up_median_ms": round(median(hop1) * 1e3, 1),
+        "rt_median_us": round(median(rt) * 1e6, 1),
+        "rt_p99_us": round(pct(rt, 99) * 1e6, 1),
+        "rt_min_us": round(min(rt) * 1e6, 1),
+        "hop1_command_bytes": cmd1,
+        "hop1_stdin_bytes": in1,
+        "hop1_bytes": cmd1 + in1,
+        "hop2_bytes": in2 - in1,
+    }
+
+
+PEERS = {
+    "mitogen": Mitogen,
+    "execnet": Execnet,
+    "mitogen-ssh": MitogenSsh,
+    "execnet-ssh": ExecnetSsh,
+}
+WORKLOADS = {
+    "bootstrap": lambda peer, n, _m: bootstrap(peer, n),
+    "roundtrip": lambda peer, n, _m: roundtrip(peer, n),
+    "fanout": lambda peer, n, _m: fanout(peer, n),
+    "ssh-bootstrap": ssh_bootstrap,
+    "ssh-roundtrip": lambda peer, n, _m: roundtrip(peer, n),
+    "bytes-before-first-reply": bytes_before_first_reply,
+    "sudo2": sudo2,
+}
+# The ssh workloads run on the ssh flavour of each peer; execnet cannot answer a password.
+SSH_WORKLOADS = {
+    "ssh-bootstrap": ("mitogen", "execnet"),
+    "ssh-roundtrip": ("mitogen", "execnet"),
+    "bytes-before-first-reply": ("mitogen",),
+    "sudo2": ("mitogen",),
+}
 
 
 def main(argv):
-    if len(argv) != 5 or argv[1] not in PEERS or argv[2] not in WORKLOADS:
+    if len(argv) not in (5, 6) or argv[1] not in ("mitogen", "execnet") \
+            or argv[2] not in WORKLOADS or (len(argv) == 6 and argv[2] != "sudo2") \
+            or (argv[2] in SSH_WORKLOADS and argv[1] not in SSH_WORKLOADS[argv[2]]):
         sys.stderr.write(__doc__)
         return 2
     name, workload, python, n = argv[1], argv[2], argv[3], int(argv[4])
+    m = int(argv[5]) if len(argv) == 6 else 1000
     out = {"impl": name, "workload": workload, "python": python, "n": n}
     peer = None
     try:
-        peer = PEERS[name](python)
+        peer = PEERS[name + "-ssh" if workload in SSH_WORKLOADS else name](python)
         mod = __import__(name)
         version = getattr(mod, "__version__", None)
         if isinstance(version, tuple):  # mitogen: (0, 3, 54)
             version = ".".join(map(str, version))
         out["version"] = version
         out["host_python"] = sys.executable
-        out.update(WORKLOADS[workload](peer, n))
+        out.update(WORKLOADS[workload](peer, n, m))
         rc = 0
     except BaseException as e:  # report any failure, keep the benchmark going
         out["error"] = "%s: %s" % (type(e).__name__, e)

@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: econtext, Mitogen and execnet on the same workloads, same interpreter.
 # Usage: bench/run.sh            (environment: BOOT_N=20 RT_N=5000 FAN_N=100, BENCH_PYTHON=path)
-# Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the table).
+# The "ssh" section (ssh, ssh -> sudo) runs only when the test environment is up (its env file
+# ${ECONTEXT_TESTENV:-/tmp/econtext-testenv}/env: run tests/env/up.sh as root first);
+# environment: SSH_BOOT_N=10 SSH_RT_N=2000 SUDO_N=5 SUDO_RT_N=1000. BENCH_ONLY=local|ssh runs
+# one section.
+# Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the tables).
 set -euo pipefail
 cd "$(dirname "$0")"
 BENCH_DIR=$(pwd)
 BOOT_N=${BOOT_N:-20}
 RT_N=${RT_N:-5000}
 FAN_N=${FAN_N:-100}
+SSH_BOOT_N=${SSH_BOOT_N:-10}
+SSH_RT_N=${SSH_RT_N:-2000}
+SUDO_N=${SUDO_N:-5}
+SUDO_RT_N=${SUDO_RT_N:-1000}
+BENCH_ONLY=${BENCH_ONLY:-}
+TESTENV_FILE=${ECONTEXT_TESTENV:-/tmp/econtext-testenv}/env
 
 # The interpreter the contexts run on: a real binary, never a pyenv shim (+70 ms per start).
 if [ -n "${BENCH_PYTHON:-}" ]; then
@@ -51,16 +61,37 @@ run() {
     echo "$out" | tee -a "$JSONL" >&2
 }
 
-for w in bootstrap roundtrip fanout; do
-    case $w in
-        bootstrap) n=$BOOT_N ;;
-        roundtrip) n=$RT_N ;;
-        fanout) n=$FAN_N ;;
-    esac
-    run econtext "$w" "$n" "$BENCH_BIN" "$w" "$PYTHON" "$n"
-    run mitogen "$w" "$n" "$VENV_PY" peers.py mitogen "$w" "$PYTHON" "$n"
-    run execnet "$w" "$n" "$VENV_PY" peers.py execnet "$w" "$PYTHON" "$n"
-done
+if [ "$BENCH_ONLY" != ssh ]; then
+    for w in bootstrap roundtrip fanout; do
+        case $w in
+            bootstrap) n=$BOOT_N ;;
+            roundtrip) n=$RT_N ;;
+            fanout) n=$FAN_N ;;
+        esac
+        run econtext "$w" "$n" "$BENCH_BIN" "$w" "$PYTHON" "$n"
+        run mitogen "$w" "$n" "$VENV_PY" peers.py mitogen "$w" "$PYTHON" "$n"
+        run execnet "$w" "$n" "$VENV_PY" peers.py execnet "$w" "$PYTHON" "$n"
+    done
+fi
+
+# ssh and multi-hop: plain users on the private sshd of tests/env/up.sh (never root: root's
+# .bashrc runs pyenv init, +150 ms per session). The remote interpreter is $PYTHON too.
+if [ "$BENCH_ONLY" != local ]; then
+    if [ -r "$TESTENV_FILE" ]; then
+        run econtext ssh-bootstrap "$SSH_BOOT_N" "$BENCH_BIN" ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
+        run mitogen ssh-bootstrap "$SSH_BOOT_N" "$VENV_PY" peers.py mitogen ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
+        run execnet ssh-bootstrap "$SSH_BOOT_N" "$VENV_PY" peers.py execnet ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
+        run econtext ssh-roundtrip "$SSH_RT_N" "$BENCH_BIN" ssh-roundtrip "$PYTHON" "$SSH_RT_N"
+        run mitogen ssh-roundtrip "$SSH_RT_N" "$VENV_PY" peers.py mitogen ssh-roundtrip "$PYTHON" "$SSH_RT_N"
+        run execnet ssh-roundtrip "$SSH_RT_N" "$VENV_PY" peers.py execnet ssh-roundtrip "$PYTHON" "$SSH_RT_N"
+        run econtext bytes-before-first-reply 1 "$BENCH_BIN" bytes-before-first-reply "$PYTHON" 1
+        run mitogen bytes-before-first-reply 1 "$VENV_PY" peers.py mitogen bytes-before-first-reply "$PYTHON" 1
+        run econtext sudo2 "$SUDO_N" "$BENCH_BIN" sudo2 "$PYTHON" "$SUDO_N" "$SUDO_RT_N"
+        run mitogen sudo2 "$SUDO_N" "$VENV_PY" peers.py mitogen sudo2 "$PYTHON" "$SUDO_N" "$SUDO_RT_N"
+    else
+        echo "--- ssh section skipped: no $TESTENV_FILE (run tests/env/up.sh as root)" >&2
+    fi
+fi
 
 PYTHON_VERSION=$("$PYTHON" -c 'import sys; print(sys.version.split()[0])')
 VENV_BASE=$("$VENV_PY" -c 'import sys; print(sys.base_prefix)')
@@ -90,13 +121,18 @@ def verdict(ok):
     return " (meets)" if ok else " (**misses**)"
 
 
+out = []
+has_local = any(k[1] in ("bootstrap", "roundtrip", "fanout") for k in r)
+has_ssh = any(k[1] in ("ssh-bootstrap", "ssh-roundtrip", "bytes-before-first-reply", "sudo2")
+              for k in r)
+out.append("### Local contexts")
+out.append("")
 e_boot = get("econtext", "bootstrap")
 e_rt = get("econtext", "roundtrip")
 e_fan = get("econtext", "fanout")
 floor = e_boot.get("floor_c_pass_median_ms")
 boot_target = "<= 1.5x `python3 -c pass`" + (" = %.1f ms" % (1.5 * floor) if floor else "")
 
-out = []
 out.append("| workload | econtext | Mitogen | execnet | floor | target |")
 out.append("|---|---|---|---|---|---|")
 out.append("| local bootstrap + first call, median (min) ms, N=%s | %s | %s | %s | %s | %s |" % (
@@ -142,11 +178,97 @@ out.append("| same: children PSS per context, KiB | %s | %s | %s | %s | |" % (
     cell("econtext", "fanout", lambda x: "%.0f MiB total" % x["floor_pss_mib_total"]),
 ))
 out.append("")
+if not has_local:
+    out = []
+
+if has_ssh:
+    out.append("### ssh and multi-hop")
+    out.append("")
+    sb = get("econtext", "ssh-bootstrap")
+    sfloor = sb.get("floor_median_ms")
+
+    def vs_floor(x, key="median_ms"):
+        return " = %.2fx floor" % (x[key] / sfloor) if sfloor else ""
+
+    out.append("| workload | econtext | Mitogen | execnet | floor | target |")
+    out.append("|---|---|---|---|---|---|")
+    out.append("| ssh 127.0.0.1 (key): bootstrap + first call + shutdown, median (min) ms, N=%s "
+               "| %s | %s | %s | %s | <= 1.15x floor |" % (
+        sb.get("n", "?"),
+        cell("econtext", "ssh-bootstrap", lambda x: "%.1f (%.1f) = %.2fx floor%s" % (
+            x["median_ms"], x["min_ms"], x["ratio_to_floor"], verdict(x["ratio_to_floor"] <= 1.15))),
+        cell("mitogen", "ssh-bootstrap", lambda x: "%.1f (%.1f)%s" % (
+            x["median_ms"], x["min_ms"], vs_floor(x))),
+        cell("execnet", "ssh-bootstrap", lambda x: "%.1f (%.1f)%s" % (
+            x["median_ms"], x["min_ms"], vs_floor(x))),
+        cell("econtext", "ssh-bootstrap", lambda x: "`ssh ... %s -c pass` %.1f (%.1f)" % (
+            python, x["floor_median_ms"], x["floor_min_ms"])),
+    ))
+    up = lambda x: "%.1f (connect %.1f, first call %.2f, shutdown %.1f)" % (
+        x["up_median_ms"], x["connect_median_ms"], x["first_call_median_ms"], x["shutdown_median_ms"])
+    out.append("| same, up to the first reply, median ms | %s | %s | %s | | |" % (
+        cell("econtext", "ssh-bootstrap", lambda x: up(x) + " = %.2fx floor" % x["up_ratio_to_floor"]),
+        cell("mitogen", "ssh-bootstrap", up),
+        cell("execnet", "ssh-bootstrap", up),
+    ))
+    rtf = lambda x: "%.1f / %.1f" % (x["median_us"], x["p99_us"])
+    out.append("| ssh trivial call round trip, median / p99 us, N=%s | %s | %s | %s | %s | |" % (
+        get("econtext", "ssh-roundtrip").get("n", "?"),
+        cell("econtext", "ssh-roundtrip", rtf),
+        cell("mitogen", "ssh-roundtrip", rtf),
+        cell("execnet", "ssh-roundtrip", lambda x: rtf(x) + " per remote_exec; raw channel %.1f / %.1f" % (
+            x["raw_channel_median_us"], x["raw_channel_p99_us"])),
+        cell("econtext", "ssh-roundtrip", lambda x: "echo loop behind ssh %.1f / %.1f" % (
+            x["floor_echo_median_us"], x["floor_echo_p99_us"])),
+    ))
+    out.append("| bytes written before the first reply: command line + stdin = total B | %s | %s | "
+               "not measured | | |" % (
+        cell("econtext", "bytes-before-first-reply", lambda x: (
+            "%d + %d = **%d** (stage 2: %d deflated / %d inflated; Init + Call frames: %d)" % (
+                x["command_bytes"], x["stdin_bytes"], x["total_bytes"], x["stage2_bytes"],
+                x["stage2_inflated_bytes"], x["frames_bytes"]))),
+        cell("mitogen", "bytes-before-first-reply", lambda x: "%d + %d = **%d**" % (
+            x["command_bytes"], x["stdin_bytes"], x["total_bytes"])),
+    ))
+    s2 = get("econtext", "sudo2")
+    boot2 = lambda x: "%.1f (%.1f); to first reply %.1f, ssh hop alone %.1f" % (
+        x["boot_median_ms"], x["boot_min_ms"], x["boot_up_median_ms"], x["hop1_up_median_ms"])
+    s2floor = s2.get("floor_median_ms")
+    out.append("| ssh ecpass (password) -> sudo ectarget (password): bootstrap + first call + "
+               "shutdown, median (min) ms, N=%s | %s | %s | cannot answer sudo | %s | |" % (
+        s2.get("n", "?"),
+        cell("econtext", "sudo2", lambda x: boot2(x) + " = %.2fx floor" % x["ratio_to_floor"]),
+        cell("mitogen", "sudo2", lambda x: boot2(x) + (
+            " = %.2fx floor" % (x["boot_median_ms"] / s2floor) if s2floor else "")),
+        cell("econtext", "sudo2", lambda x: "%.1f (%s, `%s -c pass`)" % (
+            x["floor_median_ms"], x["floor_kind"], python)),
+    ))
+    rt2 = lambda x: "%.1f / %.1f" % (x["rt_median_us"], x["rt_p99_us"])
+    out.append("| same chain: trivial call round trip, median / p99 us, N=%s | %s | %s | | %s | <= 200 us |" % (
+        s2.get("rt_n", "?"),
+        cell("econtext", "sudo2", lambda x: rt2(x) + verdict(x["rt_median_us"] <= 200)),
+        cell("mitogen", "sudo2", rt2),
+        cell("econtext", "sudo2", lambda x: "echo loop behind ssh + sudo %.1f / %.1f" % (
+            x["floor_echo_median_us"], x["floor_echo_p99_us"])),
+    ))
+    hops = lambda x: "hop 1: %d (command %d + stdin %d); hop 2: %d" % (
+        x["hop1_bytes"], x["hop1_command_bytes"], x["hop1_stdin_bytes"], x["hop2_bytes"])
+    out.append("| same chain: bytes the host wrote per hop, B | %s | %s | | | |" % (
+        cell("econtext", "sudo2", hops),
+        cell("mitogen", "sudo2", hops),
+    ))
+    out.append("")
+
 m = get("mitogen", "bootstrap")
+if "error" in m:
+    m = get("mitogen", "ssh-bootstrap")
 x = get("execnet", "bootstrap")
+if "error" in x:
+    x = get("execnet", "ssh-bootstrap")
 out.append("Notes:")
-out.append("- Contexts run on `%s` (Python %s) for all three; Mitogen `router.local(python_path=%s)`, "
-           "execnet `popen//python=%s`." % (python, pyver, python, python))
+if has_local:
+    out.append("- Contexts run on `%s` (Python %s) for all three; Mitogen `router.local(python_path=%s)`, "
+               "execnet `popen//python=%s`." % (python, pyver, python, python))
 out.append("- Peers run on the venv python `%s` (base `%s`); Mitogen %s, execnet %s." % (
     venv_py, venv_base, m.get("version", "?"), x.get("version", "?")))
 out.append("- PYTHONUNBUFFERED=%s in the environment (Mitogen reads its bootstrap byte by byte when set)." % (
@@ -154,6 +276,12 @@ out.append("- PYTHONUNBUFFERED=%s in the environment (Mitogen reads its bootstra
 out.append("- econtext built with the workspace release profile (opt-level z, lto). Medians over N after "
            "one discarded warm-up (bootstrap) or 200 warm-up calls (round trip); fan-out connects one by one "
            "then spawns one call per context and waits for all.")
+if has_ssh:
+    out.append("- ssh: users `ectest` (key) and `ecpass` (password) on the private sshd of "
+               "tests/env/up.sh (127.0.0.1); the remote interpreter is `%s` too (econtext "
+               "`Ssh::python`, Mitogen `python_path`, execnet `//python=`). Byte counts: "
+               "bench/count_stdin.py stands in front of ssh in a separate, untimed connection; "
+               "the floors run the same interpreter (Python %s)." % (python, pyver))
 out.append("- Raw numbers: bench/results/latest.jsonl; peer stderr: bench/results/latest.stderr.")
 print("\n".join(out))
 EOF

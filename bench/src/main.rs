@@ -344,8 +344,7 @@ struct TestEnv {
 
 /// Read `$ECONTEXT_TESTENV/env` (default `/tmp/econtext-testenv/env`).
 fn testenv() -> BenchResult<TestEnv> {
-    let dir =
-        std::env::var("ECONTEXT_TESTENV").unwrap_or_else(|_| "/tmp/econtext-testenv".into());
+    let dir = std::env::var("ECONTEXT_TESTENV").unwrap_or_else(|_| "/tmp/econtext-testenv".into());
     let path = format!("{dir}/env");
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("{path}: {e} (run tests/env/up.sh as root)"))?;
@@ -448,7 +447,12 @@ fn ssh_bootstrap(python: &str, n: usize) -> BenchResult<String> {
     }
     drop(router);
     let floor = floor_cmd(
-        || env.ssh_cmd("ectest@127.0.0.1", &format!("{} -c pass", shell_quote(python))),
+        || {
+            env.ssh_cmd(
+                "ectest@127.0.0.1",
+                &format!("{} -c pass", shell_quote(python)),
+            )
+        },
         n,
     )?;
     let fm = median(&floor);
@@ -516,7 +520,11 @@ impl Counter {
         let dir = std::env::temp_dir().join(format!("econtext-bench-{}", std::process::id()));
         let io = |e: std::io::Error| format!("counter: {e}");
         std::fs::create_dir_all(&dir).map_err(io)?;
-        std::fs::write(dir.join("count_stdin.py"), include_str!("../count_stdin.py")).map_err(io)?;
+        std::fs::write(
+            dir.join("count_stdin.py"),
+            include_str!("../count_stdin.py"),
+        )
+        .map_err(io)?;
         let script = format!(
             "#!/bin/sh\nexec {} -S {} {} ssh \"$@\"\n",
             shell_quote(python),
@@ -664,11 +672,17 @@ fn sudo2(python: &str, n: usize, m: usize) -> BenchResult<String> {
                 .stdout(Stdio::null());
             c
         };
-        ("sshpass ssh -tt ecpass (password) + sudo -S (password)", floor_cmd(make, n)?)
+        (
+            "sshpass ssh -tt ecpass (password) + sudo -S (password)",
+            floor_cmd(make, n)?,
+        )
     } else {
         let remote = format!("sudo -u ectarget {py} -c pass");
         let make = || env.ssh_cmd("ectest@127.0.0.1", &remote);
-        ("ssh ectest (key) + sudo NOPASSWD (no sshpass)", floor_cmd(make, n)?)
+        (
+            "ssh ectest (key) + sudo NOPASSWD (no sshpass)",
+            floor_cmd(make, n)?,
+        )
     };
     let remote = format!("sudo -u ectarget {py} -Sc {}", shell_quote(ECHO_LOOP));
     let floor_rt = echo_floor(env.ssh_cmd("ectest@127.0.0.1", &remote), m)?;
