@@ -348,3 +348,41 @@ fn a_compromised_child_cannot_make_its_parent_or_a_sibling_run_code() {
         uid_of("ectarget")
     );
 }
+
+#[test]
+fn every_interpreter_can_be_an_intermediate_hop() {
+    let Some(env) = testenv() else { return };
+    let (router, _) = router();
+    for py in interpreters() {
+        // root's context on this interpreter starts a sudo hop and routes for it.
+        let mid = router
+            .connect(&env.ssh("root").python(py.to_string_lossy()))
+            .unwrap_or_else(|e| panic!("{}: {e}", py.display()));
+        let leaf = router
+            .connect_via(
+                &BecomeUser::sudo("ectarget").python("/usr/bin/python3"),
+                &mid,
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", py.display()));
+        assert_eq!(
+            leaf.call("os.getuid", vec![]).unwrap(),
+            uid_of("ectarget"),
+            "{}",
+            py.display()
+        );
+        assert_eq!(
+            leaf.call("app.hello", vec![Value::Int(1)])
+                .unwrap()
+                .to_string_lossy_first(),
+            Value::Int(43),
+            "{}",
+            py.display()
+        );
+        mid.shutdown().unwrap();
+        assert!(
+            eventually(2000, || leaf.is_gone()),
+            "{}: the leaf outlived its parent",
+            py.display()
+        );
+    }
+}
