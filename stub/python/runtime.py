@@ -52,14 +52,11 @@ def send(dst, h, body, rt=0, f=0, src=None):
 
 
 def die(*a):
-    # Kill the programs our functions started (our process group), then exit cleanly: leave
-    # the group first when we can, so the parent (sudo, doas) sees a normal exit.
+    # Exit now, and kill the programs our functions started (our process group) from a forked
+    # helper a moment later, so our own exit is a clean one for sudo/su/doas to report.
     g = os.getpgrp()
-    if g == os.getpid():
-        try:
-            os.setpgid(0, os.getpgid(os.getppid()))
-        except OSError:
-            pass
+    if g == os.getpid() and not os.fork():
+        select.select([], [], [], .1)
         os.killpg(g, 9)
     os._exit(0)
 

@@ -79,12 +79,11 @@ pub fn processes_matching(needle: &str) -> Vec<u32> {
     out
 }
 
-/// Children of this process (zombies included).
-pub fn children() -> Vec<u32> {
-    let me = std::process::id();
+/// Children of process `pid` (zombies included).
+pub fn children_of(pid: u32) -> Vec<u32> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
@@ -96,11 +95,27 @@ pub fn children() -> Vec<u32> {
             .unwrap_or("")
             .split_whitespace()
             .collect();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(me) {
-            out.push(pid);
+        if fields.get(1).and_then(|x| x.parse::<u32>().ok()) == Some(pid) {
+            out.push(p);
         }
     }
     out
+}
+
+/// True when `pid` is a zombie (exited, not yet reaped).
+pub fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// Children of this process (zombies included).
+pub fn children() -> Vec<u32> {
+    children_of(std::process::id())
 }
 
 /// Wait up to `ms` for `f` to become true.

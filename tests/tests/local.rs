@@ -156,40 +156,6 @@ fn killed_context_fails_pending_calls_at_once() {
 }
 
 #[test]
-fn no_leaks_after_shutdown() {
-    // Warm up lazily created process-wide resources first.
-    drop(quiet());
-    let fds = fd_count();
-    let threads = thread_count();
-    {
-        let router = quiet();
-        for _ in 0..3 {
-            let ctx = router.connect(&Local::new().python(python())).unwrap();
-            ctx.call("os.system", vec!["true".into()]).unwrap();
-            ctx.shutdown().unwrap();
-        }
-        let _still_running = router.connect(&Local::new().python(python())).unwrap();
-    }
-    assert!(
-        eventually(2000, || fd_count() == fds),
-        "fds {} -> {}",
-        fds,
-        fd_count()
-    );
-    assert!(
-        eventually(2000, || thread_count() == threads),
-        "threads {} -> {}",
-        threads,
-        thread_count()
-    );
-    assert!(
-        eventually(2000, || children().is_empty()),
-        "children left: {:?}",
-        children()
-    );
-}
-
-#[test]
 fn bootstrap_errors_carry_version_and_output() {
     let dir = std::env::temp_dir().join(format!("econtext-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -38,6 +38,8 @@ pub struct Conn {
     pub name: String,
     pub child: Child,
     pub io: File,
+    /// Where frames are written (the child's stdin).
+    pub io_out: File,
     pub stderr: Option<File>,
     pub pty: Option<File>,
     _pty_slave: Option<std::os::fd::OwnedFd>,
@@ -89,6 +91,7 @@ impl Conn {
             name: recipe.name.clone(),
             child: s.child,
             io: s.io,
+            io_out: s.io_out,
             stderr: Some(File::from(s.stderr)),
             pty: s.pty,
             _pty_slave: s.pty_slave,
@@ -202,7 +205,7 @@ impl Conn {
                 .enumerate()
                 .map(|(i, b)| IoSlice::new(if i == 0 { &b[self.out_off..] } else { b }))
                 .collect();
-            let mut n = match (&self.io).write_vectored(&slices) {
+            let mut n = match (&self.io_out).write_vectored(&slices) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -286,7 +289,7 @@ impl Conn {
         match self.watch.feed(data) {
             Action::Wait => Ok(()),
             Action::Answer(a) => {
-                let target = self.pty.as_ref().unwrap_or(&self.io);
+                let target = self.pty.as_ref().unwrap_or(&self.io_out);
                 let mut t: &File = target;
                 t.write_all(&a)
                     .map_err(|e| Error::Io(format!("typing the password: {e}")))
@@ -329,6 +332,16 @@ impl Conn {
 
     /// The stream is over: collect the last output, fail a pending connect, say why.
     pub fn end(&mut self, reason: String) -> String {
+        // Whatever the process wrote before it went still counts (its version, its noise),
+        // even when we noticed its end through a failed write or its exit status first.
+        if self.phase != Phase::Up {
+            let mut buf = [0u8; 8192];
+            while let Ok(n @ 1..) = (&self.io).read(&mut buf) {
+                if let Err(e) = self.boot(&buf[..n]) {
+                    self.fail_connect(e);
+                }
+            }
+        }
         // Give a dying process a moment to finish its traceback.
         let deadline = Instant::now() + Duration::from_millis(200);
         while self.stderr.is_some() && Instant::now() < deadline {

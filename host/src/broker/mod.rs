@@ -225,7 +225,7 @@ impl Broker {
                 let p = fds[i + 1];
                 match what {
                     Watch::Io if p.readable() => self.read_io(*sid),
-                    Watch::Io if p.writable() => self.flush(*sid),
+                    Watch::Out if p.writable() => self.flush(*sid),
                     Watch::Stderr if p.readable() => self.read_stderr(*sid),
                     Watch::Pty if p.readable() => self.read_pty(*sid),
                     _ => {}
@@ -240,13 +240,12 @@ impl Broker {
         let mut fds = Vec::with_capacity(self.conns.len() * 2 + 1);
         fds.push(PollFd::new(self.wake_rx.as_fd(), poll::IN));
         for (sid, c) in &self.conns {
-            let ev = if c.wants_write() {
-                poll::IN | poll::OUT
-            } else {
-                poll::IN
-            };
-            fds.push(PollFd::new(c.io.as_fd(), ev));
+            fds.push(PollFd::new(c.io.as_fd(), poll::IN));
             sids.push((*sid, Watch::Io));
+            if c.wants_write() {
+                fds.push(PollFd::new(c.io_out.as_fd(), poll::OUT));
+                sids.push((*sid, Watch::Out));
+            }
             if let Some(e) = &c.stderr {
                 fds.push(PollFd::new(e.as_fd(), poll::IN));
                 sids.push((*sid, Watch::Stderr));
@@ -722,6 +721,9 @@ impl Broker {
             .filter_map(|(s, c)| matches!(c.child.try_wait(), Ok(Some(_))).then_some(*s))
             .collect();
         for sid in exited {
+            // Read what it wrote before it went (its version marker, its last words).
+            self.read_io(sid);
+            self.read_stderr(sid);
             self.close(sid, "the process exited".into());
         }
         self.dying
@@ -741,6 +743,7 @@ impl Broker {
 #[derive(Clone, Copy)]
 enum Watch {
     Io,
+    Out,
     Stderr,
     Pty,
 }

@@ -14,8 +14,10 @@ use std::process::{Child, Command, Stdio};
 pub struct Spawned {
     /// The process.
     pub child: Child,
-    /// Host end of the child's fd 0 and fd 1 (non-blocking): a socketpair, or the pty master.
+    /// Host end of the child's fd 1 (non-blocking): a socket, or the pty master.
     pub io: File,
+    /// Host end of the child's fd 0 (non-blocking): a socket, or the pty master.
+    pub io_out: File,
     /// Read end of the child's stderr (non-blocking).
     pub stderr: OwnedFd,
     /// Master side of the child's controlling terminal, when one was asked for and it is not
@@ -41,15 +43,19 @@ pub fn spawn(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stderr(Stdio::from(OwnedFd::from(err_w)));
+    // Two socketpairs, not one: a child that exits without reading what we sent would make a
+    // shared socket report ECONNRESET and drop what it wrote last (its version, its error).
     let pair = if stdio_on_pty {
         None
     } else {
-        Some(UnixStream::pair()?)
+        let (host_w, child_r) = UnixStream::pair()?;
+        let (host_r, child_w) = UnixStream::pair()?;
+        Some(((host_r, host_w), (child_r, child_w)))
     };
     let mut host_end = None;
-    if let Some((host, child_end)) = pair {
-        cmd.stdin(Stdio::from(OwnedFd::from(child_end.try_clone()?)))
-            .stdout(Stdio::from(OwnedFd::from(child_end)));
+    if let Some((host, (child_r, child_w))) = pair {
+        cmd.stdin(Stdio::from(OwnedFd::from(child_r)))
+            .stdout(Stdio::from(OwnedFd::from(child_w)));
         host_end = Some(host);
     }
     let pty = pty || stdio_on_pty;
@@ -85,17 +91,23 @@ pub fn spawn(
     if let Some(m) = &pty {
         set_nonblocking(m)?;
     }
-    let (io, pty) = match (host_end, pty) {
-        (Some(h), pty) => {
-            h.set_nonblocking(true)?;
-            (File::from(OwnedFd::from(h)), pty.map(File::from))
+    let (io, io_out, pty) = match (host_end, pty) {
+        (Some((r, w)), pty) => {
+            r.set_nonblocking(true)?;
+            w.set_nonblocking(true)?;
+            (
+                File::from(OwnedFd::from(r)),
+                File::from(OwnedFd::from(w)),
+                pty.map(File::from),
+            )
         }
-        (None, Some(m)) => (File::from(m), None),
+        (None, Some(m)) => (File::from(m.try_clone()?), File::from(m), None),
         (None, None) => return Err(io::Error::other("stdio on a pty needs a pty")),
     };
     Ok(Spawned {
         child,
         io,
+        io_out,
         stderr: OwnedFd::from(err_r),
         pty,
         pty_slave,
