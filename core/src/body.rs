@@ -252,6 +252,10 @@ pub struct DeadLetter {
 
 impl Body for Call {
     fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.args
+            .iter()
+            .chain(self.kwargs.iter().map(|(_, v)| v))
+            .try_for_each(|v| v.check_depth(0))?;
         postcard::to_allocvec(self).map_err(Error::from_postcard)
     }
     fn decode(bytes: &[u8]) -> Result<Call, Error> {
@@ -290,6 +294,9 @@ impl<'de> Visitor<'de> for CallVisitor<'_> {
 
 impl Body for Reply {
     fn encode(&self) -> Result<Vec<u8>, Error> {
+        if let Reply::Ok(v) = self {
+            v.check_depth(0)?;
+        }
         postcard::to_allocvec(self).map_err(Error::from_postcard)
     }
     fn decode(bytes: &[u8]) -> Result<Reply, Error> {
@@ -320,6 +327,9 @@ impl<'de> Visitor<'de> for ReplyVisitor<'_> {
 
 impl Body for Channel {
     fn encode(&self) -> Result<Vec<u8>, Error> {
+        if let Channel::Data(v) = self {
+            v.check_depth(0)?;
+        }
         postcard::to_allocvec(self).map_err(Error::from_postcard)
     }
     fn decode(bytes: &[u8]) -> Result<Channel, Error> {

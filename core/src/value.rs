@@ -102,9 +102,29 @@ impl Value {
         Value::BigInt(v)
     }
 
-    /// Encode as a standalone body.
+    /// Encode as a standalone body. Values nested deeper than [`MAX_DEPTH`] are refused here,
+    /// since every decoder (ours included) would refuse them.
     pub fn encode(&self) -> Result<Vec<u8>, Error> {
+        self.check_depth(0)?;
         postcard::to_allocvec(self).map_err(Error::from_postcard)
+    }
+
+    /// Fail with [`Error::Depth`] when containers nest deeper than [`MAX_DEPTH`] below `depth`
+    /// enclosing ones. Recursion stops at the limit.
+    pub fn check_depth(&self, depth: u32) -> Result<(), Error> {
+        let (items, pairs): (&[Value], &[(Value, Value)]) = match self {
+            Value::List(v) | Value::Tuple(v) => (v, &[]),
+            Value::Dict(d) => (&[], d),
+            _ => return Ok(()),
+        };
+        let inner = depth + 1;
+        if inner > MAX_DEPTH {
+            return Err(Error::Depth);
+        }
+        items.iter().try_for_each(|v| v.check_depth(inner))?;
+        pairs
+            .iter()
+            .try_for_each(|(k, v)| k.check_depth(inner).and_then(|()| v.check_depth(inner)))
     }
 
     /// Decode a standalone body (the whole input must be one value).
@@ -209,6 +229,16 @@ mod tests {
         );
         let big = Value::big_int(&[0, 0, 0, 0, 0, 0, 0, 0x80, 0]);
         assert_eq!(hex(&big), [3, 9, 0, 0, 0, 0, 0, 0, 0, 0x80, 0]);
+    }
+
+    #[test]
+    fn encoding_refuses_what_no_decoder_accepts() {
+        let mut v = Value::None;
+        for _ in 0..MAX_DEPTH {
+            v = Value::List(vec![v]);
+        }
+        assert!(v.encode().is_ok());
+        assert_eq!(Value::List(vec![v]).encode(), Err(Error::Depth));
     }
 
     #[test]
