@@ -37,6 +37,9 @@ macro_rules! plain_bodies {
 
 plain_bodies!(
     RemoteError,
+    Module,
+    Prompt,
+    Failure,
     Shutdown,
     LogRecord,
     ModuleRequest,
