@@ -56,6 +56,8 @@ def die(*a):
     # helper a moment later, so our own exit is a clean one for sudo/su/doas to report.
     g = os.getpgrp()
     if g == os.getpid() and not os.fork():
+        # The helper holds none of our streams: the parent must see them end at once.
+        os.closerange(0, 4096)
         select.select([], [], [], .1)
         os.killpg(g, 9)
     os._exit(0)
