@@ -328,10 +328,25 @@ def frames(b, d, fd):
 
 
 def call(m, fn, a, kw):
-    __import__(m)
+    # `os.environ.get` arrives as module `os.environ`: walk back to the longest importable
+    # module and take the rest as attributes (a missing module still raises its ImportError).
+    e = None
+    while 1:
+        try:
+            __import__(m)
+            break
+        except ImportError as x:
+            e = e or x
+            if '.' not in m:
+                raise e
+            m, p = m.rsplit('.', 1)
+            fn = p + '.' + fn
     o = sys.modules[m]
-    for p in fn.split('.'):
-        o = getattr(o, p)
+    try:
+        for p in fn.split('.'):
+            o = getattr(o, p)
+    except AttributeError:
+        raise e or sys.exc_info()[1]
     return o(*a, **dict(kw))
 
 
@@ -360,6 +375,9 @@ def main():
             r = 0, call(*dec(body, 'Call'))
         except BaseException as e:
             r = err(e)
+            if not rt:
+                # Nobody waits for this call: its failure goes to the log instead.
+                log('econtext', 40, r[1].args[2])
         flush()
         try:
             r = enc(r, 'Reply')

@@ -122,6 +122,17 @@ fn timeout_then_shutdown_and_async_fan_out() {
         Err(Error::Disconnected { .. })
     ));
 
+    // call_no_reply runs without an answer; call_async returns at once; attributes of
+    // modules (os.environ.__setitem__) are reachable.
+    let other = router.connect(&Local::new().python(python())).unwrap();
+    other
+        .call_no_reply("os.environ.__setitem__", vec!["EC_SEEN".into(), "1".into()])
+        .unwrap();
+    let h = other
+        .call_async("os.getenv", vec!["EC_SEEN".into()])
+        .unwrap();
+    assert_eq!(h.wait().unwrap(), Value::from("1"));
+    other.call_no_reply("json.loads", vec!["{".into()]).unwrap();
     // Many calls in flight from one thread.
     let ctxs: Vec<_> = (0..4)
         .map(|_| router.connect(&Local::new().python(python())).unwrap())

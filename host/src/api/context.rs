@@ -67,6 +67,17 @@ impl Context {
         self.build(function)?.args(args).call()
     }
 
+    /// Call `module.function(*args)` without waiting: wait on the handle later, so one thread
+    /// can keep calls running on many contexts at once.
+    pub fn call_async(&self, function: &str, args: Vec<Value>) -> Result<CallHandle, Error> {
+        self.build(function)?.args(args).spawn()
+    }
+
+    /// Call `module.function(*args)` and ask for no answer (exceptions are only logged remotely).
+    pub fn call_no_reply(&self, function: &str, args: Vec<Value>) -> Result<(), Error> {
+        self.build(function)?.args(args).no_reply()
+    }
+
     /// Start building a call to `module.function` (for kwargs, a timeout, or async use).
     pub fn build(&self, function: &str) -> Result<CallBuilder<'_>, Error> {
         let (m, f) = split_function(function)?;
