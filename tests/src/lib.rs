@@ -234,3 +234,21 @@ impl TestEnv {
         p
     }
 }
+
+/// A router whose log sink drops everything (tests that do not look at logs).
+pub fn quiet_router() -> econtext::Router {
+    let o = econtext::RouterOptions {
+        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
+        ..Default::default()
+    };
+    econtext::Router::with_options(o).unwrap()
+}
+
+/// The uid of a local user, from `id -u`.
+pub fn uid_number(user: &str) -> i64 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}

@@ -6,11 +6,7 @@ use econtext::{Error, Local, Router, Value};
 use econtext_tests::*;
 
 fn quiet() -> Router {
-    let o = econtext::RouterOptions {
-        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
-        ..Default::default()
-    };
-    Router::with_options(o).unwrap()
+    quiet_router()
 }
 
 #[test]

@@ -21,11 +21,7 @@ fn router() -> (Router, Arc<Mutex<Vec<LogEvent>>>) {
 }
 
 fn uid_of(user: &str) -> i64 {
-    let out = std::process::Command::new("id")
-        .args(["-u", user])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    uid_number(user)
 }
 
 fn failure(r: Result<econtext::Context, Error>) -> ConnectFailure {

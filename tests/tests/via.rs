@@ -23,11 +23,7 @@ fn router() -> (Router, Arc<Mutex<Vec<LogEvent>>>) {
 }
 
 fn uid_of(user: &str) -> Value {
-    let out = std::process::Command::new("id")
-        .args(["-u", user])
-        .output()
-        .unwrap();
-    Value::Int(String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
+    Value::Int(uid_number(user))
 }
 
 fn text(v: Value) -> String {
