@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The one test command: installs what it needs when missing, then runs every check.
-# Usage: ./ci.sh [JOB...]   jobs: deps fmt clippy test nostd python fuzz size (default: all)
+# Usage: ./ci.sh [JOB...]   jobs: deps fmt clippy test nostd doc python fuzz size (default: all)
 # Environment: FUZZ_SECONDS (default 30) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TERM_COLOR=never
 jobs=("$@")
-[ ${#jobs[@]} -gt 0 ] || jobs=(deps fmt clippy test nostd python fuzz size)
+[ ${#jobs[@]} -gt 0 ] || jobs=(deps fmt clippy test nostd doc python fuzz size)
 declare -A results=()
 passed=0
 failed=0
@@ -60,6 +60,8 @@ job_nostd() {
         return 1
     fi
 }
+
+job_doc() { RUSTDOCFLAGS='-D warnings' cargo doc --no-deps -p econtext -p econtext-core -p econtext-stub; }
 
 job_python() { python3 tests/python/run_matrix.py; }
 

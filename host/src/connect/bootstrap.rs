@@ -4,7 +4,7 @@
 //! stage 2 imports site lazily). Stage 1 prints the ready marker `EC0<python version>`, reads
 //! exactly N compressed bytes from stdin (select before every read: stdin may be
 //! non-blocking; EOF exits), then forks. The parent re-execs the interpreter (same pid, so
-//! ssh/sudo keep waiting on it) with argv[0] `econtext:<user>@<host>:<pid>`, the original
+//! ssh/sudo keep waiting on it) with `argv[0]` `econtext:<user>@<host>:<pid>`, the original
 //! stdin moved to fd 100 and its program read from a pipe on fd 0; the child inflates stage 2
 //! into that pipe and exits (so a pipe smaller than the program cannot deadlock). Stage 2
 //! writes `EC1\n` and then speaks frames. Nothing touches the disk.
@@ -32,7 +32,7 @@ write(W,zlib.decompress(b))"
     )
 }
 
-/// Stage 1 for an interpreter the host started with the right argv[0] already: no fork, no
+/// Stage 1 for an interpreter the host started with the right `argv[0]` already: no fork, no
 /// re-exec; stage 2 runs in this process (it finds the protocol stdin on fd 100 as usual).
 pub fn stage1_inprocess(len: usize) -> String {
     format!(
@@ -106,7 +106,7 @@ fn user_from_passwd() -> Option<String> {
 }
 
 /// True when `program` (a path, or a name looked up on `PATH`) is a native executable rather
-/// than a `#!` script such as a pyenv shim: only then does argv[0] survive to the interpreter.
+/// than a `#!` script such as a pyenv shim: only then does `argv[0]` survive to the interpreter.
 pub fn is_native_executable(program: &str) -> bool {
     let path = if program.contains('/') {
         Some(std::path::PathBuf::from(program))

@@ -64,9 +64,9 @@ impl Local {
 
 impl Method for Local {
     fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
-        // Without a wrapper the host names the interpreter itself (argv[0]) and stage 1 runs
+        // Without a wrapper the host names the interpreter itself (`argv[0]`) and stage 1 runs
         // stage 2 in-process: one interpreter start instead of two. A wrapper or a `#!` shim
-        // (pyenv) would lose argv[0], so then stage 1 re-execs the real interpreter.
+        // (pyenv) would lose `argv[0]`, so then stage 1 re-execs the real interpreter.
         let (argv, arg0) =
             if self.prefix.is_empty() && bootstrap::is_native_executable(&self.python) {
                 (

@@ -27,7 +27,7 @@ pub struct Spawned {
     pub pty_slave: Option<OwnedFd>,
 }
 
-/// Start `argv` (argv[0] is resolved on `PATH`), showing `arg0` as its name when given. With
+/// Start `argv` (`argv[0]` is resolved on `PATH`), showing `arg0` as its name when given. With
 /// `pty`, the child gets a new session whose controlling terminal is a fresh pty (for password
 /// prompts); its stdio stays on the socket.
 ///
