@@ -121,8 +121,9 @@ def request(dst, h, body):
     # Send and wait for the answer on a fresh handle: (dead-letter flag, body).
     l = L()
     l.acquire()
-    NH[0] += 1
-    rt = NH[0]
+    with WL:
+        NH[0] += 1
+        rt = NH[0]
     r = []
     HANDLES[rt] = lambda f, b: (r.append((f, b)), l.release())
     send(dst, h, body, rt)
