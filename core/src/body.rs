@@ -202,6 +202,9 @@ pub struct Init {
     /// Top-level module names the parent can serve.
     #[serde(deserialize_with = "counted")]
     pub served: Vec<String>,
+    /// The host sends a heartbeat this often (0: never); a context that hears nothing from
+    /// upstream for four intervals exits, and the host drops one it hears nothing from.
+    pub heartbeat_ms: u32,
 }
 
 /// A message on a channel handle.

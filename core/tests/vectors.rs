@@ -517,7 +517,15 @@ impl FromJson for Init {
     fn build(j: &J) -> Self {
         let m = obj(
             j,
-            &["id", "parent", "name", "log_level", "max_frame", "served"],
+            &[
+                "id",
+                "parent",
+                "name",
+                "log_level",
+                "max_frame",
+                "served",
+                "heartbeat_ms",
+            ],
         );
         Init {
             id: uint(field(m, "id")),
@@ -526,6 +534,7 @@ impl FromJson for Init {
             log_level: uint(field(m, "log_level")),
             max_frame: uint(field(m, "max_frame")),
             served: seq(field(m, "served"), string),
+            heartbeat_ms: uint(field(m, "heartbeat_ms")),
         }
     }
 }

@@ -28,7 +28,7 @@ _B={'Call':'s s *v *K','K':'s v','P':'v v','Reply':'v|RemoteError','RemoteError'
 'Shutdown':'','LogRecord':'s u s','ModuleRequest':'s','ModuleReply':'s *Module *s',
 'Module':'s s b x','RouteAdd':'u u s','RouteDel':'u',
 'Spawn':'u s *s b b b *Prompt *Failure u x','Prompt':'x x','Failure':'x u',
-'Init':'u u s u u *s','Channel':'v|?RemoteError|u','DeadLetter':'u s',
+'Init':'u u s u u *s u','Channel':'v|?RemoteError|u','DeadLetter':'u s',
 'Context':'u','Sender':'u u'}
 def _vw(b,n):
  while n>127:b.append(n&127|128);n>>=7

@@ -5,7 +5,7 @@
 # - fds 1 and 2 are pipes pumped into LOG frames (stdout / stderr lines);
 # - a meta path finder imports modules the parent serves, in RAM.
 # Only cheap modules are imported at start (threading, queue, re, logging cost ~20 ms).
-import os, sys, select, zlib
+import os, sys, select, zlib, time
 try:
     from _thread import allocate_lock as L, start_new_thread as T
 except ImportError:
@@ -263,6 +263,10 @@ def route(f, dst, src, h, rt, body, fd=IN):
             send(dst, h, body, rt, f, src)
         elif rt and not f:
             send(src, rt, enc((0, 'no route to %d' % dst), 'DeadLetter'), 0, 1)
+    elif h == 0:
+        # A heartbeat: answer it, so the host knows this context is alive.
+        if up:
+            send(0, 0, b'')
     elif h == 1:
         CALLS.append((src, rt, body))
         try:
@@ -294,8 +298,17 @@ def route(f, dst, src, h, rt, body, fd=IN):
 def io_loop():
     try:
         b = bytearray()
+        seen = time.time()
         while 1:
-            for fd in select.select([IN, WAKE[0]] + list(CAP) + list(KIDS), [], [])[0]:
+            # Four heartbeat intervals of silence from upstream: the parent is gone even if the
+            # stream never said so (a network cut); exit, as on EOF.
+            hb = INIT[6] / 1e3 if INIT else 0
+            r = select.select([IN, WAKE[0]] + list(CAP) + list(KIDS), [], [], hb or None)[0]
+            if IN in r:
+                seen = time.time()
+            elif hb and time.time() - seen > 4 * hb:
+                die()
+            for fd in r:
                 if fd in CAP:
                     pump(fd)
                     continue

@@ -53,7 +53,8 @@ BODY = {
               'prompts:*Prompt', 'failures:*Failure', 'timeout_ms:u', 'boot:x'),
     'Prompt': ('pattern:x', 'answer:x'),
     'Failure': ('pattern:x', 'kind:u'),
-    'Init': ('id:u', 'parent:u', 'name:s', 'log_level:u', 'max_frame:u', 'served:*s'),
+    'Init': ('id:u', 'parent:u', 'name:s', 'log_level:u', 'max_frame:u', 'served:*s',
+             'heartbeat_ms:u'),
     'Channel': ['Data:v', 'Close:?RemoteError', 'Credit:u'],
     'DeadLetter': ('reason:u', 'detail:s'),
 }
@@ -512,7 +513,7 @@ class Properties(unittest.TestCase):
             ('Channel', (2, 2 ** 32 - 1)), ('Shutdown', ()), ('RemoteError', err),
             ('Spawn', (5, u'n', [u'ssh', u'h'], True, False, True, [(b'pw:', b'x\n')],
                        [(b'denied', 1)], 0, b'boot')),
-            ('Init', (1, 0, u'a', 20, 2 ** 27, [u'x', u'y'])),
+            ('Init', (1, 0, u'a', 20, 2 ** 27, [u'x', u'y'], 500)),
         ]
         for t, b in samples:
             e = stub.enc(b, t)

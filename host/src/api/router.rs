@@ -30,6 +30,10 @@ pub struct RouterOptions {
     /// Asks a person for a password when a hop prompts and none was given (default: none, so
     /// such a hop fails with `ConnectFailure::PasswordRequired`).
     pub ask_password: Option<crate::connect::watch::AskPassword>,
+    /// How often every context is sent a heartbeat (default 15 s; zero: never). A context that
+    /// hears nothing for four intervals exits; one the host hears nothing from for four
+    /// intervals is reported disconnected: a network cut is noticed even when no stream ends.
+    pub heartbeat: Duration,
 }
 
 impl Default for RouterOptions {
@@ -41,6 +45,7 @@ impl Default for RouterOptions {
             module_path: Vec::new(),
             module_files: Vec::new(),
             ask_password: None,
+            heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -71,8 +76,14 @@ impl Router {
     /// A router with the given options.
     pub fn with_options(o: RouterOptions) -> Result<Router, Error> {
         let modules = crate::modules::ModuleServer::new(&o.module_path, &o.module_files)?;
-        let (shared, thread) =
-            broker::start(o.sink, o.log_level, o.max_frame, modules, o.ask_password)?;
+        let (shared, thread) = broker::start(
+            o.sink,
+            o.log_level,
+            o.max_frame,
+            modules,
+            o.ask_password,
+            o.heartbeat,
+        )?;
         Ok(Router {
             shared,
             thread: Some(thread),

@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub sink: LogSink,
     pub log_level: u32,
     pub max_frame: u32,
+    /// Heartbeat interval (zero: none).
+    pub heartbeat: Duration,
     pub modules: Arc<crate::modules::ModuleServer>,
     /// Asks a person for a password when a hop prompts and none was given.
     pub ask: Option<crate::connect::watch::AskPassword>,
@@ -99,6 +101,7 @@ impl Shared {
             name: name.to_string(),
             log_level: self.log_level,
             max_frame: self.max_frame,
+            heartbeat_ms: u32::try_from(self.heartbeat.as_millis()).unwrap_or(u32::MAX),
             served: self.modules.served(),
         };
         let mut boot = econtext_stub::STAGE2.to_vec();
@@ -142,6 +145,7 @@ pub(crate) fn start(
     max_frame: u32,
     modules: crate::modules::ModuleServer,
     ask: Option<crate::connect::watch::AskPassword>,
+    heartbeat: Duration,
 ) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
@@ -155,6 +159,7 @@ pub(crate) fn start(
         sink,
         log_level,
         max_frame,
+        heartbeat,
         modules: Arc::new(modules),
         ask,
         module_requests: Default::default(),
@@ -166,6 +171,8 @@ pub(crate) fn start(
         routes: Routes::root(),
         names: HashMap::new(),
         gones: HashMap::new(),
+        seen: HashMap::new(),
+        next_beat: Instant::now(),
         dying: Vec::new(),
         stopping: None,
         buf: vec![0; 256 * 1024],
@@ -184,6 +191,9 @@ struct Broker {
     names: HashMap<ContextId, String>,
     /// Set when a context is gone, for every context (direct or behind another).
     gones: HashMap<ContextId, Arc<Latch<String>>>,
+    /// When each live context was last heard from (heartbeats).
+    seen: HashMap<ContextId, Instant>,
+    next_beat: Instant,
     dying: Vec<(std::process::Child, Instant)>,
     stopping: Option<Instant>,
     buf: Vec<u8>,
@@ -265,6 +275,9 @@ impl Broker {
             if let Some(d) = c.deadline() {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
+        }
+        if !self.shared.heartbeat.is_zero() && !self.seen.is_empty() {
+            next = Some(next.map_or(self.next_beat, |n| n.min(self.next_beat)));
         }
         if !self.dying.is_empty() || self.conns.values().any(|c| c.phase != Phase::Up) {
             let d = now + Duration::from_millis(20);
@@ -419,6 +432,7 @@ impl Broker {
                 }
                 Ok(Some(rest)) => {
                     let rest = rest.to_vec();
+                    self.seen.insert(sid, Instant::now());
                     return self.frames(sid, &rest);
                 }
                 Err(e) => {
@@ -455,6 +469,9 @@ impl Broker {
 
     fn route(&mut self, from: Origin, frame: Frame) {
         let h = frame.header;
+        if let (Origin::Stream(_), Some(t)) = (from, self.seen.get_mut(&h.src)) {
+            *t = Instant::now();
+        }
         match self.routes.decide(&h, from) {
             Decision::Deliver => self.deliver(from, frame),
             Decision::Forward(sid) => self.write_frame(sid, frame),
@@ -530,6 +547,7 @@ impl Broker {
                     return;
                 };
                 if self.routes.accept_route_add(sid, r.id, r.parent) {
+                    self.seen.insert(r.id, Instant::now());
                     let parent = self.names.get(&r.parent).cloned().unwrap_or_default();
                     self.names
                         .entry(r.id)
@@ -668,8 +686,61 @@ impl Broker {
         }
     }
 
+    /// Send every live context a heartbeat each interval; a context silent for four intervals
+    /// is gone (a network cut ends no stream): kill its connection, or forget it and tell it
+    /// to exit when it lives behind another context.
+    fn heartbeats(&mut self, now: Instant) {
+        let hb = self.shared.heartbeat;
+        if hb.is_zero() || now < self.next_beat {
+            return;
+        }
+        self.next_beat = now + hb;
+        let ids: Vec<ContextId> = self.seen.keys().copied().collect();
+        for id in ids {
+            let h = Header {
+                dst: id,
+                ..Header::default()
+            };
+            if let Ok(f) = Frame::new(h, Vec::new()) {
+                self.route(Origin::Local, f);
+            }
+        }
+        let silent: Vec<ContextId> = self
+            .seen
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) > hb * 4)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in silent {
+            let reason = format!(
+                "nothing heard for {:.1}s: the connection is dead (network cut?)",
+                (hb * 4).as_secs_f64()
+            );
+            if self.conns.contains_key(&id) {
+                self.kill(id);
+                self.close(id, reason);
+            } else {
+                let h = Header {
+                    dst: id,
+                    handle: handle::SHUTDOWN,
+                    ..Header::default()
+                };
+                if let Ok(f) = Frame::new(h, Vec::new()) {
+                    self.route(Origin::Local, f);
+                }
+                if let Some(sid) = self.routes.route_of(id) {
+                    self.routes.accept_route_del(sid, id);
+                }
+                self.gone(&[id], &reason);
+            }
+        }
+    }
+
     /// These contexts are gone: fail their pending calls at once and tell their handles.
     fn gone(&mut self, ids: &[ContextId], reason: &str) {
+        for id in ids {
+            self.seen.remove(id);
+        }
         let mut pending = self
             .shared
             .pending
@@ -700,6 +771,7 @@ impl Broker {
 
     fn timers(&mut self) {
         let now = Instant::now();
+        self.heartbeats(now);
         let expired: Vec<StreamId> = self
             .conns
             .iter()
