@@ -252,3 +252,8 @@ pub fn uid_number(user: &str) -> i64 {
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
+
+/// True while process `pid` exists and has not exited (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid)
+}

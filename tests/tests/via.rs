@@ -304,11 +304,10 @@ fn killing_the_bastion_fails_everything_behind_it_at_once() {
         internal.call("os.getpid", vec![]),
         Err(Error::Disconnected { .. })
     ));
-    let alive = |p: &u32| std::path::Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p);
     assert!(
-        eventually(1500, || !ours.iter().any(alive)),
+        eventually(1500, || !ours.iter().any(|p| alive(*p))),
         "left: {:?}",
-        ours.iter().filter(|p| alive(p)).collect::<Vec<_>>()
+        ours.iter().filter(|p| alive(**p)).collect::<Vec<_>>()
     );
 }
 
