@@ -83,6 +83,10 @@ def pump(fd, final=0):
             d += x
         lines = (c[2] + d).split(b'\n')
         c[2] = lines.pop()
+        # A line that never ends is still sent, in 64 KiB pieces (nothing lost, no huge message).
+        while len(c[2]) > 65536:
+            lines.append(c[2][:65536])
+            c[2] = c[2][65536:]
         if final and c[2]:
             lines.append(c[2])
             c[2] = b''
@@ -399,6 +403,11 @@ def main():
             try:
                 raise TypeError('econtext cannot send a %s: return None, bool, int, float, str, bytes, list, tuple or dict' % type(r[1]).__name__)
             except TypeError as e:
+                r = enc(err(e), 'Reply')
+        if len(r) > INIT[4]:
+            try:
+                raise ValueError('econtext: the result is %d bytes, over the %d-byte message limit' % (len(r), INIT[4]))
+            except ValueError as e:
                 r = enc(err(e), 'Reply')
         if rt:
             send(src, rt, r)

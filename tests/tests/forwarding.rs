@@ -237,3 +237,29 @@ fn cli_serves_a_single_file_program() {
         "installed by install_app"
     );
 }
+
+#[test]
+fn a_line_that_never_ends_arrives_in_pieces() {
+    let (router, events) = make(20);
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    assert_eq!(
+        text(&ctx.call("output.endless_line", vec![]).unwrap()),
+        "done"
+    );
+    let got: usize = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.logger == "stdout")
+        .map(|e| e.message.len())
+        .sum();
+    assert_eq!(got, 300_000);
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e.message.len() <= 65536),
+        "pieces of at most 64 KiB"
+    );
+}

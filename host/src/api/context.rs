@@ -103,6 +103,13 @@ impl Context {
             reply_to,
             ..Header::default()
         };
+        if body.len() > self.shared.max_frame as usize {
+            return Err(Error::Usage(format!(
+                "the call's arguments encode to {} bytes, over the {}-byte message limit (RouterOptions::max_frame)",
+                body.len(),
+                self.shared.max_frame
+            )));
+        }
         let frame = Frame::new(h, body).map_err(|e| Error::Usage(e.to_string()))?;
         if let Some(reason) = self.gone.try_peek() {
             return Err(Error::Disconnected {
