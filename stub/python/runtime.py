@@ -91,7 +91,8 @@ def pump(fd, final=0):
             lines.append(c[2])
             c[2] = b''
         for l in lines:
-            log(c[0], c[1], l.decode('utf-8', 'replace'))
+            for i in range(0, len(l) or 1, 65536):
+                log(c[0], c[1], l[i:i + 65536].decode('utf-8', 'replace'))
 
 
 def log(name, lvl, msg):
