@@ -164,7 +164,6 @@ pub struct Watcher {
     password: Option<Password>,
     ask: Option<AskPassword>,
     context: String,
-    pending: String,
     raw: String,
     line: String,
     answered: bool,
@@ -199,7 +198,6 @@ impl Watcher {
             password,
             ask,
             context: context.into(),
-            pending: String::new(),
             raw: String::new(),
             line: String::new(),
             answered: false,
@@ -224,7 +222,7 @@ impl Watcher {
                 self.line.push(c);
             }
         }
-        self.pending.push_str(&text);
+        // Text since the last answered prompt: a prompt has no newline after it.
         self.raw.push_str(&String::from_utf8_lossy(bytes));
         if self.raw.len() > 4096 {
             let cut = self.raw.len() - 2048;
@@ -233,21 +231,10 @@ impl Watcher {
                 .unwrap_or(0);
             self.raw.drain(..cut);
         }
-        if self.pending.len() > 4096 {
-            let cut = self.pending.len() - 2048;
-            let cut = (cut..self.pending.len())
-                .find(|i| self.pending.is_char_boundary(*i))
-                .unwrap_or(0);
-            self.pending.drain(..cut);
-        }
-        if !self
-            .prompts
-            .iter()
-            .any(|p| self.pending.contains(&p.pattern))
-        {
+        let pending = self.raw.to_lowercase();
+        if !self.prompts.iter().any(|p| pending.contains(&p.pattern)) {
             return Action::Wait;
         }
-        self.pending.clear();
         let raw = std::mem::take(&mut self.raw);
         // What a person should see: the prompt's own line.
         let prompt = raw
@@ -274,20 +261,6 @@ impl Watcher {
             }
             None => Action::Fail(ConnectFailure::PasswordRequired),
         }
-    }
-
-    /// Feed output that can only carry failure messages (stderr).
-    pub fn feed_failures(&mut self, bytes: &[u8]) -> Option<ConnectFailure> {
-        for line in String::from_utf8_lossy(bytes).to_lowercase().lines() {
-            if self.failure.is_none() {
-                self.failure = self
-                    .failures
-                    .iter()
-                    .find(|r| glob_in(line, &r.pattern))
-                    .map(|r| r.kind);
-            }
-        }
-        self.failure
     }
 
     /// Remove the password from text shown to people.
