@@ -57,8 +57,6 @@ pub struct Conn {
     connect: Option<Connecting>,
     watch: Watcher,
     stdio_on_pty: bool,
-    /// A failure recognised while reading stderr, reported by the broker.
-    pub stderr_failure: Option<Error>,
 }
 
 fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
@@ -112,7 +110,6 @@ impl Conn {
             )),
             watch,
             stdio_on_pty: recipe.stdio_on_pty,
-            stderr_failure: None,
         }
     }
 
@@ -226,8 +223,8 @@ impl Conn {
         Ok(())
     }
 
-    /// Read stderr; returns complete lines.
-    pub fn read_stderr(&mut self) -> Vec<String> {
+    /// Read stderr; returns complete lines, or the failure it revealed while connecting.
+    pub fn read_stderr(&mut self) -> Result<Vec<String>, Error> {
         let mut lines = Vec::new();
         let mut buf = [0u8; 8192];
         while let Some(f) = &mut self.stderr {
@@ -240,9 +237,7 @@ impl Conn {
                     keep_tail(&mut self.err, &buf[..n]);
                     if self.phase != Phase::Up {
                         // Some programs prompt on stderr (su).
-                        if let Err(e) = self.watch_output(&buf[..n]) {
-                            self.stderr_failure = Some(e);
-                        }
+                        self.watch_output(&buf[..n])?;
                     }
                     self.err_partial.extend_from_slice(&buf[..n]);
                     while let Some(i) = self.err_partial.iter().position(|b| *b == b'\n') {
@@ -258,7 +253,7 @@ impl Conn {
                 }
             }
         }
-        lines
+        Ok(lines)
     }
 
     /// Read the pty: answer prompts, recognise failures.
@@ -345,7 +340,7 @@ impl Conn {
         // Give a dying process a moment to finish its traceback.
         let deadline = Instant::now() + Duration::from_millis(200);
         while self.stderr.is_some() && Instant::now() < deadline {
-            self.read_stderr();
+            let _ = self.read_stderr();
             std::thread::sleep(Duration::from_millis(2));
         }
         let status = self.child.try_wait().ok().flatten();

@@ -631,11 +631,13 @@ impl Broker {
         let Some(c) = self.conns.get_mut(&sid) else {
             return;
         };
-        let lines = c.read_stderr();
-        if let Some(e) = c.stderr_failure.take() {
-            self.kill(sid);
-            return self.fail_boot(sid, e);
-        }
+        let lines = match c.read_stderr() {
+            Ok(lines) => lines,
+            Err(e) => {
+                self.kill(sid);
+                return self.fail_boot(sid, e);
+            }
+        };
         if c.phase == Phase::Up {
             let name = c.name.clone();
             for l in lines {
