@@ -27,11 +27,20 @@ enum Root {
     File { name: String, path: PathBuf },
 }
 
+/// A module ready to send, with the names its source imports (scanned once, when read).
+#[derive(Debug)]
+pub struct Served {
+    /// The compressed module.
+    pub module: Module,
+    /// Absolute names its import statements mention (see `imports::imported`).
+    pub imports: Vec<String>,
+}
+
 /// Serves module sources to contexts.
 #[derive(Debug, Default)]
 pub struct ModuleServer {
     roots: Vec<Root>,
-    cache: Mutex<HashMap<String, Option<Arc<Module>>>>,
+    cache: Mutex<HashMap<String, Option<Arc<Served>>>>,
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -151,8 +160,8 @@ impl ModuleServer {
         None
     }
 
-    /// The compressed module, cached.
-    pub fn find(&self, fullname: &str) -> Option<Arc<Module>> {
+    /// The compressed module and its imports, cached.
+    pub fn find(&self, fullname: &str) -> Option<Arc<Served>> {
         if let Some(m) = self
             .cache
             .lock()
@@ -176,24 +185,21 @@ impl ModuleServer {
                 .and_then(|(p, pkg)| std::fs::read(&p).ok().map(|src| (p, pkg, src)))
         });
         let found = found.map(|(path, is_package, source)| {
-            Arc::new(Module {
+            let imports =
+                imports::imported(&String::from_utf8_lossy(&source), fullname, is_package);
+            let module = Module {
                 name: fullname.to_string(),
                 filename: path.to_string_lossy().into_owned(),
                 is_package,
                 source: ByteBuf(miniz_oxide::deflate::compress_to_vec_zlib(&source, 6)),
-            })
+            };
+            Arc::new(Served { module, imports })
         });
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(fullname.to_string(), found.clone());
         found
-    }
-
-    fn source(&self, m: &Module) -> String {
-        miniz_oxide::inflate::decompress_to_vec_zlib(&m.source.0)
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .unwrap_or_default()
     }
 
     /// The answer to a request for `fullname` on a stream that has already received `sent`.
@@ -208,15 +214,15 @@ impl ModuleServer {
             return reply;
         };
         sent.insert(fullname.to_string());
-        let mut queue: VecDeque<Arc<Module>> = VecDeque::from([first]);
-        let served: HashSet<String> = self.served().into_iter().collect();
-        while let Some(m) = queue.pop_front() {
+        let mut queue: VecDeque<Arc<Served>> = VecDeque::from([first]);
+        while let Some(s) = queue.pop_front() {
+            let m = &s.module;
             let package = if m.is_package {
                 m.name.as_str()
             } else {
                 m.name.rsplit_once('.').map_or("", |p| p.0)
             };
-            for name in imports::imported(&self.source(&m), &m.name, m.is_package) {
+            for name in &s.imports {
                 // Python 2 first tries `import os` inside package P as `P.os`: say up front that
                 // no such module exists, so that costs no round trip.
                 if !package.is_empty() && !name.contains('.') {
@@ -225,19 +231,16 @@ impl ModuleServer {
                         reply.missing.push(implicit);
                     }
                 }
-                let top = name.split('.').next().unwrap_or_default();
-                if reply.modules.len() + queue.len() >= MAX_RELATED
-                    || !served.contains(top)
-                    || sent.contains(&name)
-                {
+                // find() serves only names inside the roots (and caches misses such as `os`).
+                if reply.modules.len() + queue.len() >= MAX_RELATED || sent.contains(name) {
                     continue;
                 }
-                if let Some(r) = self.find(&name) {
-                    sent.insert(name);
+                if let Some(r) = self.find(name) {
+                    sent.insert(name.clone());
                     queue.push_back(r);
                 }
             }
-            reply.modules.push((*m).clone());
+            reply.modules.push(m.clone());
         }
         reply
     }
