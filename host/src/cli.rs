@@ -3,6 +3,14 @@
 use std::time::Duration;
 
 use crate::connect::Method;
+
+/// `eprintln!` that never panics: a closed stderr is no reason to abort.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), $($t)*);
+    }};
+}
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
 /// Top-level help.
@@ -11,6 +19,7 @@ econtext: run Python functions on machines that have nothing but Python
 
 USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
+    econtext --version
 
 TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
 (e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
@@ -37,14 +46,18 @@ OPTIONS (after `call`):
     -i, --identity [HOP=]FILE  ssh private key, for hop number HOP or every ssh hop
     -p, --port PORT   ssh port
     -o, --ssh-option OPT     passed to ssh as `-o OPT` (repeatable), e.g. -o ProxyJump=gw
-    --host-key POLICY        enforce (default: the key must be in known_hosts),
-                      accept-new, or ignore
+    -F, --ssh-config FILE    read FILE instead of ~/.ssh/config
+    --host-key POLICY        enforce (the key must be in known_hosts), accept-new, or
+                      ignore. Default: none given to ssh, so your ssh config decides
+                      (StrictHostKeyChecking, UserKnownHostsFile); where it is silent, ssh
+                      refuses an unknown key
     --known-hosts FILE       use FILE instead of ~/.ssh/known_hosts
     --password-env [HOP=]VAR read a password from environment variable VAR, for hop
                       number HOP (1 = first) or for every hop
     --password-fd [HOP=]FD   read a password from file descriptor FD (one line)
-                      Without either, a first hop that asks for a password is answered from
-                      the terminal. Passwords are never accepted on the command line.
+                      Without either, a hop that asks for a password (any hop of the
+                      chain) is answered from the terminal, with a prompt naming the hop and
+                      the account. Passwords are never accepted on the command line.
     --python PATH applies to the last hop; ssh options to every ssh hop.
     --json            print the result as JSON (bytes, tuples, big ints: see README)
     -v                also show debug records from the context
@@ -67,6 +80,52 @@ EXIT STATUS:
     0 success; 1 the function raised (type, message and traceback on stderr);
     2 usage error; 3 connection or bootstrap failure; 4 timeout or context lost mid-call.
 ";
+
+/// What `econtext --version` prints.
+pub fn version() -> String {
+    format!("econtext {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+/// Every option `call` takes (for suggestions on a typo).
+const CALL_FLAGS: &[&str] = &[
+    "--help", "--json", "--module-path", "--file", "--python", "--identity", "--port",
+    "--ssh-option", "--ssh-config", "--host-key", "--known-hosts", "--password-env",
+    "--password-fd", "--timeout", "--connect-timeout", "--kw",
+];
+
+/// Edit distance between two short strings.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The valid word nearest to `given`, when one is near enough to be a typo.
+fn nearest<'a>(given: &str, valid: &[&'a str]) -> Option<&'a str> {
+    let given = given.split('=').next().unwrap_or(given);
+    valid
+        .iter()
+        .map(|v| (distance(given, v), *v))
+        .filter(|(d, v)| *d <= 2.max(v.len() / 4) || v.starts_with(given) && given.len() > 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, v)| v)
+}
+
+/// `unknown option X` with the nearest valid one, if any.
+fn unknown(what: &str, given: &str, valid: &[&str], help: &str) -> String {
+    match nearest(given, valid) {
+        Some(v) => format!("unknown {what} {given:?}: did you mean {v}? (see {help})"),
+        None => format!("unknown {what} {given:?}: see {help}"),
+    }
+}
 
 /// Help for `call`.
 pub const CALL_HELP: &str = HELP;
@@ -113,6 +172,8 @@ pub struct HopOptions {
     pub host_key: Option<crate::HostKeyPolicy>,
     /// known_hosts file.
     pub known_hosts: Option<String>,
+    /// ssh config file (`ssh -F`).
+    pub ssh_config: Option<String>,
     /// Environment variables holding passwords: (hop number or every hop, variable).
     pub password_env: Vec<(Option<usize>, String)>,
     /// File descriptors to read passwords from: (hop number or every hop, fd).
@@ -124,6 +185,8 @@ pub struct HopOptions {
 pub enum Command {
     /// Print this text and exit 0.
     Help(&'static str),
+    /// Print the version and exit 0.
+    Version,
     /// Run a call.
     Call(Box<CallCmd>),
 }
@@ -150,12 +213,24 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     let sub = loop {
         match it.next().as_deref() {
             None | Some("-h") | Some("--help") | Some("help") => return Ok(Command::Help(HELP)),
+            Some("-V") | Some("--version") | Some("version") => return Ok(Command::Version),
             Some("-v") => verbosity = 1,
             Some("-q") => verbosity = -1,
             Some("call") => break "call",
+            Some(other) if other.starts_with('-') => {
+                return Err(unknown(
+                    "option",
+                    other,
+                    &["--help", "--version", "-v", "-q"],
+                    "`econtext --help`",
+                ))
+            }
             Some(other) => {
-                return Err(format!(
-                    "unknown command {other:?}: try `econtext call --help`"
+                return Err(unknown(
+                    "command",
+                    other,
+                    &["call", "help", "version"],
+                    "`econtext --help`",
                 ))
             }
         }
@@ -212,6 +287,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                     _ => return Err(format!("--host-key {v:?}: expected enforce, accept-new or ignore")),
                 });
             }
+            "-F" | "--ssh-config" => c.hop.ssh_config = Some(it.next().ok_or("--ssh-config needs a file")?),
             "--known-hosts" => c.hop.known_hosts = Some(it.next().ok_or("--known-hosts needs a file")?),
             "--password-env" => {
                 let v = it.next().ok_or("--password-env needs [HOP=]VARIABLE")?;
@@ -238,7 +314,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 c.kwargs.push((k.to_string(), arg_value(v)));
             }
             s if s.starts_with("--") => {
-                return Err(format!("unknown option {s:?}: see `econtext call --help`"))
+                return Err(unknown("option", s, CALL_FLAGS, "`econtext call --help`"))
             }
             _ => pos.push(a),
         }
@@ -278,7 +354,8 @@ pub fn password(hop: &HopOptions, n: usize) -> Result<Option<crate::Password>, S
     }
     if let Some((_, fd)) = hop.password_fd.iter().rev().find(|(h, _)| pick(h)) {
         let line =
-            crate::sys::tty::read_fd_line(*fd).map_err(|e| format!("--password-fd {fd}: {e}"))?;
+            crate::sys::tty::dup_named_fd(*fd)
+                .and_then(crate::sys::tty::read_fd_line).map_err(|e| format!("--password-fd {fd}: {e}"))?;
         return Ok(Some(crate::Password::new(line)));
     }
     Ok(None)
@@ -371,6 +448,9 @@ pub fn method(
             if let Some(k) = &hop.known_hosts {
                 m = m.known_hosts(k);
             }
+            if let Some(f) = &hop.ssh_config {
+                m = m.config_file(f);
+            }
             if let Some(p) = &hop.python {
                 m = m.python(p);
             }
@@ -411,17 +491,29 @@ pub fn main() -> i32 {
     match parse(args) {
         Ok(cmd) => run(cmd),
         Err(e) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             2
         }
     }
+}
+
+/// Write to stdout. A closed stdout (EPIPE) is reported to the caller, never a panic.
+fn out(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())?;
+    o.flush()
 }
 
 /// Run a parsed command; returns the exit status.
 pub fn run(cmd: Command) -> i32 {
     let c = match cmd {
         Command::Help(t) => {
-            print!("{t}");
+            let _ = out(t);
+            return 0;
+        }
+        Command::Version => {
+            let _ = out(&version());
             return 0;
         }
         Command::Call(c) => *c,
@@ -429,14 +521,15 @@ pub fn run(cmd: Command) -> i32 {
     let chain = match methods(&c.target, c.connect_timeout, &c.hop) {
         Ok(m) => m,
         Err(e) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             return 2;
         }
     };
-    let ask: crate::connect::watch::AskPassword = std::sync::Arc::new(|ctx: &str, prompt: &str| {
-        crate::sys::tty::ask_password(&format!("econtext: {ctx}: {prompt} "))
-            .map(crate::Password::new)
-    });
+    let ask: crate::connect::watch::AskPassword =
+        std::sync::Arc::new(|r: &crate::PasswordRequest| {
+            crate::sys::tty::ask_password(&format!("econtext: {}: {} ", r.hop, r.prompt))
+                .map(crate::Password::new)
+        });
     let mut opts = RouterOptions {
         ask_password: Some(ask),
         module_path: c.module_path.clone(),
@@ -454,11 +547,11 @@ pub fn run(cmd: Command) -> i32 {
     let router = match Router::with_options(opts) {
         Ok(r) => r,
         Err(e @ Error::Usage(_)) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             return 2;
         }
         Err(e) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             return 3;
         }
     };
@@ -471,19 +564,19 @@ pub fn run(cmd: Command) -> i32 {
         match next {
             Ok(c) => ctx = Some(c),
             Err(e) => {
-                eprintln!("econtext: {e}");
+                say!("econtext: {e}");
                 return 3;
             }
         }
     }
     let Some(ctx) = ctx else {
-        eprintln!("econtext: empty TARGET");
+        say!("econtext: empty TARGET");
         return 2;
     };
     let mut b = match ctx.build(&c.function) {
         Ok(b) => b.args(c.args),
         Err(e) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             return 2;
         }
     };
@@ -503,20 +596,21 @@ pub fn run(cmd: Command) -> i32 {
                 }
                 _ => json::to_json(&v),
             };
-            println!("{text}");
+            // A closed stdout (`| head`, `| true`) is not an error of the call: end quietly.
+            let _ = out(&format!("{text}\n"));
             0
         }
         Err(e @ Error::Remote(_)) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             1
         }
         Err(e @ (Error::Timeout { .. } | Error::Disconnected { .. })) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             ctx.kill();
             4
         }
         Err(e) => {
-            eprintln!("econtext: {e}");
+            say!("econtext: {e}");
             3
         }
     };

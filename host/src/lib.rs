@@ -4,7 +4,7 @@
 //! through the system `ssh`/`sudo`/`su`/`doas` binaries (or locally), sends it a small stub that
 //! writes nothing to disk, and then calls Python functions there. Read the layers bottom up:
 //!
-//! 1. [`sys`]: the only `unsafe` code: process spawning with an optional pty, poll(2), signals.
+//! 1. `sys`: the only `unsafe` code: process spawning with an optional pty, poll(2), signals.
 //! 2. `broker`: one IO thread running a poll loop over every connection, woken through a
 //!    self-pipe. It bootstraps each connection (stage 1 marker, stage 2 upload, stage 2 marker),
 //!    decodes frames with [`econtext_core`], and routes them with its routing table. API
@@ -25,6 +25,7 @@
 //! # Ok::<(), econtext::Error>(())
 //! ```
 #![deny(missing_docs)]
+#![deny(unsafe_code)]
 
 mod api;
 mod broker;
@@ -34,10 +35,11 @@ mod error;
 pub mod json;
 pub mod log;
 pub mod modules;
-pub mod sys;
+pub(crate) mod sys;
+mod text;
 
 pub use api::{CallBuilder, CallHandle, Context, Router, RouterOptions};
-pub use connect::watch::{ConnectFailure, Password};
+pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{BecomeUser, HostKeyPolicy, Local, Ssh};
 pub use econtext_core::{RemoteError, Value};
 pub use error::Error;

@@ -33,7 +33,10 @@ pub fn level_letter(level: u32) -> char {
 pub fn stderr_sink() -> LogSink {
     Arc::new(|e: &LogEvent| {
         let (h, m, s) = crate::sys::time::local_hms();
-        eprintln!(
+        use std::io::Write;
+        // Never panics: a closed stderr must not take the broker thread down.
+        let _ = writeln!(
+            std::io::stderr().lock(),
             "{h:02}:{m:02}:{s:02} {} ctx.{}: {}: {}",
             level_letter(e.level),
             e.context,

@@ -43,12 +43,17 @@ WAKE = os.pipe()
 
 
 def send(dst, h, body, rt=0, f=0, src=None):
-    # To a child's subtree when the route says so, else upstream.
-    fd = ROUTES.get(dst, OUT)
+    # To a child's subtree when the route says so, else upstream. A write to a child that
+    # just died fails that child alone: the IO thread sees its stream end and reports it.
     d = memoryview(hdr_pack(f, dst, ME if src is None else src, h, rt, len(body)) + body)
     with WL:
-        while d:
-            d = d[os.write(fd, d):]
+        fd = ROUTES.get(dst, OUT)
+        try:
+            while d:
+                d = d[os.write(fd, d):]
+        except OSError:
+            if fd == OUT:
+                raise
 
 
 def die(*a):
@@ -178,11 +183,14 @@ def adopt(i, fd, name):
 
 
 def lost(fd):
-    # A child stream ended: its whole subtree is gone.
-    del KIDS[fd]
-    os.close(fd)
-    for i in [i for i in ROUTES if ROUTES[i] == fd]:
-        del ROUTES[i]
+    # A child stream ended or broke the protocol: its whole subtree is gone, nothing else.
+    with WL:
+        del KIDS[fd]
+        os.close(fd)
+        g = [i for i in ROUTES if ROUTES[i] == fd]
+        for i in g:
+            del ROUTES[i]
+    for i in g:
         send(INIT[1], 6, enc((i,), 'RouteDel'))
 
 
@@ -320,17 +328,16 @@ def io_loop():
                 if fd == WAKE[0]:
                     os.read(fd, 99)
                     continue
-                d = os.read(fd, 1 << 20)
                 if fd != IN:
                     try:
-                        frames(KIDS[fd][0], d or 1 / 0, fd)
+                        frames(KIDS[fd][0], os.read(fd, 1 << 20) or 1 / 0, fd)
                     except Exception:
-                        # Ended or malformed: that child's subtree is gone, nothing else.
                         lost(fd)
-                elif not d:
+                    continue
+                d = os.read(fd, 1 << 20)
+                if not d:
                     die()
-                else:
-                    frames(b, d, fd)
+                frames(b, d, fd)
     finally:
         die()
 

@@ -28,6 +28,14 @@ def scan(d, failures, failure):
     return failure
 
 
+NOISE_MAX = 65536
+
+
+def VERSION(v):
+    # 3.11.2, 2.7.18+, 3.13.0rc1: digits first, then digits, letters, dots and '+'.
+    return v[:1].isdigit() and '.' in v and not [c for c in v if not (c.isalnum() or c in '.+')]
+
+
 def supported(v):
     try:
         major, minor = [int(x) for x in v.split('.')[:2]]
@@ -153,7 +161,10 @@ def spawn(g, body):
                         if answered:
                             return finish(fail('failure:4', out))
                         if not answer:
-                            return finish(fail('failure:5', out))
+                            # Whose password it is, so the host can ask a person and retry.
+                            import pwd
+                            who = '%s@%s' % (pwd.getpwuid(os.getuid())[0], os.uname()[1])
+                            return finish(fail('failure:5:' + who, out))
                         answered = True
                         pending = b''
                         os.write(master if master is not None else mine, answer)
@@ -163,9 +174,16 @@ def spawn(g, body):
             while at > 0 and stdout[at - 1:at] != b'\n':
                 at = stdout.find(b'EC0', at + 1)
             nl = stdout.find(b'\n', at)
+            if at < 0 and len(stdout) > NOISE_MAX:
+                return finish(fail('protocol:%d bytes of output and no ready marker (EC0)' % len(stdout), out))
+            if at >= 0 and (nl > at + 3 + 64 or nl < 0 and len(stdout) - at > 3 + 64):
+                return finish(fail('protocol:no Python version after EC0: %r' % stdout[at:at + 80], out))
             if at >= 0 and nl > at:
-                version = stdout[at + 3:nl].strip().decode('ascii', 'replace')
+                line = stdout[at + 3:nl].strip()
+                version = line.decode('ascii', 'replace')
                 stdout = stdout[nl + 1:]
+                if not VERSION(version):
+                    return finish(fail('protocol:no Python version after EC0: %r' % line[:80], out))
                 if not supported(version):
                     return finish(fail('tooold:' + version, out))
                 if stdio_pty:
@@ -174,9 +192,12 @@ def spawn(g, body):
                     os.write(mine, boot)
                     sent_boot = True
         if version is not None:
-            at = stdout.find(b'EC1\n')
-            if at >= 0 and (at == 0 or stdout[at - 1:at] == b'\n'):
-                rest = stdout[at + 4:]
+            # After EC0 only the bytes of EC1 may come: anything else fails now, not at the
+            # connect timeout.
+            if stdout[:4] != b'EC1\n'[:len(stdout)]:
+                return finish(fail('protocol:after EC0 only EC1 may come, got %r' % stdout[:80], out))
+            if len(stdout) >= 4:
+                rest = stdout[4:]
                 def drain():
                     # Keep reading the child's stderr (a full pipe would block it), then reap it.
                     try:

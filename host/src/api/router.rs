@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use crate::broker::{self, Cmd, Latch, Shared};
 use crate::connect::watch::ConnectFailure;
-use crate::connect::{bootstrap, Method};
+use crate::connect::watch::PasswordRequest;
+use crate::connect::{bootstrap, Method, Recipe};
+use crate::text;
 use crate::log::{stderr_sink, LogSink};
 use crate::{Context, Error};
 use econtext_core::body::{Body, ByteBuf, Failure, Prompt as SpawnPrompt, Spawn};
@@ -136,9 +138,38 @@ impl Router {
     /// # Ok::<(), econtext::Error>(())
     /// ```
     pub fn connect_via(&self, method: &dyn Method, via: &Context) -> Result<Context, Error> {
-        let recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        let mut recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
         let id = self.shared.context_id();
         let name = format!("{}/{}", via.name(), recipe.name);
+        let gone = Arc::new(Latch::default());
+        self.shared.submit(Cmd::Adopt {
+            id,
+            name: name.clone(),
+            gone: gone.clone(),
+        });
+        let mut r = self.spawn_via(&recipe, id, &name, via);
+        // It prompted and no password was given: ask a person (on this thread, never the
+        // broker's), then start the hop again with the answer.
+        if let (Err(Failed::NeedsPassword { user, host, prompted, .. }), None, Some(ask)) =
+            (&r, &recipe.password, &self.shared.ask)
+        {
+            let req = PasswordRequest::new(&name, recipe.kind, &recipe.whose, user, host, prompted);
+            if let Some(p) = ask(&req) {
+                recipe.password = Some(p);
+                r = self.spawn_via(&recipe, id, &name, via);
+            }
+        }
+        match r {
+            Ok(()) => Ok(Context::new(id, name, self.shared.clone(), gone)),
+            Err(f) => {
+                self.shared.submit(Cmd::Forget(id));
+                Err(f.into_error(&name))
+            }
+        }
+    }
+
+    /// Ask `via` to start the recipe's context `id` once.
+    fn spawn_via(&self, recipe: &Recipe, id: u32, name: &str, via: &Context) -> Result<(), Failed> {
         let password = recipe.password.clone();
         let answer = |p: &Option<crate::Password>| {
             p.as_ref()
@@ -169,62 +200,84 @@ impl Router {
                 })
                 .collect(),
             timeout_ms: u32::try_from(recipe.connect_timeout.as_millis()).unwrap_or(u32::MAX),
-            boot: ByteBuf(self.shared.boot(id, via.id(), &name)),
+            boot: ByteBuf(self.shared.boot(id, via.id(), name)),
         };
-        let gone = Arc::new(Latch::default());
-        self.shared.submit(Cmd::Adopt {
-            id,
-            name: name.clone(),
-            gone: gone.clone(),
-        });
-        let body = spawn
-            .encode()
-            .map_err(|e| Error::Usage(format!("cannot encode the spawn: {e}")))?;
+        let body = spawn.encode().map_err(|e| {
+            Failed::Other(Error::Usage(format!("cannot encode the spawn: {e}")))
+        })?;
         let reply = via.request(
             handle::SPAWN,
             body,
             recipe.connect_timeout + Duration::from_secs(5),
         );
-        let redact = |t: String| match &password {
-            Some(p) if !p.expose().is_empty() => t.replace(p.expose(), "<redacted>"),
-            _ => t,
+        // Remote output in an error: password removed first, then bounded and printable.
+        let shown = |t: &str| {
+            let t = match &password {
+                Some(p) if !p.expose().is_empty() => t.replace(p.expose(), "<redacted>"),
+                _ => t.to_string(),
+            };
+            text::tail(t.as_bytes())
         };
-        let err = match reply {
-            Ok(Value::Context(got)) if got == id => {
-                return Ok(Context::new(id, name, self.shared.clone(), gone))
-            }
+        let name = name.to_string();
+        let e = match reply {
+            Ok(Value::Context(got)) if got == id => return Ok(()),
             Ok(other) => Error::Protocol {
-                context: name.clone(),
-                reason: format!("unexpected spawn reply {other:?}"),
+                context: name,
+                reason: format!(
+                    "unexpected spawn reply {}",
+                    text::quote(format!("{other:?}").as_bytes(), text::QUOTE_MAX)
+                ),
             },
             Err(Error::Remote(e)) if e.type_name == "econtext.SpawnError" => {
-                let output = redact(e.traceback);
-                match e.message.split_once(':') {
-                    Some(("failure", n)) => match n.parse().ok().and_then(ConnectFailure::from_u32)
-                    {
-                        Some(failure) => Error::Connect {
-                            context: name.clone(),
-                            failure,
-                            output,
-                        },
-                        None => Error::Bootstrap {
-                            context: name.clone(),
-                            reason: e.message,
-                            version: None,
-                            output,
-                        },
+                let output = shown(&e.traceback);
+                let (code, detail) = e.message.split_once(':').unwrap_or((&e.message, ""));
+                match code {
+                    "failure" => {
+                        let (n, who) = detail.split_once(':').unwrap_or((detail, ""));
+                        match n.parse().ok().and_then(ConnectFailure::from_u32) {
+                            Some(ConnectFailure::PasswordRequired) if password.is_none() => {
+                                let (user, host) = who.rsplit_once('@').unwrap_or((who, "?"));
+                                let prompted = output.lines().last().unwrap_or("").trim();
+                                return Err(Failed::NeedsPassword {
+                                    user: text::quote(user.as_bytes(), 64),
+                                    host: text::quote(host.as_bytes(), 64),
+                                    prompted: prompted.to_string(),
+                                    output,
+                                });
+                            }
+                            Some(failure) => Error::Connect {
+                                context: name,
+                                failure,
+                                output,
+                            },
+                            None => Error::Bootstrap {
+                                context: name,
+                                reason: text::quote(e.message.as_bytes(), text::QUOTE_MAX),
+                                version: None,
+                                output,
+                            },
+                        }
+                    }
+                    "tooold" => Error::PythonTooOld {
+                        context: name,
+                        version: text::quote(detail.as_bytes(), 64),
                     },
-                    Some(("tooold", v)) => Error::PythonTooOld {
-                        context: name.clone(),
-                        version: v.to_string(),
+                    "protocol" => Error::Bootstrap {
+                        context: name,
+                        reason: format!(
+                            "protocol error: {}",
+                            text::quote(detail.as_bytes(), text::QUOTE_MAX)
+                        ),
+                        version: None,
+                        output,
                     },
-                    _ if e.message == "timeout" => Error::ConnectTimeout {
-                        context: name.clone(),
+                    "timeout" => Error::ConnectTimeout {
+                        context: name,
                         after: recipe.connect_timeout,
                         output,
                     },
                     _ => Error::Bootstrap {
-                        context: name.clone(),
+                        context: name,
                         reason: "the process exited before the stub was ready".into(),
                         version: None,
                         output,
@@ -232,7 +285,7 @@ impl Router {
                 }
             }
             Err(Error::Remote(e)) => Error::Bootstrap {
-                context: name.clone(),
+                context: name,
                 reason: format!(
                     "the spawn failed in {}: {}: {}",
                     via.name(),
@@ -240,17 +293,16 @@ impl Router {
                     e.message
                 ),
                 version: None,
-                output: redact(e.traceback),
+                output: shown(&e.traceback),
             },
             Err(Error::Timeout { .. }) => Error::ConnectTimeout {
-                context: name.clone(),
+                context: name,
                 after: recipe.connect_timeout,
                 output: String::new(),
             },
             Err(e) => e,
         };
-        self.shared.submit(Cmd::Forget(id));
-        Err(err)
+        Err(Failed::Other(e))
     }
 
     /// How many module requests this router has answered (each is one round trip for the
@@ -259,6 +311,31 @@ impl Router {
         self.shared
             .module_requests
             .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Why a `via` spawn failed.
+enum Failed {
+    /// The hop prompted for a password and none was given: whose, and what it printed.
+    NeedsPassword {
+        user: String,
+        host: String,
+        prompted: String,
+        output: String,
+    },
+    Other(Error),
+}
+
+impl Failed {
+    fn into_error(self, context: &str) -> Error {
+        match self {
+            Failed::NeedsPassword { output, .. } => Error::Connect {
+                context: context.to_string(),
+                failure: ConnectFailure::PasswordRequired,
+                output,
+            },
+            Failed::Other(e) => e,
+        }
     }
 }
 

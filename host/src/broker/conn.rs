@@ -11,10 +11,10 @@ use econtext_core::{ContextId, Frame, FrameDecoder};
 
 use super::Latch;
 use crate::connect::bootstrap::{version_supported, MARK_STAGE1, MARK_STAGE2};
-use crate::connect::watch::{Action, AskPassword, Watcher};
+use crate::connect::watch::{Action, AskPassword, PasswordRequest, Watcher, Whose};
 use crate::connect::Recipe;
 use crate::sys::process::Spawned;
-use crate::Error;
+use crate::{text, Error};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +32,10 @@ type Connecting = (Arc<Latch<Result<(), Error>>>, Instant, Duration);
 
 /// Bytes of output kept for error messages.
 const TAIL: usize = 8 * 1024;
+/// Output allowed before the stage-1 marker (banners, motd) before giving up.
+pub const NOISE_MAX: usize = 64 * 1024;
+/// Longest version line after `EC0`.
+const VERSION_MAX: usize = 64;
 
 pub struct Conn {
     pub id: ContextId,
@@ -48,6 +52,8 @@ pub struct Conn {
     /// Modules already sent over this stream (none is sent twice).
     pub modules_sent: std::collections::HashSet<String>,
     stage2: Option<Vec<u8>>,
+    /// Protocol-stream bytes of the current bootstrap phase not consumed yet.
+    pre: Vec<u8>,
     noise: Vec<u8>,
     err: Vec<u8>,
     err_partial: Vec<u8>,
@@ -57,6 +63,12 @@ pub struct Conn {
     connect: Option<Connecting>,
     watch: Watcher,
     stdio_on_pty: bool,
+    kind: &'static str,
+    whose: Whose,
+    /// A person must be asked for a password (taken by the broker, which asks off its thread).
+    ask: Option<PasswordRequest>,
+    /// A person is being asked: the connect deadline waits.
+    asking: bool,
 }
 
 fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
@@ -78,11 +90,10 @@ impl Conn {
         ask: Option<AskPassword>,
     ) -> Conn {
         let watch = Watcher::new(
-            &recipe.name,
             recipe.prompts.clone(),
             recipe.failures.clone(),
             recipe.password.clone(),
-            ask,
+            ask.is_some(),
         );
         Conn {
             id,
@@ -97,6 +108,7 @@ impl Conn {
             decoder: FrameDecoder::new(max_frame),
             modules_sent: Default::default(),
             stage2: Some(stage2),
+            pre: Vec::new(),
             noise: Vec::new(),
             err: Vec::new(),
             err_partial: Vec::new(),
@@ -110,6 +122,10 @@ impl Conn {
             )),
             watch,
             stdio_on_pty: recipe.stdio_on_pty,
+            kind: recipe.kind,
+            whose: recipe.whose.clone(),
+            ask: None,
+            asking: false,
         }
     }
 
@@ -118,7 +134,28 @@ impl Conn {
     }
 
     pub fn deadline(&self) -> Option<Instant> {
+        if self.asking {
+            return None;
+        }
         self.connect.as_ref().map(|c| c.1)
+    }
+
+    /// A password request for a person, once (the broker asks off its own thread).
+    pub fn take_ask(&mut self) -> Option<PasswordRequest> {
+        let r = self.ask.take();
+        self.asking |= r.is_some();
+        r
+    }
+
+    /// A person answered (or declined): type the password, or fail. The connect timeout
+    /// starts again, since the person's typing time is not the connection's fault.
+    pub fn answer(&mut self, p: Option<crate::Password>) -> Result<(), Error> {
+        self.asking = false;
+        if let Some(c) = &mut self.connect {
+            c.1 = Instant::now() + c.2;
+        }
+        let a = self.watch.answered(p);
+        self.act(a)
     }
 
     pub fn stage2_pending(&self) -> bool {
@@ -132,28 +169,45 @@ impl Conn {
         }
     }
 
-    /// Consume bootstrap output. `Ok(Some(rest))` once `EC1\n` was seen: `rest` is framed data.
-    pub fn boot<'a>(&mut self, data: &'a [u8]) -> Result<Option<&'a [u8]>, Error> {
-        let mut data = data;
+    /// Consume bootstrap output on the protocol stream. `Ok(Some(rest))` once `EC1\n` was
+    /// seen: `rest` is framed data. Before `EC0` anything may come (banners, motd), up to
+    /// [`NOISE_MAX`]; after the `EC0<version>` line only the bytes of `EC1\n` are valid, and
+    /// anything else fails at once with the bytes seen (quoted, bounded).
+    pub fn boot(&mut self, data: &[u8]) -> Result<Option<Vec<u8>>, Error> {
         if self.phase == Phase::AwaitStage1 {
             self.watch_output(data)?;
-            let start = self.noise.len();
-            self.noise.extend_from_slice(data);
-            let Some(p) = find_line_start(&self.noise, MARK_STAGE1) else {
-                if self.noise.len() > 64 * 1024 {
-                    self.noise.drain(..32 * 1024);
+            self.pre.extend_from_slice(data);
+            let Some(p) = find_line_start(&self.pre, MARK_STAGE1) else {
+                if self.pre.len() > NOISE_MAX {
+                    return Err(self.protocol(format!(
+                        "{} bytes of output and no ready marker (EC0): is this a Python interpreter?",
+                        self.pre.len()
+                    )));
                 }
                 return Ok(None);
             };
-            let Some(nl) = self.noise[p..].iter().position(|b| *b == b'\n') else {
+            let line = &self.pre[p + MARK_STAGE1.len()..];
+            let Some(nl) = line.iter().position(|b| *b == b'\n') else {
+                if line.len() > VERSION_MAX {
+                    return Err(self.protocol(format!(
+                        "expected a Python version after the ready marker EC0, got {:?}",
+                        text::quote(line, text::QUOTE_MAX)
+                    )));
+                }
                 return Ok(None);
             };
-            let v = String::from_utf8_lossy(&self.noise[p + 3..p + nl])
-                .trim()
-                .to_string();
-            // What followed the marker line in this chunk.
-            let consumed = (p + nl + 1).saturating_sub(start);
-            self.noise.truncate(p);
+            let raw = line[..nl].strip_suffix(b"\r").unwrap_or(&line[..nl]);
+            let v = std::str::from_utf8(raw).unwrap_or("").trim().to_string();
+            if !looks_like_version(&v) {
+                return Err(self.protocol(format!(
+                    "expected a Python version after the ready marker EC0, got {:?}",
+                    text::quote(raw, text::QUOTE_MAX)
+                )));
+            }
+            let rest = line[nl + 1..].to_vec();
+            let before = self.pre[..p].to_vec();
+            keep_tail(&mut self.noise, &before);
+            self.pre = rest;
             if !version_supported(&v) {
                 return Err(Error::PythonTooOld {
                     context: self.name.clone(),
@@ -167,22 +221,39 @@ impl Conn {
                 crate::sys::pty::make_raw(&self.io)
                     .map_err(|e| Error::Io(format!("raw mode: {e}")))?;
             }
-            data = &data[consumed.min(data.len())..];
+        } else if self.phase == Phase::AwaitStage2 {
+            self.pre.extend_from_slice(data);
         }
         if self.phase == Phase::AwaitStage2 {
-            self.noise.extend_from_slice(data);
-            let Some(p) = find_line_start(&self.noise, MARK_STAGE2) else {
+            let k = self.pre.len().min(MARK_STAGE2.len());
+            if self.pre[..k] != MARK_STAGE2[..k] {
+                return Err(self.protocol(format!(
+                    "after EC0 only the stage-2 marker EC1 may come, got {:?}",
+                    text::quote(&self.pre, text::QUOTE_MAX)
+                )));
+            }
+            if k < MARK_STAGE2.len() {
                 return Ok(None);
-            };
-            let rest_len = self.noise.len() - p - MARK_STAGE2.len();
-            self.noise.truncate(p);
+            }
+            let rest = self.pre.split_off(MARK_STAGE2.len());
+            self.pre = Vec::new();
             self.phase = Phase::Up;
             if let Some((done, _, _)) = self.connect.take() {
                 done.set(Ok(()));
             }
-            return Ok(Some(&data[data.len() - rest_len.min(data.len())..]));
+            return Ok(Some(rest));
         }
-        Ok(Some(data))
+        Ok(Some(data.to_vec()))
+    }
+
+    /// A bootstrap that broke the protocol (bounded, printable detail).
+    fn protocol(&self, detail: String) -> Error {
+        Error::Bootstrap {
+            context: self.name.clone(),
+            reason: format!("protocol error: {detail}"),
+            version: self.version.clone(),
+            output: self.output(),
+        }
     }
 
     pub fn queue(&mut self, frame: Frame) {
@@ -281,8 +352,20 @@ impl Conn {
 
     /// Feed output to the prompt/failure watcher; type answers into the terminal.
     fn watch_output(&mut self, data: &[u8]) -> Result<(), Error> {
-        match self.watch.feed(data) {
+        let a = self.watch.feed(data);
+        self.act(a)
+    }
+
+    fn act(&mut self, a: Action) -> Result<(), Error> {
+        match a {
             Action::Wait => Ok(()),
+            Action::Ask(prompted) => {
+                let (user, host) = crate::connect::bootstrap::user_and_host();
+                self.ask = Some(PasswordRequest::new(
+                    &self.name, self.kind, &self.whose, &user, &host, &prompted,
+                ));
+                Ok(())
+            }
             Action::Answer(a) => {
                 let target = self.pty.as_ref().unwrap_or(&self.io_out);
                 let mut t: &File = target;
@@ -308,12 +391,20 @@ impl Conn {
         }
     }
 
+    /// The last lines printed (stdout noise, pty, stderr): passwords removed, bounded and
+    /// printable.
     fn output(&self) -> String {
-        let mut s = String::from_utf8_lossy(&self.noise).into_owned();
-        s.push_str(&String::from_utf8_lossy(&self.err));
-        let s = self.watch.redact(&s);
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        let mut s = self.noise.clone();
+        if self.phase == Phase::AwaitStage1 {
+            s.extend_from_slice(&self.pre[self.pre.len().saturating_sub(TAIL)..]);
+        }
+        if !s.is_empty() && !s.ends_with(b"\n") {
+            s.push(b'\n');
+        }
+        s.extend_from_slice(&self.err);
+        // Redact before cutting, so a cut can never leave part of a password behind.
+        let s = self.watch.redact(&String::from_utf8_lossy(&s));
+        text::tail(s.as_bytes())
     }
 
     pub fn timeout_error(&self) -> Error {
@@ -376,6 +467,13 @@ impl Conn {
             (None, true) => reason,
         }
     }
+}
+
+/// `3.11.2`, `2.7.18+`, `3.13.0rc1`: digits first, then digits, letters, `.` and `+` only.
+fn looks_like_version(v: &str) -> bool {
+    v.starts_with(|c: char| c.is_ascii_digit())
+        && v.contains('.')
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '+')
 }
 
 /// The position of `pat` at the start of a line of `hay`.

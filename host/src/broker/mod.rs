@@ -49,6 +49,11 @@ pub(crate) enum Cmd {
     Forget(ContextId),
     /// Kill a context's process (and its process group).
     Kill(ContextId),
+    /// A person answered a password prompt of a connection that is coming up.
+    Answer {
+        id: ContextId,
+        password: Option<crate::Password>,
+    },
     /// Shut everything down and end the thread.
     Stop,
 }
@@ -241,7 +246,32 @@ impl Broker {
                     _ => {}
                 }
             }
+            self.asks();
             self.timers();
+        }
+    }
+
+    /// Connections waiting for a person to type a password: ask on a thread of its own, so
+    /// the broker keeps serving every other connection meanwhile.
+    fn asks(&mut self) {
+        let Some(ask) = self.shared.ask.clone() else {
+            return;
+        };
+        for (sid, c) in self.conns.iter_mut() {
+            let Some(req) = c.take_ask() else { continue };
+            let (shared, ask, id) = (self.shared.clone(), ask.clone(), *sid);
+            let asked = std::thread::Builder::new()
+                .name("econtext-ask".into())
+                .spawn(move || {
+                    let password = ask(&req);
+                    shared.submit(Cmd::Answer { id, password });
+                });
+            if asked.is_err() {
+                self.shared.submit(Cmd::Answer {
+                    id: *sid,
+                    password: None,
+                });
+            }
         }
     }
 
@@ -314,6 +344,15 @@ impl Broker {
                 }
             }
             Cmd::Kill(id) if self.conns.contains_key(&id) => self.kill(id),
+            Cmd::Answer { id, password } => {
+                let Some(c) = self.conns.get_mut(&id) else {
+                    return;
+                };
+                if let Err(e) = c.answer(password) {
+                    self.kill(id);
+                    self.fail_boot(id, e);
+                }
+            }
             Cmd::Kill(id) => {
                 // Behind another context: its parent stub cannot be asked to SIGKILL, but the
                 // context's IO thread exits on SHUTDOWN even while a call is hung.
@@ -431,7 +470,6 @@ impl Broker {
                     return;
                 }
                 Ok(Some(rest)) => {
-                    let rest = rest.to_vec();
                     self.seen.insert(sid, Instant::now());
                     return self.frames(sid, &rest);
                 }
@@ -571,7 +609,15 @@ impl Broker {
                     .pending
                     .lock()
                     .unwrap_or_else(|e| e.into_inner());
-                let Some(p) = pending.remove(&hd) else { return };
+                let Some(p) = pending.remove(&hd) else {
+                    drop(pending);
+                    // Nobody waits on that handle: say so when a reply is wanted.
+                    let detail = format!("no handle {hd}");
+                    if let Some(dl) = self.routes.dead_letter(&h, DeadReason::NoHandle, detail) {
+                        self.route(Origin::Local, dl);
+                    }
+                    return;
+                };
                 if !h.is_dead() && p.ctx != h.src {
                     // A reply from a context that was not called: forged, keep waiting.
                     pending.insert(hd, p);

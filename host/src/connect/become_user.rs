@@ -218,7 +218,17 @@ impl Method for BecomeUser {
             Become::Su => "su",
             Become::Doas => "doas",
         };
+        let whose = match self.how {
+            Become::Su => super::watch::Whose::Target {
+                target: self.user.clone(),
+            },
+            _ => super::watch::Whose::Invoker {
+                target: self.user.clone(),
+            },
+        };
         Recipe {
+            kind,
+            whose,
             name: self
                 .name
                 .clone()

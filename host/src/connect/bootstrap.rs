@@ -88,6 +88,18 @@ pub fn title() -> String {
     format!("econtext:{user}@{host}:{}", std::process::id())
 }
 
+/// The account this process runs as (from its uid, else `$USER`) and this machine's name:
+/// what sudo and doas will ask the password of.
+pub fn user_and_host() -> (String, String) {
+    let user = user_from_passwd()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "?".into());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    (user, host)
+}
+
 /// This process's user name from /etc/passwd (when USER and LOGNAME are unset, as under
 /// setpriv or cron).
 fn user_from_passwd() -> Option<String> {

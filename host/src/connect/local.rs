@@ -79,6 +79,8 @@ impl Method for Local {
             };
         Recipe {
             name: self.name.clone().unwrap_or_else(|| "local".into()),
+            kind: "local",
+            whose: super::watch::Whose::AsPrompted,
             argv,
             arg0,
             pty: false,

@@ -10,7 +10,7 @@ pub mod watch;
 pub use become_user::{Become, BecomeUser};
 pub use local::Local;
 pub use ssh::{HostKeyPolicy, Ssh};
-use watch::{FailureRule, Password, Prompt};
+use watch::{FailureRule, Password, Prompt, Whose};
 
 use std::time::Duration;
 
@@ -22,6 +22,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Recipe {
     /// Context name (shown in logs and errors).
     pub name: String,
+    /// The method: `local`, `ssh`, `sudo`, `su`, `doas` (shown when asking for a password).
+    pub kind: &'static str,
+    /// Whose password its prompts ask for.
+    pub whose: Whose,
     /// The command to run; its stdin/stdout become the protocol stream.
     pub argv: Vec<String>,
     /// The name the process shows (`ps`), when the host starts the interpreter itself.

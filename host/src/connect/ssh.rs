@@ -6,11 +6,12 @@ use std::time::Duration;
 use super::watch::{shell_failures, ConnectFailure as F, FailureRule, Password, Prompt};
 use super::{bootstrap, Method, Recipe, DEFAULT_CONNECT_TIMEOUT};
 
-/// What to do about the server's host key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What to do about the server's host key. Without one ([`Ssh::host_key`] not called), no
+/// host-key option is passed at all: your ssh config decides, and ssh's own default (in
+/// BatchMode, refuse an unknown key) applies where it says nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyPolicy {
-    /// The key must already be in known_hosts (`StrictHostKeyChecking=yes`). The default.
-    #[default]
+    /// The key must already be in known_hosts (`StrictHostKeyChecking=yes`).
     Enforce,
     /// Add unknown keys, refuse changed ones (`StrictHostKeyChecking=accept-new`).
     AcceptNew,
@@ -33,7 +34,8 @@ pub struct Ssh {
     port: Option<u16>,
     identity: Option<PathBuf>,
     options: Vec<String>,
-    host_key: HostKeyPolicy,
+    host_key: Option<HostKeyPolicy>,
+    config: Option<PathBuf>,
     known_hosts: Option<PathBuf>,
     password: Option<Password>,
     python: Option<String>,
@@ -52,7 +54,8 @@ impl Ssh {
             port: None,
             identity: None,
             options: Vec::new(),
-            host_key: HostKeyPolicy::default(),
+            host_key: None,
+            config: None,
             known_hosts: None,
             password: None,
             python: None,
@@ -87,9 +90,16 @@ impl Ssh {
         self
     }
 
-    /// Host key policy (default [`HostKeyPolicy::Enforce`]).
+    /// Host key policy. Default: none, so your ssh config (`StrictHostKeyChecking`,
+    /// `UserKnownHostsFile`) rules, and where it is silent ssh refuses an unknown key.
     pub fn host_key(mut self, p: HostKeyPolicy) -> Ssh {
-        self.host_key = p;
+        self.host_key = Some(p);
+        self
+    }
+
+    /// Read this ssh config file instead of `~/.ssh/config` (`ssh -F FILE`).
+    pub fn config_file(mut self, p: impl Into<PathBuf>) -> Ssh {
+        self.config = Some(p.into());
         self
     }
 
@@ -161,6 +171,9 @@ pub fn ssh_failures() -> Vec<FailureRule> {
 impl Method for Ssh {
     fn recipe(&self, title: &str, stage2_len: usize) -> Recipe {
         let mut argv = vec![self.ssh.clone(), "-T".into()];
+        if let Some(f) = &self.config {
+            argv.extend(["-F".into(), f.display().to_string()]);
+        }
         let mut o = |s: String| {
             argv.push("-o".into());
             argv.push(s);
@@ -169,13 +182,16 @@ impl Method for Ssh {
         o(format!("ConnectTimeout={}", self.timeout.as_secs().max(1)));
         o("ServerAliveInterval=15".into());
         o("ServerAliveCountMax=3".into());
-        o(match self.host_key {
-            HostKeyPolicy::Enforce => "StrictHostKeyChecking=yes".into(),
-            HostKeyPolicy::AcceptNew => "StrictHostKeyChecking=accept-new".into(),
-            HostKeyPolicy::Ignore => "StrictHostKeyChecking=no".into(),
-        });
+        // Only an explicit policy overrides the user's ssh config (ssh takes the first value
+        // it sees, and -o comes before any config file).
+        match self.host_key {
+            Some(HostKeyPolicy::Enforce) => o("StrictHostKeyChecking=yes".into()),
+            Some(HostKeyPolicy::AcceptNew) => o("StrictHostKeyChecking=accept-new".into()),
+            Some(HostKeyPolicy::Ignore) => o("StrictHostKeyChecking=no".into()),
+            None => {}
+        }
         match (&self.known_hosts, self.host_key) {
-            (_, HostKeyPolicy::Ignore) => o("UserKnownHostsFile=/dev/null".into()),
+            (_, Some(HostKeyPolicy::Ignore)) => o("UserKnownHostsFile=/dev/null".into()),
             (Some(k), _) => o(format!("UserKnownHostsFile={}", k.display())),
             (None, _) => {}
         }
@@ -210,6 +226,8 @@ impl Method for Ssh {
         });
         Recipe {
             name,
+            kind: "ssh",
+            whose: super::watch::Whose::AsPrompted,
             argv,
             arg0: None,
             pty: interactive,

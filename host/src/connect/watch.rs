@@ -27,9 +27,80 @@ impl fmt::Debug for Password {
     }
 }
 
-/// Asks a person for a password: (context name, prompt text) -> password. The CLI reads the
-/// controlling terminal; libraries may return `None` to fail with `PasswordRequired`.
-pub type AskPassword = Arc<dyn Fn(&str, &str) -> Option<Password> + Send + Sync>;
+/// Asks a person for a password. The CLI reads the controlling terminal; a library returns
+/// `None` to fail the hop with `PasswordRequired`. Called off the broker thread: every other
+/// connection keeps being served while a person types.
+pub type AskPassword = Arc<dyn Fn(&PasswordRequest) -> Option<Password> + Send + Sync>;
+
+/// A hop prompts for a password and none was given: what to ask a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordRequest {
+    /// The hop's full name, e.g. `ssh:bastion/sudo:app`.
+    pub hop: String,
+    /// Its method: `ssh`, `sudo`, `su` or `doas`.
+    pub kind: String,
+    /// Whose password is wanted, e.g. `ectest on bastion` (empty when only the program knows).
+    pub account: String,
+    /// What to show a person, e.g. `[sudo] password for ectest on bastion, to become app:`;
+    /// never the internal prompt the program was given.
+    pub prompt: String,
+}
+
+/// Whose password a method's prompt asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Whose {
+    /// The program's own prompt says it (ssh: `user@host's password:`).
+    AsPrompted,
+    /// The account that runs the program (sudo, doas), to become `target`.
+    Invoker {
+        /// The account to become.
+        target: String,
+    },
+    /// The target account itself (su).
+    Target {
+        /// The account to become.
+        target: String,
+    },
+}
+
+impl PasswordRequest {
+    /// The request for hop `hop` of method `kind`, run by `user` on `host`, whose program
+    /// printed `prompted`.
+    pub fn new(
+        hop: &str,
+        kind: &str,
+        whose: &Whose,
+        user: &str,
+        host: &str,
+        prompted: &str,
+    ) -> PasswordRequest {
+        let (account, prompt) = match whose {
+            Whose::AsPrompted => {
+                let account = prompted
+                    .to_lowercase()
+                    .find("'s password")
+                    .map(|i| prompted[..i].to_string())
+                    .unwrap_or_default();
+                let shown = crate::text::quote(prompted.as_bytes(), crate::text::QUOTE_MAX);
+                (account, shown)
+            }
+            Whose::Invoker { target } => (
+                format!("{user} on {host}"),
+                format!("[{kind}] password for {user} on {host}, to become {target}:"),
+            ),
+            Whose::Target { target } => (
+                format!("{target} on {host}"),
+                format!("[{kind}] password for {target} on {host}:"),
+            ),
+        };
+        PasswordRequest {
+            hop: hop.to_string(),
+            kind: kind.to_string(),
+            account,
+            prompt,
+        }
+    }
+}
 
 /// Why a connection failed, recognised from the connecting program's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +224,8 @@ pub enum Action {
     Wait,
     /// Type these bytes into the pty.
     Answer(Vec<u8>),
+    /// A prompt to answer and no password: ask a person (the prompt line as printed).
+    Ask(String),
     /// Give up now.
     Fail(ConnectFailure),
 }
@@ -162,13 +235,19 @@ pub struct Watcher {
     prompts: Vec<Prompt>,
     failures: Vec<FailureRule>,
     password: Option<Password>,
-    ask: Option<AskPassword>,
-    context: String,
+    can_ask: bool,
     raw: String,
     line: String,
     answered: bool,
     /// The first failure recognised.
     pub failure: Option<ConnectFailure>,
+}
+
+/// What to type for a password.
+fn answer(p: &Password) -> Vec<u8> {
+    let mut a = p.expose().as_bytes().to_vec();
+    a.push(b'\n');
+    a
 }
 
 /// True when `line` contains `pattern`, where `*` in the pattern matches any text.
@@ -184,20 +263,19 @@ pub fn glob_in(line: &str, pattern: &str) -> bool {
 }
 
 impl Watcher {
-    /// A watcher for these rules.
+    /// A watcher for these rules. With `can_ask`, a prompt without a password becomes
+    /// [`Action::Ask`] instead of a failure.
     pub fn new(
-        context: &str,
         prompts: Vec<Prompt>,
         failures: Vec<FailureRule>,
         password: Option<Password>,
-        ask: Option<AskPassword>,
+        can_ask: bool,
     ) -> Watcher {
         Watcher {
             prompts,
             failures,
             password,
-            ask,
-            context: context.into(),
+            can_ask,
             raw: String::new(),
             line: String::new(),
             answered: false,
@@ -248,15 +326,19 @@ impl Watcher {
             return Action::Fail(ConnectFailure::WrongPassword);
         }
         self.answered = true;
-        if self.password.is_none() {
-            if let Some(ask) = &self.ask {
-                self.password = ask(&self.context, &prompt);
-            }
-        }
         match &self.password {
+            Some(p) => Action::Answer(answer(p)),
+            None if self.can_ask => Action::Ask(prompt),
+            None => Action::Fail(ConnectFailure::PasswordRequired),
+        }
+    }
+
+    /// A person answered [`Action::Ask`]: the bytes to type, or the failure.
+    pub fn answered(&mut self, p: Option<Password>) -> Action {
+        match p {
             Some(p) => {
-                let mut a = p.expose().as_bytes().to_vec();
-                a.push(b'\n');
+                let a = answer(&p);
+                self.password = Some(p);
                 Action::Answer(a)
             }
             None => Action::Fail(ConnectFailure::PasswordRequired),
@@ -278,7 +360,6 @@ mod tests {
 
     fn w(pw: Option<&str>) -> Watcher {
         Watcher::new(
-            "t",
             vec![Prompt {
                 pattern: "password:".into(),
             }],
@@ -287,7 +368,7 @@ mod tests {
                 ConnectFailure::AuthFailed,
             )],
             pw.map(Password::new),
-            None,
+            false,
         )
     }
 
@@ -321,5 +402,38 @@ mod tests {
             "sh: 1: exec: python: not found",
             "python*not found"
         ));
+    }
+
+    #[test]
+    fn asks_a_person_with_a_prompt_naming_the_hop_and_account() {
+        let mut x = w(None);
+        x.can_ask = true;
+        assert_eq!(
+            x.feed(b"econtext-1234abcd-password: "),
+            Action::Ask("econtext-1234abcd-password:".into())
+        );
+        assert_eq!(
+            x.answered(Some(Password::new("pw"))),
+            Action::Answer(b"pw\n".to_vec())
+        );
+        assert_eq!(
+            x.feed(b"\npassword: "),
+            Action::Fail(ConnectFailure::WrongPassword)
+        );
+        let sudo = Whose::Invoker {
+            target: "app".into(),
+        };
+        let r = PasswordRequest::new("ssh:h/sudo:app", "sudo", &sudo, "ectest", "h", "x");
+        assert_eq!(r.prompt, "[sudo] password for ectest on h, to become app:");
+        assert_eq!(r.account, "ectest on h");
+        let r = PasswordRequest::new(
+            "ssh:u@h",
+            "ssh",
+            &Whose::AsPrompted,
+            "me",
+            "here",
+            "u@h's password:",
+        );
+        assert_eq!((r.account.as_str(), r.prompt.as_str()), ("u@h", "u@h's password:"));
     }
 }

@@ -3,42 +3,52 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 
-/// Open a pty pair: (master, slave), both close-on-exec.
+/// Open a pty pair: (master, slave), both close-on-exec from the moment they exist (a fork
+/// in another thread can never inherit them), the slave with echo off.
 pub fn open() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut master: libc::c_int = -1;
-    let mut slave: libc::c_int = -1;
-    // SAFETY: openpty writes two fds into the provided ints; name/termp/winp may be null.
-    let r = unsafe {
-        libc::openpty(
-            &mut master,
-            &mut slave,
-            std::ptr::null_mut(),
-            std::ptr::null(),
-            std::ptr::null(),
-        )
-    };
-    if r < 0 {
+    use std::os::fd::AsRawFd;
+    let flags = libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC;
+    // SAFETY: posix_openpt takes flags only and returns a new fd or -1.
+    let m = unsafe { libc::posix_openpt(flags) };
+    if m < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: openpty succeeded, so both fds are open and owned by nobody else.
-    let (m, s) = unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
-    for fd in [&m, &s] {
-        use std::os::fd::AsRawFd;
-        // SAFETY: F_SETFD on a valid fd only sets its close-on-exec flag.
-        unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    // SAFETY: m is a fresh fd returned to us above; nothing else owns it.
+    let master = unsafe { OwnedFd::from_raw_fd(m) };
+    // SAFETY: grantpt/unlockpt act on the valid master fd we own.
+    if unsafe { libc::grantpt(master.as_raw_fd()) } != 0
+        // SAFETY: as above.
+        || unsafe { libc::unlockpt(master.as_raw_fd()) } != 0
+    {
+        return Err(io::Error::last_os_error());
     }
+    let mut name = [0 as libc::c_char; 128];
+    // SAFETY: ptsname_r writes a NUL-terminated name of at most `name.len()` bytes.
+    let r = unsafe { libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len()) };
+    if r != 0 {
+        return Err(io::Error::from_raw_os_error(r));
+    }
+    // SAFETY: name was NUL-terminated by the successful ptsname_r; open takes a C string.
+    let s = unsafe { libc::open(name.as_ptr(), flags) };
+    if s < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: s is a fresh fd returned by open above; nothing else owns it.
+    let slave = unsafe { OwnedFd::from_raw_fd(s) };
     // No echo: a typed password must never come back as output.
     let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
-    use std::os::fd::AsRawFd;
     // SAFETY: tcgetattr fills the termios struct on success; we only read it after success.
-    if unsafe { libc::tcgetattr(s.as_raw_fd(), t.as_mut_ptr()) } == 0 {
-        // SAFETY: initialised by the successful tcgetattr above.
-        let mut t = unsafe { t.assume_init() };
-        t.c_lflag &= !(libc::ECHO | libc::ECHONL);
-        // SAFETY: tcsetattr reads a fully initialised termios for a valid fd.
-        unsafe { libc::tcsetattr(s.as_raw_fd(), libc::TCSANOW, &t) };
+    if unsafe { libc::tcgetattr(slave.as_raw_fd(), t.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
     }
-    Ok((m, s))
+    // SAFETY: initialised by the successful tcgetattr above.
+    let mut t = unsafe { t.assume_init() };
+    t.c_lflag &= !(libc::ECHO | libc::ECHONL);
+    // SAFETY: tcsetattr reads a fully initialised termios for a valid fd.
+    if unsafe { libc::tcsetattr(slave.as_raw_fd(), libc::TCSANOW, &t) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((master, slave))
 }
 
 /// In the forked child, before exec: start a new session and make `slave` its controlling tty.

@@ -44,22 +44,28 @@ pub fn available() -> bool {
         .is_ok()
 }
 
-/// Read one line (without its newline) from an inherited file descriptor, then close it.
-pub fn read_fd_line(fd: i32) -> io::Result<String> {
+/// A descriptor of our own onto the one a user named on the command line (`--password-fd 7`).
+/// Nothing here takes ownership of `fd`: it is duplicated (close-on-exec) and only the copy,
+/// which this process alone owns, is returned; the original stays open and untouched.
+pub fn dup_named_fd(fd: i32) -> io::Result<OwnedFd> {
     if fd < 0 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "negative descriptor",
         ));
     }
-    // SAFETY: fcntl(F_GETFD) only checks that `fd` is open.
-    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+    // SAFETY: F_DUPFD_CLOEXEC reads no memory; on an fd that is not open it fails with EBADF.
+    let d = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if d < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: the user named this inherited descriptor for us to read; it is open (checked) and
-    // nothing else in this process owns it.
-    let f = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    // SAFETY: d is a new descriptor created for us above; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(d) })
+}
+
+/// Read one line (without its newline) from a descriptor we own, then close it.
+pub fn read_fd_line(fd: OwnedFd) -> io::Result<String> {
     let mut line = String::new();
-    io::BufReader::new(f).read_line(&mut line)?;
+    io::BufReader::new(File::from(fd)).read_line(&mut line)?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
