@@ -27,7 +27,7 @@ pub fn quote(bytes: &[u8], max: usize) -> String {
         match std::str::from_utf8(&rest[..n.min(rest.len())]) {
             Ok(s) if n > 0 => {
                 let c = s.chars().next().unwrap_or('\0');
-                if c == '\t' || (!c.is_control() && c != '\u{fffd}') {
+                if c == '\t' || !(c.is_control() || invisible(c)) {
                     out.push(c);
                 } else {
                     for b in s.bytes() {
@@ -42,6 +42,31 @@ pub fn quote(bytes: &[u8], max: usize) -> String {
                 i += 1;
                 used += 1;
             }
+        }
+    }
+    out
+}
+
+/// Characters that change how text around them looks (bidi overrides, zero-width marks,
+/// the replacement character): escaped, so remote text cannot disguise itself.
+fn invisible(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}' | '\u{fffd}')
+}
+
+/// `hay` with every `needle` replaced by `with` (bytes; an empty needle changes nothing).
+pub fn replace(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    if needle.is_empty() {
+        return hay.to_vec();
+    }
+    let mut out = Vec::with_capacity(hay.len());
+    let mut i = 0;
+    while i < hay.len() {
+        if hay[i..].starts_with(needle) {
+            out.extend_from_slice(with);
+            i += needle.len();
+        } else {
+            out.push(hay[i]);
+            i += 1;
         }
     }
     out
@@ -83,6 +108,8 @@ mod tests {
         assert_eq!(quote(b"Python 3.11.2", 200), "Python 3.11.2");
         assert_eq!(quote("h\u{e9}\tx".as_bytes(), 200), "h\u{e9}\tx");
         assert_eq!(quote(b"a\x1b[2Jb\xff\x00", 200), "a\\x1b[2Jb\\xff\\x00");
+        assert_eq!(quote("x\u{202e}y".as_bytes(), 200), "x\\xe2\\x80\\xaey");
+        assert_eq!(replace(b"a pw b pw", b"pw", b"<r>"), b"a <r> b <r>");
         let big = vec![0u8; 65536];
         let q = quote(&big, 200);
         assert!(q.len() < 240, "{}", q.len());

@@ -211,12 +211,13 @@ impl Router {
             recipe.connect_timeout + Duration::from_secs(5),
         );
         // Remote output in an error: password removed first, then bounded and printable.
-        let shown = |t: &str| {
-            let t = match &password {
-                Some(p) if !p.expose().is_empty() => t.replace(p.expose(), "<redacted>"),
-                _ => t.to_string(),
-            };
-            text::tail(t.as_bytes())
+        let shown = |t: &str| match &password {
+            Some(p) => text::tail(&text::replace(
+                t.as_bytes(),
+                p.expose().as_bytes(),
+                b"<redacted>",
+            )),
+            None => text::tail(t.as_bytes()),
         };
         let name = name.to_string();
         let e = match reply {

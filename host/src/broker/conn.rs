@@ -190,7 +190,7 @@ impl Conn {
             let Some(nl) = line.iter().position(|b| *b == b'\n') else {
                 if line.len() > VERSION_MAX {
                     return Err(self.protocol(format!(
-                        "expected a Python version after the ready marker EC0, got {:?}",
+                        "expected a Python version after the ready marker EC0, got \"{}\"",
                         text::quote(line, text::QUOTE_MAX)
                     )));
                 }
@@ -200,7 +200,7 @@ impl Conn {
             let v = std::str::from_utf8(raw).unwrap_or("").trim().to_string();
             if !looks_like_version(&v) {
                 return Err(self.protocol(format!(
-                    "expected a Python version after the ready marker EC0, got {:?}",
+                    "expected a Python version after the ready marker EC0, got \"{}\"",
                     text::quote(raw, text::QUOTE_MAX)
                 )));
             }
@@ -228,7 +228,7 @@ impl Conn {
             let k = self.pre.len().min(MARK_STAGE2.len());
             if self.pre[..k] != MARK_STAGE2[..k] {
                 return Err(self.protocol(format!(
-                    "after EC0 only the stage-2 marker EC1 may come, got {:?}",
+                    "after EC0 only the stage-2 marker EC1 may come, got \"{}\"",
                     text::quote(&self.pre, text::QUOTE_MAX)
                 )));
             }
@@ -403,8 +403,7 @@ impl Conn {
         }
         s.extend_from_slice(&self.err);
         // Redact before cutting, so a cut can never leave part of a password behind.
-        let s = self.watch.redact(&String::from_utf8_lossy(&s));
-        text::tail(s.as_bytes())
+        text::tail(&self.watch.redact_bytes(&s))
     }
 
     pub fn timeout_error(&self) -> Error {

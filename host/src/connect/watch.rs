@@ -345,6 +345,14 @@ impl Watcher {
         }
     }
 
+    /// Remove the password from bytes shown to people.
+    pub fn redact_bytes(&self, b: &[u8]) -> Vec<u8> {
+        match &self.password {
+            Some(p) => crate::text::replace(b, p.expose().as_bytes(), b"<redacted>"),
+            None => b.to_vec(),
+        }
+    }
+
     /// Remove the password from text shown to people.
     pub fn redact(&self, text: &str) -> String {
         match &self.password {
