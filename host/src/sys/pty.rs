@@ -87,3 +87,18 @@ pub fn make_raw(fd: &impl std::os::fd::AsFd) -> io::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn both_ends_are_close_on_exec_from_the_start() {
+        let (m, s) = super::open().unwrap();
+        for fd in [m.as_raw_fd(), s.as_raw_fd()] {
+            // SAFETY: F_GETFD on a valid fd we own reads its flags only.
+            let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+            assert!(flags >= 0 && flags & libc::FD_CLOEXEC != 0, "fd {fd}: {flags}");
+        }
+    }
+}

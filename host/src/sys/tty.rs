@@ -69,3 +69,22 @@ pub fn read_fd_line(fd: OwnedFd) -> io::Result<String> {
     io::BufReader::new(File::from(fd)).read_line(&mut line)?;
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    #[test]
+    fn a_named_fd_is_read_through_a_copy_and_left_open() {
+        let (r, w) = std::io::pipe().unwrap();
+        (&w).write_all(b"secret\nrest").unwrap();
+        let line = super::read_fd_line(super::dup_named_fd(r.as_raw_fd()).unwrap()).unwrap();
+        assert_eq!(line, "secret");
+        // The original is still ours and open.
+        // SAFETY: F_GETFD on a valid fd we own reads its flags only.
+        assert!(unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETFD) } >= 0);
+        assert!(super::dup_named_fd(-1).is_err());
+        assert!(super::dup_named_fd(987_654).is_err());
+    }
+}
