@@ -88,9 +88,22 @@ pub fn version() -> String {
 
 /// Every option `call` takes (for suggestions on a typo).
 const CALL_FLAGS: &[&str] = &[
-    "--help", "--json", "--module-path", "--file", "--python", "--identity", "--port",
-    "--ssh-option", "--ssh-config", "--host-key", "--known-hosts", "--password-env",
-    "--password-fd", "--timeout", "--connect-timeout", "--kw",
+    "--help",
+    "--json",
+    "--module-path",
+    "--file",
+    "--python",
+    "--identity",
+    "--port",
+    "--ssh-option",
+    "--ssh-config",
+    "--host-key",
+    "--known-hosts",
+    "--password-env",
+    "--password-fd",
+    "--timeout",
+    "--connect-timeout",
+    "--kw",
 ];
 
 /// Edit distance between two short strings.
@@ -353,9 +366,9 @@ pub fn password(hop: &HopOptions, n: usize) -> Result<Option<crate::Password>, S
         return Ok(Some(crate::Password::new(v)));
     }
     if let Some((_, fd)) = hop.password_fd.iter().rev().find(|(h, _)| pick(h)) {
-        let line =
-            crate::sys::tty::dup_named_fd(*fd)
-                .and_then(crate::sys::tty::read_fd_line).map_err(|e| format!("--password-fd {fd}: {e}"))?;
+        let line = crate::sys::tty::dup_named_fd(*fd)
+            .and_then(crate::sys::tty::read_fd_line)
+            .map_err(|e| format!("--password-fd {fd}: {e}"))?;
         return Ok(Some(crate::Password::new(line)));
     }
     Ok(None)

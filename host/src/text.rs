@@ -89,7 +89,7 @@ pub fn tail(bytes: &[u8]) -> String {
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .collect();
     let lines = match lines.last() {
-        Some(l) if l.is_empty() => &lines[..lines.len() - 1],
+        Some([]) => &lines[..lines.len() - 1],
         _ => &lines[..],
     };
     lines[lines.len().saturating_sub(TAIL_LINES)..]
@@ -114,7 +114,9 @@ mod tests {
         let q = quote(&big, 200);
         assert!(q.len() < 240, "{}", q.len());
         assert!(q.ends_with("more bytes]"), "{q}");
-        let many: Vec<u8> = (0..100).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
+        let many: Vec<u8> = (0..100)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
         let t = tail(&many);
         assert_eq!(t.lines().count(), TAIL_LINES);
         assert!(t.ends_with("line 99"), "{t}");

@@ -158,11 +158,16 @@ fn a_direct_child_sending_garbage_is_closed_and_the_router_serves_on() {
         .args(vec![Value::Int(0), Value::Int(4242)])
         .timeout(Duration::from_secs(10))
         .call();
-    let Ok(Value::List(r)) = r else { panic!("{r:?}") };
+    let Ok(Value::List(r)) = r else {
+        panic!("{r:?}")
+    };
     assert_eq!(r.get(1), Some(&Value::Int(4)), "{r:?}");
     let r = bad.call("forge.garbage", vec![]);
     assert!(
-        matches!(r, Err(Error::Disconnected { .. }) | Err(Error::Protocol { .. })),
+        matches!(
+            r,
+            Err(Error::Disconnected { .. }) | Err(Error::Protocol { .. })
+        ),
         "{r:?}"
     );
     assert!(eventually(2000, || bad.is_gone()));

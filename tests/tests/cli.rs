@@ -64,29 +64,49 @@ fn typos_get_the_nearest_valid_word() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("did you mean --json?"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean --json?"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = cli()
         .args(["call", "local", "os.getpid", "--time-out", "3"])
         .output()
         .unwrap();
-    assert!(text(&out.stderr).contains("did you mean --timeout?"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean --timeout?"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = cli().args(["cal", "local", "os.getpid"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("did you mean call?"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean call?"),
+        "{}",
+        text(&out.stderr)
+    );
     let out = cli().args(["--verison"]).output().unwrap();
-    assert!(text(&out.stderr).contains("did you mean --version?"), "{}", text(&out.stderr));
-    let out = cli().args(["call", "local", "f", "--zzzzzzzz"]).output().unwrap();
-    assert!(!text(&out.stderr).contains("did you mean"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did you mean --version?"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli()
+        .args(["call", "local", "f", "--zzzzzzzz"])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&out.stderr).contains("did you mean"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn a_closed_stdout_ends_quietly_with_status_zero() {
     let py = python();
     let target = format!("local:{py}");
-    for args in [
-        vec!["call", target.as_str(), "os.getpid"],
-        vec!["--help"],
-    ] {
+    for args in [vec!["call", target.as_str(), "os.getpid"], vec!["--help"]] {
         let mut child = cli()
             .args(&args)
             .stdout(Stdio::piped())
@@ -108,7 +128,12 @@ fn a_closed_stderr_never_aborts_the_broker() {
     let py = python();
     let target = format!("local:{py}");
     let mut child = cli()
-        .args(["call", &target, "os.system", "echo to-stdout; echo to-stderr >&2"])
+        .args([
+            "call",
+            &target,
+            "os.system",
+            "echo to-stdout; echo to-stderr >&2",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -129,7 +154,11 @@ const NOISE: &str = "#!/bin/sh\nyes 'a banner line' | head -c 100000\nexec sleep
 fn a_broken_ready_marker_fails_at_once_with_a_short_printable_error() {
     for (name, body, want) in [
         ("flipped", FLIPPED, "only the stage-2 marker EC1"),
-        ("garbage", GARBAGE, "expected a Python version after the ready marker EC0"),
+        (
+            "garbage",
+            GARBAGE,
+            "expected a Python version after the ready marker EC0",
+        ),
         ("junk-after", JUNK_AFTER, "only the stage-2 marker EC1"),
         ("noise", NOISE, "no ready marker (EC0)"),
     ] {
@@ -140,16 +169,31 @@ fn a_broken_ready_marker_fails_at_once_with_a_short_printable_error() {
             .output()
             .unwrap();
         let err = text(&out.stderr);
-        assert!(t.elapsed() < Duration::from_secs(5), "{name}: took {:?}", t.elapsed());
-        assert_eq!(out.status.code(), Some(3), "{name}: {err}");
-        assert!(err.contains("protocol error") && err.contains(want), "{name}: {err}");
-        // Bounded: a few hundred bytes per quote, a bounded tail; printable: no control bytes.
-        assert!(out.stderr.len() < 8 * 1024, "{name}: {} bytes of error", out.stderr.len());
         assert!(
-            !err.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+            t.elapsed() < Duration::from_secs(5),
+            "{name}: took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(out.status.code(), Some(3), "{name}: {err}");
+        assert!(
+            err.contains("protocol error") && err.contains(want),
+            "{name}: {err}"
+        );
+        // Bounded: a few hundred bytes per quote, a bounded tail; printable: no control bytes.
+        assert!(
+            out.stderr.len() < 8 * 1024,
+            "{name}: {} bytes of error",
+            out.stderr.len()
+        );
+        assert!(
+            !err.chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
             "{name}: control characters in {err:?}"
         );
-        assert!(!err.contains('\u{fffd}'), "{name}: raw invalid UTF-8 in {err:?}");
+        assert!(
+            !err.contains('\u{fffd}'),
+            "{name}: raw invalid UTF-8 in {err:?}"
+        );
     }
 }
 
@@ -165,13 +209,23 @@ fn a_broken_ready_marker_behind_another_context_fails_at_once_too() {
         let s = Script::new(name, body);
         let t = Instant::now();
         let r = router.connect_via(&Local::new().python(s.path()), &via);
-        assert!(t.elapsed() < Duration::from_secs(5), "{name}: took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{name}: took {:?}",
+            t.elapsed()
+        );
         match r {
             Err(e @ Error::Bootstrap { .. }) => {
                 let m = e.to_string();
-                assert!(m.contains("protocol error") && m.contains(want), "{name}: {m}");
+                assert!(
+                    m.contains("protocol error") && m.contains(want),
+                    "{name}: {m}"
+                );
                 assert!(m.len() < 8 * 1024, "{name}: {} bytes", m.len());
-                assert!(!m.chars().any(|c| c.is_control() && c != '\n' && c != '\t'), "{name}: {m:?}");
+                assert!(
+                    !m.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+                    "{name}: {m:?}"
+                );
             }
             other => panic!("{name}: {other:?}"),
         }
@@ -184,7 +238,10 @@ fn a_broken_ready_marker_behind_another_context_fails_at_once_too() {
 fn help_teaches_the_host_key_default_and_version() {
     let out = cli().arg("--help").output().unwrap();
     let t = text(&out.stdout);
-    assert!(t.contains("--ssh-config") && t.contains("your ssh config decides"), "{t}");
+    assert!(
+        t.contains("--ssh-config") && t.contains("your ssh config decides"),
+        "{t}"
+    );
     assert!(t.contains("econtext --version"));
     let _ = std::io::stdout().flush();
 }

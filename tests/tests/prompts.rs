@@ -95,8 +95,14 @@ fn the_cli_asks_every_hops_password_naming_the_hop_and_the_account() {
     let (code, text) = t.finish();
     assert_eq!(code, Some(0), "{text}");
     assert!(text.contains(&uid_number("ectarget").to_string()), "{text}");
-    assert!(!text.contains("econtext-") || !text.contains("-password:"), "nonce prompt shown: {text}");
-    assert!(!text.contains(&env.pw_ecpass), "a typed password was echoed: {text}");
+    assert!(
+        !text.contains("econtext-") || !text.contains("-password:"),
+        "nonce prompt shown: {text}"
+    );
+    assert!(
+        !text.contains(&env.pw_ecpass),
+        "a typed password was echoed: {text}"
+    );
 }
 
 #[test]
@@ -132,7 +138,10 @@ fn a_first_hop_sudo_prompt_is_a_human_one() {
         hostname()
     );
     let shown = t.expect(&want);
-    assert!(!shown.contains("-password:"), "the nonce prompt was shown: {shown}");
+    assert!(
+        !shown.contains("-password:"),
+        "the nonce prompt was shown: {shown}"
+    );
     t.type_line(&env.pw_ecpass);
     let (code, text) = t.finish();
     let _ = std::fs::remove_file(&bin);
@@ -166,7 +175,10 @@ fn the_broker_keeps_serving_while_a_person_types() {
     assert_eq!(req.hop, "sudo:ectarget");
     assert_eq!(req.kind, "sudo");
     // (The setpriv prefix changes the user behind the host's back: only the machine is known.)
-    assert!(req.account.ends_with(&format!(" on {}", hostname())), "{req:?}");
+    assert!(
+        req.account.ends_with(&format!(" on {}", hostname())),
+        "{req:?}"
+    );
     assert!(!req.prompt.contains("econtext-"), "{req:?}");
     // While the "person" thinks, beyond the connect timeout's worth of calls, others are served.
     let t = Instant::now();
@@ -174,7 +186,9 @@ fn the_broker_keeps_serving_while_a_person_types() {
         local.call("os.getpid", vec![]).unwrap();
     }
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    answer_tx.send(Some(Password::new(env.pw_ecpass.clone()))).unwrap();
+    answer_tx
+        .send(Some(Password::new(env.pw_ecpass.clone())))
+        .unwrap();
     let ctx = first.join().unwrap().unwrap();
     assert_eq!(
         ctx.call("os.getuid", vec![]).unwrap(),
@@ -197,7 +211,10 @@ fn the_broker_keeps_serving_while_a_person_types() {
     assert_eq!(req.hop, "ssh:ecpass@127.0.0.1/sudo:ectarget");
     assert_eq!(
         req.prompt,
-        format!("[sudo] password for ecpass on {}, to become ectarget:", hostname())
+        format!(
+            "[sudo] password for ecpass on {}, to become ectarget:",
+            hostname()
+        )
     );
     answer_tx.send(None).unwrap();
     match second.join().unwrap() {

@@ -49,7 +49,9 @@ Host internal-behind
         bastion = env.bastion,
         internal = env.internal,
     );
-    let p = env.dir.join(format!("ssh_config-{tag}-{}", std::process::id()));
+    let p = env
+        .dir
+        .join(format!("ssh_config-{tag}-{}", std::process::id()));
     std::fs::write(&p, text).unwrap();
     p
 }
@@ -77,7 +79,11 @@ fn the_cli_follows_a_config_file_for_every_setting() {
             "{host}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ectest, "{host}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            ectest,
+            "{host}"
+        );
     }
     // Where the file says nothing about StrictHostKeyChecking, ssh's own default refuses an
     // unknown key in BatchMode: the default got no weaker.
@@ -95,12 +101,38 @@ fn the_cli_follows_a_config_file_for_every_setting() {
         "ignore",
         "os.getuid",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let out = cli(&["call", "ssh:lab", "-F", &cfg, "--host-key", "enforce", "os.getuid"]);
-    assert_eq!(out.status.code(), Some(3), "enforce must override the file's 'no'");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(&[
+        "call",
+        "ssh:lab",
+        "-F",
+        &cfg,
+        "--host-key",
+        "enforce",
+        "os.getuid",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "enforce must override the file's 'no'"
+    );
     // ProxyJump: the internal host is reachable only through the bastion.
-    let out = cli(&["call", "ssh:internal-behind", "-F", &cfg, "socket.gethostname"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(&[
+        "call",
+        "ssh:internal-behind",
+        "-F",
+        &cfg,
+        "socket.gethostname",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let direct = cli(&[
         "call",
         &format!("ssh:ectest@{}", env.internal),

@@ -8,8 +8,8 @@ use crate::broker::{self, Cmd, Latch, Shared};
 use crate::connect::watch::ConnectFailure;
 use crate::connect::watch::PasswordRequest;
 use crate::connect::{bootstrap, Method, Recipe};
-use crate::text;
 use crate::log::{stderr_sink, LogSink};
+use crate::text;
 use crate::{Context, Error};
 use econtext_core::body::{Body, ByteBuf, Failure, Prompt as SpawnPrompt, Spawn};
 use econtext_core::{handle, Value};
@@ -150,8 +150,16 @@ impl Router {
         let mut r = self.spawn_via(&recipe, id, &name, via);
         // It prompted and no password was given: ask a person (on this thread, never the
         // broker's), then start the hop again with the answer.
-        if let (Err(Failed::NeedsPassword { user, host, prompted, .. }), None, Some(ask)) =
-            (&r, &recipe.password, &self.shared.ask)
+        if let (
+            Err(Failed::NeedsPassword {
+                user,
+                host,
+                prompted,
+                ..
+            }),
+            None,
+            Some(ask),
+        ) = (&r, &recipe.password, &self.shared.ask)
         {
             let req = PasswordRequest::new(&name, recipe.kind, &recipe.whose, user, host, prompted);
             if let Some(p) = ask(&req) {
@@ -202,9 +210,9 @@ impl Router {
             timeout_ms: u32::try_from(recipe.connect_timeout.as_millis()).unwrap_or(u32::MAX),
             boot: ByteBuf(self.shared.boot(id, via.id(), name)),
         };
-        let body = spawn.encode().map_err(|e| {
-            Failed::Other(Error::Usage(format!("cannot encode the spawn: {e}")))
-        })?;
+        let body = spawn
+            .encode()
+            .map_err(|e| Failed::Other(Error::Usage(format!("cannot encode the spawn: {e}"))))?;
         let reply = via.request(
             handle::SPAWN,
             body,

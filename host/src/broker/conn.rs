@@ -362,7 +362,12 @@ impl Conn {
             Action::Ask(prompted) => {
                 let (user, host) = crate::connect::bootstrap::user_and_host();
                 self.ask = Some(PasswordRequest::new(
-                    &self.name, self.kind, &self.whose, &user, &host, &prompted,
+                    &self.name,
+                    self.kind,
+                    &self.whose,
+                    &user,
+                    &host,
+                    &prompted,
                 ));
                 Ok(())
             }
@@ -472,7 +477,8 @@ impl Conn {
 fn looks_like_version(v: &str) -> bool {
     v.starts_with(|c: char| c.is_ascii_digit())
         && v.contains('.')
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '+')
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '+')
 }
 
 /// The position of `pat` at the start of a line of `hay`.

@@ -442,6 +442,9 @@ mod tests {
             "here",
             "u@h's password:",
         );
-        assert_eq!((r.account.as_str(), r.prompt.as_str()), ("u@h", "u@h's password:"));
+        assert_eq!(
+            (r.account.as_str(), r.prompt.as_str()),
+            ("u@h", "u@h's password:")
+        );
     }
 }

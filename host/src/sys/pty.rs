@@ -98,7 +98,10 @@ mod tests {
         for fd in [m.as_raw_fd(), s.as_raw_fd()] {
             // SAFETY: F_GETFD on a valid fd we own reads its flags only.
             let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
-            assert!(flags >= 0 && flags & libc::FD_CLOEXEC != 0, "fd {fd}: {flags}");
+            assert!(
+                flags >= 0 && flags & libc::FD_CLOEXEC != 0,
+                "fd {fd}: {flags}"
+            );
         }
     }
 }
