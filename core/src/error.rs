@@ -38,6 +38,9 @@ pub enum Error {
     },
     /// A value could not be encoded (a serializer refused it).
     Encode,
+    /// A channel peer sent more than its window allows, or granted more credit than the
+    /// window holds: it breaks the flow-control rules (docs/wire-format.md, Channels).
+    OverCredit,
 }
 
 impl Error {
@@ -57,6 +60,7 @@ impl Error {
             Error::BadFlags => "bad_flags",
             Error::TooLarge { .. } => "too_large",
             Error::Encode => "encode",
+            Error::OverCredit => "over_credit",
         }
     }
 
@@ -98,6 +102,9 @@ impl fmt::Display for Error {
                 )
             }
             Error::Encode => f.write_str("value could not be encoded"),
+            Error::OverCredit => f.write_str(
+                "channel flow control broken: more than the window in flight or granted",
+            ),
         }
     }
 }

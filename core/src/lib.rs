@@ -11,7 +11,8 @@
 //! 2. **values and bodies**: [`value`] is the closed set of shapes that cross the wire (no
 //!    pickle), encoded with postcard through serde with bounded depth and allocation;
 //!    [`body`] holds the typed bodies of the reserved [`handle`]s.
-//! 3. **route**: [`router`] decides, for a frame and the stream it came from, whether to
+//! 3. **flow**: [`window`] is channel flow control (credit) as pure state machines.
+//! 4. **route**: [`router`] decides, for a frame and the stream it came from, whether to
 //!    deliver, forward, refuse with a dead letter, or drop, enforcing who may make whom run code.
 //!
 //! The normative description is `docs/wire-format.md`; `testdata/` vectors keep this crate and
@@ -43,6 +44,7 @@ pub mod handle;
 pub mod header;
 pub mod router;
 pub mod value;
+pub mod window;
 mod value_de;
 
 pub use decoder::{Feed, Frame, FrameDecoder};
