@@ -42,10 +42,57 @@ fn minify(src: &str, name: &str) -> String {
             }
         }
         out.push_str(&" ".repeat(indent / unit));
-        out.push_str(&body);
+        out.push_str(&squeeze(&body));
         out.push('\n');
     }
     out
+}
+
+/// Drop the spaces inside a line that Python does not need: a space goes unless it separates
+/// two identifier or number characters (`return x`, `not in`, `1 if` keep theirs). String
+/// literals are copied unchanged; a `#` outside a string ends the line.
+fn squeeze(line: &str) -> String {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' {
+            out.push(c);
+            i += 1;
+            while i < chars.len() {
+                out.push(chars[i]);
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    out.push(chars[i + 1]);
+                    i += 2;
+                    continue;
+                }
+                i += 1;
+                if chars[i - 1] == c {
+                    break;
+                }
+            }
+            continue;
+        }
+        if c == '#' {
+            break;
+        }
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars[i + 1..].iter().find(|c| **c != ' ').copied();
+            if let (Some(p), Some(n)) = (prev, next) {
+                if word(p) && word(n) {
+                    out.push(' ');
+                }
+            }
+            i += 1;
+            continue;
+        }
+        out.push(c);
+        i += 1;
+    }
+    out.trim_end().to_string()
 }
 
 fn main() {

@@ -44,8 +44,8 @@ pub mod handle;
 pub mod header;
 pub mod router;
 pub mod value;
-pub mod window;
 mod value_de;
+pub mod window;
 
 pub use decoder::{Feed, Frame, FrameDecoder};
 pub use error::Error;

@@ -139,7 +139,8 @@ fn simulated_sender_network_consumer() {
                 }
                 1 => {
                     if let Some((id, len)) = to_rx.pop_front() {
-                        rx.arrived(len).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+                        rx.arrived(len)
+                            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
                         queue.push_back((id, len));
                         queued_bytes += cost(len, window) as u64;
                     }
@@ -169,9 +170,19 @@ fn simulated_sender_network_consumer() {
                 tx.credit() as u64 + in_flight + credits,
                 "seed {seed}"
             );
-            assert!(rx.available() as u64 + queued_bytes <= window as u64, "seed {seed}");
-            assert!(tx.credit() <= window && queued_bytes <= window as u64, "seed {seed}");
+            assert!(
+                rx.available() as u64 + queued_bytes <= window as u64,
+                "seed {seed}"
+            );
+            assert!(
+                tx.credit() <= window && queued_bytes <= window as u64,
+                "seed {seed}"
+            );
         }
-        assert_eq!(got, (0..total).collect::<Vec<_>>(), "seed {seed}: lost, duplicated or stuck");
+        assert_eq!(
+            got,
+            (0..total).collect::<Vec<_>>(),
+            "seed {seed}: lost, duplicated or stuck"
+        );
     }
 }

@@ -82,6 +82,11 @@ pub enum Error {
         /// The decoding error.
         reason: String,
     },
+    /// The other end closed the channel (a receiver was dropped, or a sender's stream ended).
+    ChannelClosed {
+        /// The context at the other end.
+        context: String,
+    },
     /// The router was shut down.
     RouterClosed,
     /// An argument could not be used (bad function name, unencodable value...).
@@ -135,6 +140,9 @@ impl fmt::Display for Error {
             Error::Disconnected { context, reason } => write!(f, "{context}: disconnected: {reason}"),
             Error::DeadLetter { reason } => write!(f, "message not delivered: {reason}"),
             Error::Protocol { context, reason } => write!(f, "{context}: protocol error: {reason}"),
+            Error::ChannelClosed { context } => {
+                write!(f, "{context}: the channel is closed (its other end closed it)")
+            }
             Error::RouterClosed => f.write_str("the router was shut down"),
             Error::Usage(m) => f.write_str(m),
             Error::Io(m) => write!(f, "I/O error: {m}"),

@@ -38,7 +38,10 @@ pub mod modules;
 pub(crate) mod sys;
 mod text;
 
-pub use api::{CallBuilder, CallHandle, Context, Router, RouterOptions};
+pub use api::{
+    ByteReader, ByteWriter, CallBuilder, CallHandle, Context, Receiver, Router, RouterOptions,
+    Select, Sender,
+};
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{BecomeUser, HostKeyPolicy, Local, Ssh};
 pub use econtext_core::{RemoteError, Value};

@@ -135,7 +135,7 @@ def request(dst, h, body):
         NH[0] += 1
         rt = NH[0]
     r = []
-    HANDLES[rt] = lambda f, b: (r.append((f, b)), l.release())
+    HANDLES[rt] = lambda f, b, *a: (r.append((f, b)), l.release())
     send(dst, h, body, rt)
     l.acquire()
     del HANDLES[rt]
@@ -303,7 +303,7 @@ def route(f, dst, src, h, rt, body, fd=IN):
             del ROUTES[i]
             send(INIT[1], 6, body)
     elif h in HANDLES:
-        HANDLES[h](f, body)
+        HANDLES[h](f, body, src, rt)
     elif rt and not f:
         send(src, rt, enc((4, 'no handle %d' % h), 'DeadLetter'), 0, 1)
 
@@ -389,6 +389,42 @@ def err(e):
     return 1, RemoteError(n, str(e), ''.join(traceback.format_exception(t, e, tb)))
 
 
+def fail(x):
+    try:
+        raise x
+    except Exception as e:
+        return enc(err(e), 'Reply')
+
+
+def reply(src, rt, r):
+    flush()
+    try:
+        r = enc(r, 'Reply')
+    except Exception:
+        r = fail(TypeError('econtext cannot send a %s: return None, bool, int, float, str, bytes, list, tuple or dict' % type(r[1]).__name__))
+    if len(r) > INIT[4]:
+        r = fail(ValueError('econtext: the result is %d bytes, over the %d-byte message limit' % (len(r), INIT[4])))
+    if rt:
+        send(src, rt, r)
+
+
+def run(src, rt, c):
+    try:
+        r = 0, call(*c)
+    except BaseException as e:
+        r = err(e)
+        if not rt:
+            # Nobody waits for this call: its failure goes to the log instead.
+            log('econtext', 40, r[1].args[2])
+    reply(src, rt, r)
+
+
+# Channel methods (send, open, close, iteration) live in econtext_channel, fetched from the
+# parent the first time a Sender is used; on-demand modules find this namespace as sys._econtext.
+sys._econtext = globals()
+Sender.__getattr__ = lambda s, n: getattr(__import__('econtext_channel').setup(globals()) or s, n)
+
+
 def main():
     os.write(OUT, b'EC1\n')
     CL.acquire()
@@ -398,27 +434,16 @@ def main():
             CL.acquire()
         src, rt, body = CALLS.pop(0)
         try:
-            r = 0, call(*dec(body, 'Call'))
+            c = dec(body, 'Call')
+            # A call handed a channel runs on a thread of its own: it may stream for long, and
+            # plain calls keep their order here.
+            if Sender in [type(x) for x in c[2] + [v for k, v in c[3]]]:
+                T(__import__('econtext_channel').run, (globals(), src, rt, c))
+                continue
         except BaseException as e:
-            r = err(e)
-            if not rt:
-                # Nobody waits for this call: its failure goes to the log instead.
-                log('econtext', 40, r[1].args[2])
-        flush()
-        try:
-            r = enc(r, 'Reply')
-        except Exception:
-            try:
-                raise TypeError('econtext cannot send a %s: return None, bool, int, float, str, bytes, list, tuple or dict' % type(r[1]).__name__)
-            except TypeError as e:
-                r = enc(err(e), 'Reply')
-        if len(r) > INIT[4]:
-            try:
-                raise ValueError('econtext: the result is %d bytes, over the %d-byte message limit' % (len(r), INIT[4]))
-            except ValueError as e:
-                r = enc(err(e), 'Reply')
-        if rt:
-            send(src, rt, r)
+            reply(src, rt, err(e))
+            continue
+        run(src, rt, c)
 
 
 if __name__ == '__main__':

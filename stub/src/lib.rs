@@ -18,3 +18,8 @@ pub const STAGE2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stage2.z"));
 /// `via` hop. Served by the host's module server like any module, so it costs nothing until a
 /// context actually spawns.
 pub const SPAWN_PY: &str = include_str!("../python/spawn.py");
+
+/// The on-demand channel runtime (`econtext_channel`): Sender methods, Receiver iteration,
+/// generator pumping, with flow control. Served from the host binary the first time a call is
+/// handed a channel; the core stub only routes frames to handles.
+pub const CHANNEL_PY: &str = include_str!("../python/channel.py");

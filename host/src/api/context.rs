@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use econtext_core::body::{Body, Call};
 use econtext_core::{handle, ContextId, Frame, Header, Value};
 
-use crate::broker::{CallResult, Cmd, Latch, Pending, Shared};
+use crate::broker::registry::Slot;
+use crate::broker::{CallResult, Cmd, Latch, Shared};
 use crate::Error;
 
 /// How long [`Context::shutdown`] waits for a clean exit before killing.
@@ -28,7 +29,7 @@ impl std::fmt::Debug for Context {
 }
 
 /// Split `module.function` at its last dot.
-fn split_function(f: &str) -> Result<(&str, &str), Error> {
+pub(crate) fn split_function(f: &str) -> Result<(&str, &str), Error> {
     match f.rsplit_once('.') {
         Some((m, n)) if !m.is_empty() && !n.is_empty() => Ok((m, n)),
         _ => Err(Error::Usage(format!(
@@ -125,16 +126,23 @@ impl Context {
     fn pending(&self) -> (u32, Arc<Latch<CallResult>>) {
         let reply_to = self.shared.handle();
         let latch = Arc::new(Latch::default());
-        let p = Pending {
-            ctx: self.id,
-            latch: latch.clone(),
-        };
-        self.shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(reply_to, p);
+        // Commands are handled in order: the handle is registered before the call goes out.
+        self.shared.submit(Cmd::Expect {
+            handle: reply_to,
+            slot: Slot::Reply {
+                ctx: self.id,
+                latch: latch.clone(),
+            },
+        });
         (reply_to, latch)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    pub(crate) fn gone_reason(&self) -> Option<String> {
+        self.gone.try_peek()
     }
 
     /// Send a reserved-handle request to this context and wait for its `Reply`.
@@ -237,12 +245,7 @@ impl CallBuilder<'_> {
     pub fn spawn(self) -> Result<CallHandle, Error> {
         let (reply_to, latch) = self.ctx.pending();
         if let Err(e) = self.ctx.send(&self.call, reply_to) {
-            self.ctx
-                .shared
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&reply_to);
+            self.ctx.shared.submit(Cmd::Release(reply_to));
             return Err(e);
         }
         Ok(CallHandle {
@@ -275,11 +278,7 @@ impl CallHandle {
         match self.latch.wait(self.deadline.map(|d| d.0)) {
             Some(r) => r,
             None => {
-                self.shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&self.handle);
+                self.shared.submit(Cmd::Release(self.handle));
                 let after = self.deadline.map(|d| d.1).unwrap_or_default();
                 Err(Error::Timeout {
                     context: self.context.to_string(),
@@ -289,8 +288,15 @@ impl CallHandle {
         }
     }
 
-    /// The result if it has arrived.
+    /// The result if it has arrived (once: it is taken).
     pub fn try_result(&self) -> Option<Result<Value, Error>> {
         self.latch.try_take()
+    }
+
+    pub(crate) fn watch(&self, ready: Arc<crate::broker::notify::Ready>, token: usize) {
+        self.latch.watch.set(ready.clone(), token);
+        if self.latch.is_set() {
+            ready.push(token);
+        }
     }
 }

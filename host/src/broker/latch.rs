@@ -8,6 +8,8 @@ use std::time::Instant;
 pub struct Latch<T> {
     value: Mutex<Option<T>>,
     ready: Condvar,
+    /// A completion queue to tell when the value arrives.
+    pub watch: super::notify::Watch,
 }
 
 impl<T> Default for Latch<T> {
@@ -15,6 +17,7 @@ impl<T> Default for Latch<T> {
         Latch {
             value: Mutex::new(None),
             ready: Condvar::new(),
+            watch: Default::default(),
         }
     }
 }
@@ -26,7 +29,17 @@ impl<T> Latch<T> {
         if g.is_none() {
             *g = Some(v);
             self.ready.notify_all();
+            drop(g);
+            self.watch.fire();
         }
+    }
+
+    /// True once a value is there (not taken).
+    pub fn is_set(&self) -> bool {
+        self.value
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Take the value if it is there.

@@ -3,6 +3,8 @@
 
 mod conn;
 pub mod latch;
+pub mod notify;
+pub(crate) mod registry;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -39,6 +41,13 @@ pub(crate) enum Cmd {
     },
     /// Route a frame produced by this process.
     Send(Frame),
+    /// Register a dynamic handle (before the frame that hands it out is sent).
+    Expect {
+        handle: Handle,
+        slot: registry::Slot,
+    },
+    /// Forget a dynamic handle (a call timed out, a receiver or sender was dropped).
+    Release(Handle),
     /// Know a context that another context is about to start (`via`).
     Adopt {
         id: ContextId,
@@ -58,17 +67,10 @@ pub(crate) enum Cmd {
     Stop,
 }
 
-/// A call waiting for its reply.
-pub(crate) struct Pending {
-    pub ctx: ContextId,
-    pub latch: Arc<Latch<CallResult>>,
-}
-
 /// State shared by the API threads and the broker thread.
 pub(crate) struct Shared {
     cmds: Mutex<Vec<Cmd>>,
     wake_tx: UnixStream,
-    pub pending: Mutex<HashMap<Handle, Pending>>,
     next_handle: AtomicU32,
     next_id: AtomicU32,
     pub sink: LogSink,
@@ -158,7 +160,6 @@ pub(crate) fn start(
     let shared = Arc::new(Shared {
         cmds: Mutex::new(Vec::new()),
         wake_tx,
-        pending: Mutex::new(HashMap::new()),
         next_handle: AtomicU32::new(handle::FIRST_DYNAMIC),
         next_id: AtomicU32::new(1),
         sink,
@@ -173,6 +174,7 @@ pub(crate) fn start(
         shared: shared.clone(),
         wake_rx,
         conns: BTreeMap::new(),
+        registry: registry::Registry::default(),
         routes: Routes::root(),
         names: HashMap::new(),
         gones: HashMap::new(),
@@ -192,6 +194,8 @@ struct Broker {
     shared: Arc<Shared>,
     wake_rx: UnixStream,
     conns: BTreeMap<StreamId, Conn>,
+    /// Every live dynamic handle: replies, inboxes, outboxes.
+    registry: registry::Registry,
     routes: Routes,
     names: HashMap<ContextId, String>,
     /// Set when a context is gone, for every context (direct or behind another).
@@ -333,6 +337,10 @@ impl Broker {
                 gone,
             } => self.connect(id, recipe, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
+            Cmd::Expect { handle, slot } => self.registry.insert(handle, slot),
+            Cmd::Release(h) => {
+                self.registry.remove(h);
+            }
             Cmd::Adopt { id, name, gone } => {
                 self.names.insert(id, name);
                 self.gones.insert(id, gone);
@@ -603,54 +611,119 @@ impl Broker {
                     );
                 }
             }
-            hd if hd >= handle::FIRST_DYNAMIC => {
-                let mut pending = self
-                    .shared
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                let Some(p) = pending.remove(&hd) else {
-                    drop(pending);
-                    // Nobody waits on that handle: say so when a reply is wanted.
-                    let detail = format!("no handle {hd}");
-                    if let Some(dl) = self.routes.dead_letter(&h, DeadReason::NoHandle, detail) {
-                        self.route(Origin::Local, dl);
-                    }
-                    return;
-                };
-                if !h.is_dead() && p.ctx != h.src {
+            hd if hd >= handle::FIRST_DYNAMIC => self.dynamic(h, frame.body, name),
+            _ => {}
+        }
+    }
+
+    /// A frame for one of this host's dynamic handles.
+    fn dynamic(&mut self, h: Header, body: Vec<u8>, name: String) {
+        use econtext_core::body::Channel;
+        use registry::Slot;
+        let hd = h.handle;
+        let dead = |body: &[u8]| match DeadLetter::decode(body) {
+            Ok(d) if d.reason == DeadReason::Disconnected as u32 => Error::Disconnected {
+                context: name.clone(),
+                reason: d.detail,
+            },
+            Ok(d) => Error::DeadLetter { reason: d.detail },
+            Err(e) => Error::Protocol {
+                context: name.clone(),
+                reason: e.to_string(),
+            },
+        };
+        match self.registry.get(hd) {
+            None => {
+                // Nobody waits on that handle: say so when a reply is wanted.
+                let detail = format!("no handle {hd}");
+                if let Some(dl) = self.routes.dead_letter(&h, DeadReason::NoHandle, detail) {
+                    self.route(Origin::Local, dl);
+                }
+            }
+            Some(Slot::Reply { ctx, latch }) => {
+                if !h.is_dead() && *ctx != h.src {
                     // A reply from a context that was not called: forged, keep waiting.
-                    pending.insert(hd, p);
                     return;
                 }
-                drop(pending);
                 let result = if h.is_dead() {
-                    match DeadLetter::decode(&frame.body) {
-                        Ok(d) if d.reason == DeadReason::Disconnected as u32 => {
-                            Err(Error::Disconnected {
-                                context: name,
-                                reason: d.detail,
-                            })
-                        }
-                        Ok(d) => Err(Error::DeadLetter { reason: d.detail }),
-                        Err(e) => Err(Error::Protocol {
-                            context: name,
-                            reason: e.to_string(),
-                        }),
-                    }
+                    Err(dead(&body))
                 } else {
-                    match Reply::decode(&frame.body) {
+                    match Reply::decode(&body) {
                         Ok(Reply::Ok(v)) => Ok(v),
                         Ok(Reply::Err(e)) => Err(Error::Remote(e)),
                         Err(e) => Err(Error::Protocol {
-                            context: name,
+                            context: name.clone(),
                             reason: format!("undecodable reply: {e}"),
                         }),
                     }
                 };
-                p.latch.set(result);
+                latch.set(result);
+                self.registry.remove(hd);
             }
-            _ => {}
+            Some(Slot::Inbox(ib)) => {
+                let ib = ib.clone();
+                if h.is_dead() {
+                    ib.end(Err(dead(&body)));
+                    self.registry.remove(hd);
+                    return;
+                }
+                match Channel::decode(&body) {
+                    Ok(Channel::Data(v)) => {
+                        if ib.data(h.src, h.reply_to, body.len(), v).is_err() {
+                            self.registry.remove(hd);
+                            self.close_channel(h.src, h.reply_to, hd);
+                        }
+                    }
+                    Ok(Channel::Close(e))
+                        if ib.sender().is_none_or(|s| s == (h.src, h.reply_to)) =>
+                    {
+                        ib.end(match e {
+                            None => Ok(()),
+                            Some(e) => Err(Error::Remote(e)),
+                        });
+                        self.registry.remove(hd);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        ib.end(Err(Error::Protocol {
+                            context: name,
+                            reason: format!("undecodable channel message: {e}"),
+                        }));
+                        self.registry.remove(hd);
+                    }
+                }
+            }
+            Some(Slot::Outbox(ob)) => {
+                let ob = ob.clone();
+                if h.is_dead() {
+                    ob.end(dead(&body));
+                    self.registry.remove(hd);
+                    return;
+                }
+                match Channel::decode(&body) {
+                    Ok(Channel::Credit(n)) => ob.credit(h.src, h.reply_to, n),
+                    Ok(Channel::Close(_)) => {
+                        ob.end(Error::ChannelClosed { context: name });
+                        self.registry.remove(hd);
+                    }
+                    Ok(Channel::Data(_)) => {}
+                    Err(e) => {
+                        ob.end(Error::Protocol {
+                            context: name,
+                            reason: format!("undecodable channel message: {e}"),
+                        });
+                        self.registry.remove(hd);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Tell the far end of a channel that this host closed it.
+    fn close_channel(&mut self, dst: ContextId, dst_handle: Handle, me: Handle) {
+        let msg = econtext_core::body::Channel::Close(None);
+        if let Some(f) = registry::channel_frame((dst, dst_handle), me, &msg) {
+            self.route(Origin::Local, f);
         }
     }
 
@@ -789,26 +862,17 @@ impl Broker {
         for id in ids {
             self.seen.remove(id);
         }
-        let mut pending = self
-            .shared
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let dead: Vec<Handle> = pending
-            .iter()
-            .filter(|(_, p)| ids.contains(&p.ctx))
-            .map(|(h, _)| *h)
-            .collect();
-        for hd in dead {
-            if let Some(p) = pending.remove(&hd) {
-                let context = self.names.get(&p.ctx).cloned().unwrap_or_default();
-                p.latch.set(Err(Error::Disconnected {
-                    context,
-                    reason: reason.to_string(),
-                }));
-            }
-        }
-        drop(pending);
+        let names = &self.names;
+        self.registry.gone(
+            ids,
+            |c| {
+                names
+                    .get(&c)
+                    .cloned()
+                    .unwrap_or_else(|| format!("context{c}"))
+            },
+            reason,
+        );
         for id in ids {
             self.names.remove(id);
             if let Some(g) = self.gones.remove(id) {

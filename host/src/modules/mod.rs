@@ -15,8 +15,12 @@ use econtext_core::body::{ByteBuf, Module, ModuleReply};
 
 use crate::Error;
 
-/// Modules every host serves from its own binary: the spawn routine for `via` hops.
-pub const BUILTIN: &[(&str, &str)] = &[("econtext_spawn", econtext_stub::SPAWN_PY)];
+/// Modules every host serves from its own binary: the spawn routine for `via` hops and the
+/// channel runtime.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("econtext_spawn", econtext_stub::SPAWN_PY),
+    ("econtext_channel", econtext_stub::CHANNEL_PY),
+];
 
 /// Most modules preloaded with one reply.
 const MAX_RELATED: usize = 256;
@@ -289,7 +293,13 @@ mod tests {
         let (d, s) = tree();
         assert_eq!(
             s.served(),
-            vec!["econtext_spawn", "escape", "pkg", "script"]
+            vec![
+                "econtext_channel",
+                "econtext_spawn",
+                "escape",
+                "pkg",
+                "script"
+            ]
         );
         assert!(s.find("pkg.sub.b").is_some());
         assert!(s.find("script").is_some());

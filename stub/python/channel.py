@@ -1,0 +1,322 @@
+# econtext_channel: channels on a context (docs/wire-format.md, "Channels"). Fetched on
+# demand, the first time a call is handed a Sender or a Sender is used, so the core stub only
+# routes frames to handles. Runs on Python 2.7 and 3.6+.
+#
+# A channel joins a sender endpoint (context S, handle hS) to a receiver endpoint (R, hR):
+# - Data(value) goes S -> hR with reply_to = hS; Credit(n) and a cancelling Close go back to hS
+#   with reply_to = hR; a Close from S ends the stream (with a RemoteError when S failed);
+# - the receiver lets the sender have WINDOW bytes of Data bodies in flight that its consumer
+#   has not taken: Window and Grants below mirror core::window and are pinned by
+#   testdata/channels.json;
+# - a sender handed a Sender value starts with the whole window; a sender that a Receiver was
+#   made for (the host streaming to us) starts with none and waits for the first Credit.
+import sys
+import time
+import threading
+from collections import deque
+
+WINDOW = 1 << 20
+G = None
+LOCK = threading.Lock()
+PY3 = sys.version_info[0] > 2
+
+
+class ChannelClosed(Exception):
+    """The other end closed the channel, or its context is gone."""
+
+
+class ChannelTimeout(Exception):
+    """No credit came in time: the consumer is slow or stuck."""
+
+
+class ChannelError(Exception):
+    """The producer failed: args are (type name, message, traceback)."""
+
+
+def cost(n, window=WINDOW):
+    return min(n, window)
+
+
+class Window(object):
+    # The sender's credit (core::window::Window).
+    def __init__(s, window=WINDOW, full=True):
+        s.window = window
+        s.credit = window if full else 0
+
+    def take(s, n):
+        # (True, cost) when an item of n body bytes may go now, else (False, credit missing).
+        c = cost(n, s.window)
+        if s.credit >= c:
+            s.credit -= c
+            return True, c
+        return False, c - s.credit
+
+    def grant(s, n):
+        if s.credit + n > s.window:
+            raise ValueError('over_credit')
+        s.credit += n
+
+
+class Grants(object):
+    # The receiver's account (core::window::Grants): what the sender may still send, and what
+    # the consumer took that was not granted back yet.
+    def __init__(s, window=WINDOW):
+        s.window = window
+        s.available = window
+        s.owed = 0
+
+    def arrived(s, n):
+        c = cost(n, s.window)
+        if c > s.available:
+            raise ValueError('over_credit')
+        s.available -= c
+
+    def taken(s, n, queued):
+        s.owed = min(s.owed + cost(n, s.window), s.window - s.available)
+        if s.owed and (s.owed >= s.window // 4 or not queued):
+            n, s.owed = s.owed, 0
+            s.available += n
+            return n
+        return None
+
+
+def handle():
+    with G['WL']:
+        G['NH'][0] += 1
+        return G['NH'][0]
+
+
+def wait(cv, end):
+    # Wait on cv until notified or until `end` (a time.time(), or None); False on timeout.
+    if end is None:
+        cv.wait()
+        return True
+    left = end - time.time()
+    if left <= 0:
+        return False
+    cv.wait(left)
+    return True
+
+
+class Out(object):
+    # A sender endpoint on this context, towards the receiver (dst, h).
+    def __init__(s, dst, h, full):
+        s.dst, s.h = dst, h
+        s.win = Window(WINDOW, full)
+        s.open = True
+        s.why = None
+        s.cv = threading.Condition()
+        s.me = handle()
+        G['HANDLES'][s.me] = s.frame
+
+    def frame(s, f, body, src=None, rt=0):
+        # On the IO thread: credits, a cancelling Close, or a dead letter (receiver gone).
+        with s.cv:
+            if f:
+                s.open = False
+                s.why = 'the receiver is gone: %s' % G['dec'](body, 'DeadLetter')[1]
+            else:
+                k, x = G['dec'](body, 'Channel')
+                if k == 2:
+                    try:
+                        s.win.grant(x)
+                    except ValueError:
+                        s.open = False
+                        s.why = 'the receiver granted more than the window'
+                elif k == 1:
+                    s.open = False
+                    s.why = 'the receiver closed the channel'
+            s.cv.notify_all()
+        if not s.open:
+            G['HANDLES'].pop(s.me, None)
+
+    def send(s, v, timeout=None):
+        b = G['enc']((0, v), 'Channel')
+        if len(b) > G['INIT'][4]:
+            raise ValueError('econtext: the item is %d bytes, over the %d-byte message limit'
+                             % (len(b), G['INIT'][4]))
+        end = None if timeout is None else time.time() + timeout
+        with s.cv:
+            while 1:
+                if not s.open:
+                    raise ChannelClosed(s.why or 'the channel is closed')
+                if s.win.take(len(b))[0]:
+                    break
+                if not wait(s.cv, end):
+                    raise ChannelTimeout('no credit from the receiver within %ss' % timeout)
+        G['send'](s.dst, s.h, b, s.me)
+
+    def close(s, e=None):
+        with s.cv:
+            was, s.open = s.open, False
+            s.why = s.why or 'the channel is closed'
+            s.cv.notify_all()
+        G['HANDLES'].pop(s.me, None)
+        if was:
+            G['send'](s.dst, s.h, G['enc']((1, e), 'Channel'), s.me)
+
+
+def out(tx, full=True):
+    with LOCK:
+        o = tx.__dict__.get('_out')
+        if o is None:
+            o = tx.__dict__['_out'] = Out(tx.args[0], tx.args[1], full)
+        return o
+
+
+class Receiver(object):
+    """The receiving end of a channel on this context: iterate it (`for x in channel`).
+
+    Made by the host for a function that consumes a stream (`Context::stream_to`), or by
+    `receiver()` here, whose `to_sender()` value can be handed to any other context.
+    """
+
+    def __init__(s, ctl=None):
+        s.q = deque()
+        s.open = True
+        s.err = None
+        s.peer = None
+        s.cv = threading.Condition()
+        s.g = Grants(WINDOW)
+        s.me = handle()
+        G['HANDLES'][s.me] = s.frame
+        if ctl is not None:
+            # The sender exists and holds no credit: the first Credit tells it where we are.
+            s.peer = tuple(ctl.args)
+            G['send'](s.peer[0], s.peer[1], G['enc']((2, WINDOW), 'Channel'), s.me)
+
+    def to_sender(s):
+        return G['Sender'](G['ME'], s.me)
+
+    def frame(s, f, body, src=None, rt=0):
+        # On the IO thread: never blocks. A receiver made here learns its sender's control
+        # endpoint from the first Data frame (its source and reply_to).
+        with s.cv:
+            if f:
+                s.open = False
+            elif s.open:
+                if s.peer is None and rt:
+                    s.peer = (src, rt)
+                k, x = G['dec'](body, 'Channel')
+                if k == 0:
+                    try:
+                        s.g.arrived(len(body))
+                        s.q.append((x, len(body)))
+                    except ValueError:
+                        s.open = False
+                        s.err = ('econtext.ChannelError', 'the sender broke flow control', '')
+                elif k == 1:
+                    s.open = False
+                    s.err = x and x.args
+            s.cv.notify_all()
+
+    def __iter__(s):
+        return s
+
+    def get(s, timeout=None):
+        # The next item; StopIteration at a clean end, ChannelError when the producer failed.
+        end = None if timeout is None else time.time() + timeout
+        with s.cv:
+            while not s.q:
+                if not s.open:
+                    G['HANDLES'].pop(s.me, None)
+                    if s.err:
+                        raise ChannelError(*s.err)
+                    raise StopIteration
+                if not wait(s.cv, end):
+                    raise ChannelTimeout('nothing arrived within %ss' % timeout)
+            x, n = s.q.popleft()
+            c = s.g.taken(n, len(s.q))
+        if c and s.peer:
+            G['send'](s.peer[0], s.peer[1], G['enc']((2, c), 'Channel'), s.me)
+        return x
+
+    __next__ = next = get
+
+    def close(s):
+        # Cancel: the sender's send() raises ChannelClosed within one round trip.
+        with s.cv:
+            was, s.open = s.open, False
+            s.q.clear()
+        G['HANDLES'].pop(s.me, None)
+        if was and s.peer:
+            G['send'](s.peer[0], s.peer[1], G['enc']((1, None), 'Channel'), s.me)
+
+
+def receiver():
+    """A Receiver on this context; hand `r.to_sender()` to whoever should send to it."""
+    return Receiver()
+
+
+def tx_send(self, v, timeout=None):
+    """Send one item; blocks while the receiver's window is full (ChannelTimeout after
+    `timeout` seconds), raises ChannelClosed once the receiver is gone."""
+    out(self).send(v, timeout)
+
+
+def tx_open(self):
+    """False once the receiver closed the channel or its context is gone."""
+    return out(self).open
+
+
+def tx_close(self, e=None):
+    out(self).close(e)
+
+
+def setup(g):
+    # Give the codec's Sender class its methods (once), and drop its fetching hook.
+    global G
+    with LOCK:
+        if G is not None:
+            return
+        G = g
+        S = g['Sender']
+        S.send, S.open, S.close = tx_send, tx_open, tx_close
+        try:
+            del S.__getattr__
+        except AttributeError:
+            pass
+
+
+def run(g, src, rt, c):
+    # A call handed a channel, on a thread of its own. The Senders it was handed close when it
+    # returns (with its exception when it raised), so the receiver sees the end.
+    setup(g)
+    S = G['Sender']
+    txs = [x for x in c[2] + [v for k, v in c[3]] if type(x) is S]
+    if c[:2] == ('econtext_channel', 'feed'):
+        txs = []  # its Sender is the host's control endpoint, closed by feed itself
+    try:
+        r = 0, G['call'](*c)
+    except BaseException as e:
+        r = G['err'](e)
+        if not rt:
+            G['log']('econtext', 40, r[1].args[2])
+    for tx in txs:
+        out(tx).close(r[1] if r[0] else None)
+    G['reply'](src, rt, r)
+
+
+if getattr(sys, '_econtext', None):
+    setup(sys._econtext)
+
+
+def pump(tx, module, fn, args, kw):
+    """Call module.fn(*args, **kw) and send every item of the iterator it returns; run()
+    closes the channel afterwards (with the exception, when one was raised)."""
+    it = iter(G['call'](module, fn, args, kw))
+    try:
+        for x in it:
+            tx.send(x)
+    except ChannelClosed:
+        # The consumer went away: stop the producer (its finally blocks run).
+        getattr(it, 'close', lambda: None)()
+
+
+def feed(ctl, module, fn, args, kw):
+    """Call module.fn(channel, *args, **kw) with a Receiver of the host's stream."""
+    rx = Receiver(ctl)
+    try:
+        return G['call'](module, fn, [rx] + list(args), kw)
+    finally:
+        rx.close()

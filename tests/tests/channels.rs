@@ -1,0 +1,299 @@
+//! Channels against real interpreters: the seed's tail example, generator streaming, host ->
+//! remote streams, cancelling from either side, contexts killed mid-stream (through a via
+//! chain too), sibling channels, flow control holding a producer.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use econtext::{Error, Local, Router, RouterOptions, Value};
+use econtext_tests::*;
+
+fn router() -> Router {
+    let o = RouterOptions {
+        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
+        module_path: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/modpath")],
+        ..Default::default()
+    };
+    Router::with_options(o).unwrap()
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("econtext-channels-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Str(s) => s.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        o => format!("{o:?}"),
+    }
+}
+
+#[test]
+fn the_seeds_tail_example_streams_a_growing_file_on_every_interpreter() {
+    let router = router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let log = tmp(&format!(
+            "tail-{}.log",
+            py.display().to_string().replace('/', "_")
+        ));
+        std::fs::write(&log, "old line\n").unwrap();
+        let rx = ctx.receiver().unwrap();
+        let call = ctx
+            .call_async(
+                "logs.tail_log_file",
+                vec![rx.sender(), log.to_string_lossy().into_owned().into()],
+            )
+            .unwrap();
+        // The same context keeps answering while the tail runs.
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        ctx.call("os.getpid", vec![]).unwrap();
+        assert!(t.elapsed() < Duration::from_millis(500), "{}", py.display());
+        let mut seen = String::new();
+        for i in 0..3 {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            use std::io::Write;
+            writeln!(f, "new line {i}").unwrap();
+            drop(f);
+            while !seen.contains(&format!("new line {i}")) {
+                let v = rx
+                    .recv_timeout(Duration::from_secs(5))
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("{}: nothing for line {i}: {seen:?}", py.display()));
+                seen.push_str(&text(&v));
+            }
+        }
+        assert!(!seen.contains("old line"), "{seen}");
+        // Dropping the receiver closes the channel: open() turns false, the function returns.
+        drop(rx);
+        let r = call.wait().unwrap();
+        assert!(matches!(r, Value::None), "{}: {r:?}", py.display());
+        ctx.shutdown().unwrap();
+        let _ = std::fs::remove_file(&log);
+    }
+}
+
+#[test]
+fn generators_stream_their_items_and_errors() {
+    let router = router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let rx = ctx.stream("streams.count", vec![Value::Int(1000)]).unwrap();
+        let got: Vec<Value> = rx.map(|v| v.unwrap()).collect();
+        assert_eq!(
+            got,
+            (0..1000).map(Value::Int).collect::<Vec<_>>(),
+            "{}",
+            py.display()
+        );
+        let rx = ctx
+            .stream("streams.count_then_fail", vec![Value::Int(3)])
+            .unwrap();
+        let got: Vec<Result<Value, Error>> = rx.collect();
+        assert_eq!(got.len(), 4, "{}: {got:?}", py.display());
+        match &got[3] {
+            Err(Error::Remote(e)) => {
+                assert_eq!(e.type_name, "ValueError");
+                assert!(e.message.contains("producer failed after 3"));
+            }
+            other => panic!("{}: {other:?}", py.display()),
+        }
+        // A missing module fails the stream with its ImportError.
+        let rx = ctx.stream("no_such_module_x.f", vec![]).unwrap();
+        let got: Vec<Result<Value, Error>> = rx.collect();
+        assert!(
+            matches!(got.as_slice(), [Err(Error::Remote(e))] if e.type_name.contains("ImportError") || e.type_name.contains("ModuleNotFoundError")),
+            "{}: {got:?}",
+            py.display()
+        );
+        ctx.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn the_host_streams_to_a_remote_function_on_every_interpreter() {
+    let router = router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let (tx, call) = ctx.stream_to("streams.consume", vec![]).unwrap();
+        for i in 0..500 {
+            tx.send(Value::Bytes(vec![b'a'; i % 7000])).unwrap();
+        }
+        drop(tx);
+        let total: usize = (0..500).map(|i| i % 7000).sum();
+        assert_eq!(
+            call.wait().unwrap(),
+            Value::List(vec![Value::Int(500), Value::Int(total as i64)]),
+            "{}",
+            py.display()
+        );
+        ctx.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn byte_adapters_read_and_write_streams() {
+    use std::io::{Read, Write};
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let rx = ctx
+        .stream("streams.count", vec![Value::Int(64), Value::Int(65536)])
+        .unwrap();
+    let mut all = Vec::new();
+    rx.into_reader().read_to_end(&mut all).unwrap();
+    assert_eq!(all.len(), 64 * 65536);
+    assert!(all.iter().all(|b| *b == b'x'));
+    let (tx, call) = ctx.stream_to("streams.consume", vec![]).unwrap();
+    let mut w = tx.into_writer();
+    w.write_all(&vec![b'z'; 3 * 1024 * 1024 + 5]).unwrap();
+    drop(w);
+    let Value::List(r) = call.wait().unwrap() else {
+        panic!()
+    };
+    assert_eq!(r[1], Value::Int(3 * 1024 * 1024 + 5));
+}
+
+#[test]
+fn cancelling_from_either_side() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    // The host drops a generator's receiver: the remote generator is closed (its finally runs).
+    let marker = tmp("gen-closed");
+    let _ = std::fs::remove_file(&marker);
+    let rx = ctx
+        .stream(
+            "streams.forever",
+            vec![marker.to_string_lossy().into_owned().into()],
+        )
+        .unwrap();
+    for _ in 0..10 {
+        rx.recv().unwrap();
+    }
+    drop(rx);
+    assert!(
+        eventually(3000, || marker.exists()),
+        "the generator was never closed"
+    );
+    // A function handed a Sender sees open() turn false.
+    let marker2 = tmp("send-closed");
+    let _ = std::fs::remove_file(&marker2);
+    let rx = ctx.receiver().unwrap();
+    let call = ctx
+        .call_async(
+            "streams.send_forever",
+            vec![rx.sender(), marker2.to_string_lossy().into_owned().into()],
+        )
+        .unwrap();
+    for _ in 0..10 {
+        rx.recv().unwrap();
+    }
+    drop(rx);
+    assert!(matches!(call.wait(), Ok(Value::Int(_))));
+    assert!(marker2.exists());
+    // The remote consumer goes away: the host's send fails.
+    let (tx, call) = ctx
+        .stream_to("streams.consume_slowly", vec![Value::Float(0.0)])
+        .unwrap();
+    tx.send(Value::Int(1)).unwrap();
+    ctx.kill();
+    let t = Instant::now();
+    let r = loop {
+        match tx.send_timeout(Value::Int(1), Duration::from_secs(5)) {
+            Ok(()) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(r, Error::Disconnected { .. }), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(3));
+    assert!(call.wait().is_err());
+}
+
+#[test]
+fn a_context_killed_mid_stream_fails_its_receiver_at_once() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let marker = tmp("never");
+    let rx = ctx
+        .stream(
+            "streams.forever",
+            vec![marker.to_string_lossy().into_owned().into()],
+        )
+        .unwrap();
+    rx.recv().unwrap();
+    let Value::Int(pid) = ctx.call("os.getpid", vec![]).unwrap() else {
+        panic!()
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let t = Instant::now();
+    let end = loop {
+        match rx.recv() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, Error::Disconnected { .. }), "{end:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_channel_between_two_sibling_contexts() {
+    let router = router();
+    let a = router.connect(&Local::new().python(python())).unwrap();
+    let b = router.connect(&Local::new().python(python())).unwrap();
+    let tx = b.call("streams.open_sink", vec![]).unwrap();
+    assert!(matches!(tx, Value::Sender(id, _) if id == b.id()), "{tx:?}");
+    // A sends straight to B's receiver: 3000 items, more than one window of credit.
+    assert_eq!(
+        a.call("streams.produce", vec![tx, Value::Int(3000)])
+            .unwrap(),
+        Value::Int(3000)
+    );
+    assert!(eventually(
+        5000,
+        || matches!(b.call("streams.sink", vec![]), Ok(Value::List(l)) if l.len() == 3000)
+    ));
+    let Value::List(got) = b.call("streams.sink", vec![]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(got, (0..3000).map(Value::Int).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_slow_consumer_holds_the_producer() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let rx = ctx.receiver().unwrap();
+    // 64 items of 256 KiB: 16 MiB through a 1 MiB window.
+    let call = ctx
+        .call_async(
+            "streams.blocked_sender",
+            vec![rx.sender(), Value::Int(64), Value::Int(256 * 1024)],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    // The producer is held: no more than a window (+ one item) waits here.
+    assert!(rx.queued() <= 5, "{} items queued", rx.queued());
+    let mut n = 0;
+    while rx.recv().is_ok() {
+        n += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(n, 64);
+    let Value::Float(blocked) = call.wait().unwrap() else {
+        panic!()
+    };
+    assert!(blocked > 0.2, "the producer never waited: {blocked}");
+}
