@@ -278,6 +278,17 @@ def setup(g):
             pass
 
 
+def err(e):
+    # The stub's error reply, without this module's and the stub's frames in the traceback.
+    r = G['err'](e)
+    tb = sys.exc_info()[2]
+    while tb and tb.tb_frame.f_code.co_filename.startswith(('<econtext>/econtext_channel', '<string>')):
+        tb = tb.tb_next
+    import traceback
+    r[1].args = r[1].args[:2] + (''.join(traceback.format_exception(type(e), e, tb)),)
+    return r
+
+
 def run(g, src, rt, c):
     # A call handed a channel, on a thread of its own. The Senders it was handed close when it
     # returns (with its exception when it raised), so the receiver sees the end.
@@ -289,7 +300,7 @@ def run(g, src, rt, c):
     try:
         r = 0, G['call'](*c)
     except BaseException as e:
-        r = G['err'](e)
+        r = err(e)
         if not rt:
             G['log']('econtext', 40, r[1].args[2])
     for tx in txs:

@@ -297,3 +297,76 @@ fn a_slow_consumer_holds_the_producer() {
     };
     assert!(blocked > 0.2, "the producer never waited: {blocked}");
 }
+
+#[test]
+fn a_producer_behind_a_via_chain_killed_mid_stream_fails_the_receiver_at_once() {
+    let Some(env) = testenv() else { return };
+    let o = RouterOptions {
+        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
+        module_path: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/modpath")],
+        ..Default::default()
+    };
+    let router = Router::with_options(o).unwrap();
+    let bastion = router.connect(&env.bastion("ectest")).unwrap();
+    let internal = router
+        .connect_via(&env.internal("ectest"), &bastion)
+        .unwrap();
+    let rx = internal
+        .stream("streams.forever", vec![Value::from("/dev/null")])
+        .unwrap();
+    for _ in 0..100 {
+        rx.recv().unwrap();
+    }
+    let Value::Int(pid) = internal.call("os.getpid", vec![]).unwrap() else {
+        panic!()
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let t = Instant::now();
+    let end = loop {
+        match rx.recv() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, Error::Disconnected { .. }), "{end:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    // The bastion streams on.
+    let rx = bastion
+        .stream("streams.count", vec![Value::Int(10)])
+        .unwrap();
+    assert_eq!(rx.count(), 10);
+}
+
+#[test]
+fn streams_cross_ssh_and_a_via_hop() {
+    let Some(env) = testenv() else { return };
+    let router = router();
+    let bastion = router.connect(&env.bastion("ectest")).unwrap();
+    let internal = router
+        .connect_via(&env.internal("ectest"), &bastion)
+        .unwrap();
+    let rx = internal
+        .stream(
+            "streams.count",
+            vec![Value::Int(40), Value::Int(256 * 1024)],
+        )
+        .unwrap();
+    let mut n = 0;
+    for v in &rx {
+        assert!(matches!(v.unwrap(), Value::Bytes(b) if b.len() == 256 * 1024));
+        n += 1;
+    }
+    assert_eq!(n, 40);
+    let (tx, call) = internal.stream_to("streams.consume", vec![]).unwrap();
+    for _ in 0..40 {
+        tx.send(Value::Bytes(vec![1; 256 * 1024])).unwrap();
+    }
+    drop(tx);
+    assert_eq!(
+        call.wait().unwrap(),
+        Value::List(vec![Value::Int(40), Value::Int(40 * 256 * 1024)])
+    );
+}

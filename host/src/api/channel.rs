@@ -41,6 +41,8 @@ pub struct Receiver {
     inbox: Arc<Inbox>,
     shared: Arc<Shared>,
     done: std::cell::Cell<bool>,
+    /// The producing call, for [`Context::stream`].
+    call: Option<CallHandle>,
 }
 
 impl Receiver {
@@ -62,6 +64,18 @@ impl Receiver {
             inbox,
             shared,
             done: std::cell::Cell::new(false),
+            call: None,
+        }
+    }
+
+    /// Close the channel and wait at most `t` for the producing function to see it and return
+    /// (for [`Context::stream`]; a receiver without a producing call just closes).
+    pub fn close(mut self, t: Duration) -> Result<(), Error> {
+        let call = self.call.take();
+        drop(self);
+        match call.map(|c| c.wait_for(t)) {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(e),
         }
     }
 
@@ -345,9 +359,9 @@ impl Context {
     /// its items as they are produced (with flow control). The call runs on a thread of its
     /// own there: this context keeps answering other calls meanwhile.
     pub fn stream(&self, function: &str, args: Vec<Value>) -> Result<Receiver, Error> {
-        let rx = self.receiver()?;
+        let mut rx = self.receiver()?;
         let (m, f) = super::context::split_function(function)?;
-        self.call_async(
+        rx.call = Some(self.call_async(
             "econtext_channel.pump",
             vec![
                 rx.sender(),
@@ -356,7 +370,7 @@ impl Context {
                 Value::List(args),
                 Value::List(vec![]),
             ],
-        )?;
+        )?);
         Ok(rx)
     }
 

@@ -288,6 +288,16 @@ impl CallHandle {
         }
     }
 
+    /// Wait for the result at most `t` (then [`Error::Timeout`]; the call goes on there).
+    pub fn wait_for(mut self, t: Duration) -> Result<Value, Error> {
+        let d = Instant::now() + t;
+        self.deadline = Some(match self.deadline {
+            Some((old, _)) if old < d => (old, t),
+            _ => (d, t),
+        });
+        self.wait()
+    }
+
     /// The result if it has arrived (once: it is taken).
     pub fn try_result(&self) -> Option<Result<Value, Error>> {
         self.latch.try_take()

@@ -10,5 +10,6 @@
 pub mod poll;
 pub mod process;
 pub mod pty;
+pub mod signal;
 pub mod time;
 pub mod tty;

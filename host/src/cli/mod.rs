@@ -13,13 +13,24 @@ macro_rules! say {
 }
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
+mod stream;
+
 /// Top-level help.
 pub const HELP: &str = "\
 econtext: run Python functions on machines that have nothing but Python
 
 USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
+    econtext [-v | -q] stream TARGET FUNCTION [ARG...] [OPTIONS] [--raw]
     econtext --version
+
+`call` prints the function's result. `stream` prints a stream of items as they arrive: an ARG
+written `@channel` is replaced by a channel (a Sender there: `channel.send(x)`,
+`channel.open()`) whose items are printed; without one, the function's returned generator or
+iterator is streamed item by item. Each item prints as a line (a str as itself, anything else
+as JSON; --json: JSON lines; --raw: bytes items written to stdout unchanged). Ctrl-C or a
+closed stdout (`| head -3`) closes the channel: the remote producer sees it, nothing is left
+running.
 
 TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
 (e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
@@ -75,6 +86,9 @@ EXAMPLES:
         os.system './run-nightly-billing.py'
     econtext call local -m ./lib myapp.tasks.install --kw version=2
     econtext call local --file install_app.py install_app.install
+    econtext stream ssh:web1 -m lib logs.tail_log_file @channel /var/log/syslog
+    econtext stream local -m lib mytasks.progress_events --json
+    econtext stream local --raw -m lib dumps.tar_of /etc > etc.tar
 
 EXIT STATUS:
     0 success; 1 the function raised (type, message and traceback on stderr);
@@ -168,6 +182,10 @@ pub struct CallCmd {
     pub files: Vec<std::path::PathBuf>,
     /// Options for the hop's method.
     pub hop: HopOptions,
+    /// `stream`: print a stream of items instead of one result.
+    pub stream: bool,
+    /// `stream --raw`: write bytes items to stdout unchanged.
+    pub raw: bool,
 }
 
 /// Options of the connection method, from the command line.
@@ -230,6 +248,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("-v") => verbosity = 1,
             Some("-q") => verbosity = -1,
             Some("call") => break "call",
+            Some("stream") => break "stream",
             Some(other) if other.starts_with('-') => {
                 return Err(unknown(
                     "option",
@@ -242,13 +261,12 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 return Err(unknown(
                     "command",
                     other,
-                    &["call", "help", "version"],
+                    &["call", "stream", "help", "version"],
                     "`econtext --help`",
                 ))
             }
         }
     };
-    debug_assert_eq!(sub, "call");
     let mut pos = Vec::new();
     let mut c = CallCmd {
         target: String::new(),
@@ -262,6 +280,8 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         module_path: vec![],
         files: vec![],
         hop: HopOptions::default(),
+        stream: sub == "stream",
+        raw: false,
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -273,6 +293,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help(CALL_HELP)),
             "--" => rest_are_args = true,
             "--json" => c.json = true,
+            "--raw" if c.stream => c.raw = true,
             "-v" => c.verbosity = 1,
             "-q" => c.verbosity = -1,
             "-m" | "--module-path" => c
@@ -511,7 +532,7 @@ pub fn main() -> i32 {
 }
 
 /// Write to stdout. A closed stdout (EPIPE) is reported to the caller, never a panic.
-fn out(text: &str) -> std::io::Result<()> {
+pub(crate) fn out(text: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut o = std::io::stdout().lock();
     o.write_all(text.as_bytes())?;
@@ -586,6 +607,9 @@ pub fn run(cmd: Command) -> i32 {
         say!("econtext: empty TARGET");
         return 2;
     };
+    if c.stream {
+        return stream::run(&ctx, c);
+    }
     let mut b = match ctx.build(&c.function) {
         Ok(b) => b.args(c.args),
         Err(e) => {
