@@ -49,8 +49,6 @@ pub struct Conn {
     _pty_slave: Option<std::os::fd::OwnedFd>,
     pub phase: Phase,
     pub decoder: FrameDecoder,
-    /// Modules already sent over this stream (none is sent twice).
-    pub modules_sent: std::collections::HashSet<String>,
     stage2: Option<Vec<u8>>,
     /// Protocol-stream bytes of the current bootstrap phase not consumed yet.
     pre: Vec<u8>,
@@ -106,7 +104,6 @@ impl Conn {
             _pty_slave: s.pty_slave,
             phase: Phase::AwaitStage1,
             decoder: FrameDecoder::new(max_frame),
-            modules_sent: Default::default(),
             stage2: Some(stage2),
             pre: Vec::new(),
             noise: Vec::new(),
@@ -432,12 +429,9 @@ impl Conn {
                 }
             }
         }
-        // Give a dying process a moment to finish its traceback.
-        let deadline = Instant::now() + Duration::from_millis(200);
-        while self.stderr.is_some() && Instant::now() < deadline {
-            let _ = self.read_stderr();
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        // What it wrote on stderr until now (the broker waited for the rest, up to a
+        // deadline, polling: it never sleeps).
+        let _ = self.read_stderr();
         let status = self.child.try_wait().ok().flatten();
         let output = self.output();
         if let (Some(failure), true) = (self.watch.failure, self.connect.is_some()) {

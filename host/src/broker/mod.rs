@@ -3,6 +3,7 @@
 
 mod conn;
 pub mod latch;
+mod module_thread;
 pub mod notify;
 pub(crate) mod registry;
 
@@ -79,6 +80,8 @@ pub(crate) struct Shared {
     /// Heartbeat interval (zero: none).
     pub heartbeat: Duration,
     pub modules: Arc<crate::modules::ModuleServer>,
+    /// Top-level names the module server serves, listed once at router start.
+    pub served: Vec<String>,
     /// Asks a person for a password when a hop prompts and none was given.
     pub ask: Option<crate::connect::watch::AskPassword>,
     /// Module requests answered (each is one round trip for a context).
@@ -109,7 +112,7 @@ impl Shared {
             log_level: self.log_level,
             max_frame: self.max_frame,
             heartbeat_ms: u32::try_from(self.heartbeat.as_millis()).unwrap_or(u32::MAX),
-            served: self.modules.served(),
+            served: self.served.clone(),
         };
         let mut boot = econtext_stub::STAGE2.to_vec();
         let h = Header {
@@ -166,6 +169,7 @@ pub(crate) fn start(
         log_level,
         max_frame,
         heartbeat,
+        served: modules.served(),
         modules: Arc::new(modules),
         ask,
         module_requests: Default::default(),
@@ -181,9 +185,15 @@ pub(crate) fn start(
         seen: HashMap::new(),
         next_beat: Instant::now(),
         dying: Vec::new(),
+        closing: BTreeMap::new(),
+        modules: None,
+        module_thread: None,
         stopping: None,
         buf: vec![0; 256 * 1024],
     };
+    let (jobs, module_thread) = module_thread::start(shared.clone())?;
+    broker.modules = Some(jobs);
+    broker.module_thread = Some(module_thread);
     let t = std::thread::Builder::new()
         .name("econtext-broker".into())
         .spawn(move || broker.run())?;
@@ -204,12 +214,20 @@ struct Broker {
     seen: HashMap<ContextId, Instant>,
     next_beat: Instant,
     dying: Vec<(std::process::Child, Instant)>,
+    /// Connections whose stream ended, still read for the last words on stderr (a
+    /// traceback) until it closes or a deadline passes; then they are finished.
+    closing: BTreeMap<StreamId, (Conn, String, Instant)>,
+    /// The module thread's queue (module requests are file IO: never on this thread).
+    modules: Option<std::sync::mpsc::Sender<module_thread::Job>>,
+    module_thread: Option<std::thread::JoinHandle<()>>,
     stopping: Option<Instant>,
     buf: Vec<u8>,
 }
 
 /// How long a context may take to exit after its stream ends before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(1);
+/// How long a connection whose stream ended is still read for its last stderr lines.
+const LAST_WORDS: Duration = Duration::from_millis(200);
 
 impl Broker {
     fn run(&mut self) {
@@ -222,9 +240,17 @@ impl Broker {
                         self.kill(sid);
                         self.close(sid, "router shut down".into());
                     }
+                    let closing: Vec<StreamId> = self.closing.keys().copied().collect();
+                    for sid in closing {
+                        self.finish(sid);
+                    }
                     for (mut c, _) in self.dying.drain(..) {
                         let _ = c.kill();
                         let _ = c.wait();
+                    }
+                    self.modules = None;
+                    if let Some(t) = self.module_thread.take() {
+                        let _ = t.join();
                     }
                     return;
                 }
@@ -247,6 +273,7 @@ impl Broker {
                     Watch::Out if p.writable() => self.flush(*sid),
                     Watch::Stderr if p.readable() => self.read_stderr(*sid),
                     Watch::Pty if p.readable() => self.read_pty(*sid),
+                    Watch::LastWords if p.readable() => self.read_last_words(*sid),
                     _ => {}
                 }
             }
@@ -299,12 +326,21 @@ impl Broker {
                 sids.push((*sid, Watch::Pty));
             }
         }
+        for (sid, (c, _, _)) in &self.closing {
+            if let Some(e) = &c.stderr {
+                fds.push(PollFd::new(e.as_fd(), poll::IN));
+                sids.push((*sid, Watch::LastWords));
+            }
+        }
         (sids, fds)
     }
 
     fn poll_timeout(&self) -> i32 {
         let now = Instant::now();
         let mut next: Option<Instant> = self.stopping;
+        for (_, _, d) in self.closing.values() {
+            next = Some(next.map_or(*d, |n| n.min(*d)));
+        }
         for c in self.conns.values() {
             if let Some(d) = c.deadline() {
                 next = Some(next.map_or(d, |n| n.min(d)));
@@ -561,9 +597,6 @@ impl Broker {
                 else {
                     return;
                 };
-                let Some(c) = self.conns.get_mut(&sid) else {
-                    return;
-                };
                 self.shared.module_requests.fetch_add(1, Ordering::Relaxed);
                 if self.shared.log_level <= 10 {
                     let message = format!("module request {}", req.fullname);
@@ -575,17 +608,13 @@ impl Broker {
                     };
                     (self.shared.sink)(&ev);
                 }
-                let reply = self
-                    .shared
-                    .modules
-                    .reply(&req.fullname, &mut c.modules_sent);
-                let hd = Header {
-                    dst: h.src,
-                    handle: h.reply_to,
-                    ..Header::default()
-                };
-                if let Ok(f) = reply.encode().and_then(|b| Frame::new(hd, b)) {
-                    self.route(Origin::Local, f);
+                if let Some(m) = &self.modules {
+                    let _ = m.send(module_thread::Job::Request {
+                        sid,
+                        src: h.src,
+                        reply_to: h.reply_to,
+                        fullname: req.fullname,
+                    });
                 }
             }
             handle::ROUTE_ADD => {
@@ -793,12 +822,40 @@ impl Broker {
         self.close(sid, e.to_string());
     }
 
-    /// A stream ended: fail its connect, every pending call on contexts behind it, reap.
+    /// A stream ended: read what is left of its stderr (without waiting), then finish it at
+    /// once, or once its stderr closes or [`LAST_WORDS`] passed, whichever comes first.
     fn close(&mut self, sid: StreamId, reason: String) {
         let Some(mut c) = self.conns.remove(&sid) else {
             return;
         };
+        let _ = c.read_stderr();
+        let open = c.stderr.is_some();
+        self.closing
+            .insert(sid, (c, reason, Instant::now() + LAST_WORDS));
+        if !open {
+            self.finish(sid);
+        }
+    }
+
+    fn read_last_words(&mut self, sid: StreamId) {
+        let Some((c, _, _)) = self.closing.get_mut(&sid) else {
+            return;
+        };
+        let _ = c.read_stderr();
+        if c.stderr.is_none() {
+            self.finish(sid);
+        }
+    }
+
+    /// Fail its connect and every pending call on contexts behind it; reap the process.
+    fn finish(&mut self, sid: StreamId) {
+        let Some((mut c, reason, _)) = self.closing.remove(&sid) else {
+            return;
+        };
         let reason = c.end(reason);
+        if let Some(m) = &self.modules {
+            let _ = m.send(module_thread::Job::Forget(sid));
+        }
         let gone = self.routes.remove_stream(sid);
         self.gone(&gone, &reason);
         match c.child.try_wait() {
@@ -884,6 +941,15 @@ impl Broker {
     fn timers(&mut self) {
         let now = Instant::now();
         self.heartbeats(now);
+        let late: Vec<StreamId> = self
+            .closing
+            .iter()
+            .filter(|(_, (_, _, d))| *d <= now)
+            .map(|(s, _)| *s)
+            .collect();
+        for sid in late {
+            self.finish(sid);
+        }
         let expired: Vec<StreamId> = self
             .conns
             .iter()
@@ -930,4 +996,5 @@ enum Watch {
     Out,
     Stderr,
     Pty,
+    LastWords,
 }
