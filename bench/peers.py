@@ -1,6 +1,8 @@
 """The peers' side of the side-by-side benchmark: Mitogen and execnet.
 
 Usage: peers.py mitogen|execnet bootstrap|roundtrip|fanout PYTHON N
+       peers.py mitogen|execnet stream-down|stream-up PYTHON MIB
+       peers.py mitogen|execnet pingpong PYTHON N
        peers.py mitogen|execnet ssh-bootstrap|ssh-roundtrip PYTHON N
        peers.py mitogen bytes-before-first-reply PYTHON N
        peers.py mitogen sudo2 PYTHON N [ROUNDTRIPS]
@@ -406,6 +408,87 @@ def sudo2(peer, n, m):
     }
 
 
+# --- channels: remote -> host and host -> remote bulk streams ------------------------------
+
+CHUNK = 64 * 1024
+
+
+def mitogen_chunks(sender, n, size):
+    """Runs in the Mitogen child: n bytes items through a mitogen.core.Sender."""
+    b = b"\0" * size
+    for _ in range(n):
+        sender.send(b)
+    sender.close()
+
+
+EXECNET_CHUNKS = "b = b'\\0' * %d\nfor _ in range(%d):\n    channel.send(b)"
+EXECNET_SINK = "t = 0\nwhile 1:\n    x = channel.receive()\n    if x is None:\n        break\n    t += len(x)\nchannel.send(t)"
+
+
+def down_once(peer, ctx, mib):
+    n = mib * 1024 * 1024 // CHUNK
+    t0 = time.perf_counter()
+    got = 0
+    if isinstance(peer, Mitogen):
+        import mitogen.core as mc
+        recv = mc.Receiver(peer.router)
+        call = ctx.call_async(mitogen_chunks, recv.to_sender(), n, CHUNK)
+        for msg in recv:
+            got += len(msg.unpickle())
+        call.get()
+    else:
+        ch = ctx.remote_exec(EXECNET_CHUNKS % (CHUNK, n))
+        for _ in range(n):
+            got += len(ch.receive())
+        ch.waitclose(30)
+    dt = time.perf_counter() - t0
+    if got != n * CHUNK:
+        raise RuntimeError("got %d of %d bytes" % (got, n * CHUNK))
+    return n * CHUNK / dt / 1e9
+
+
+def stream_down(peer, mib, _m):
+    ctx = peer.connect()
+    down_once(peer, ctx, 16)
+    runs = [down_once(peer, ctx, mib) for _ in range(3)]
+    peer.shutdown(ctx)
+    return {"gbps": round(sorted(runs)[1], 3), "runs": [round(x, 3) for x in runs]}
+
+
+def up_once(peer, ctx, mib):
+    n = mib * 1024 * 1024 // CHUNK
+    item = b"\0" * CHUNK
+    t0 = time.perf_counter()
+    ch = ctx.remote_exec(EXECNET_SINK)
+    for _ in range(n):
+        ch.send(item)
+    ch.send(None)
+    total = ch.receive()
+    dt = time.perf_counter() - t0
+    if total != n * CHUNK:
+        raise RuntimeError("the sink counted %r" % (total,))
+    return n * CHUNK / dt / 1e9
+
+
+def stream_up(peer, mib, _m):
+    if isinstance(peer, Mitogen):
+        raise RuntimeError("not measured: Mitogen has no host -> child stream to a running function")
+    ctx = peer.connect()
+    up_once(peer, ctx, 16)
+    runs = [up_once(peer, ctx, mib) for _ in range(3)]
+    peer.shutdown(ctx)
+    return {"gbps": round(sorted(runs)[1], 3), "runs": [round(x, 3) for x in runs]}
+
+
+def pingpong(peer, n, _m):
+    if isinstance(peer, Mitogen):
+        raise RuntimeError("not measured: Mitogen has no channel pair to a running function")
+    ctx = peer.connect()
+    out = peer.roundtrip_extra(ctx, n)
+    peer.shutdown(ctx)
+    return {"median_us": out["raw_channel_median_us"], "p99_us": out["raw_channel_p99_us"]}
+
+
 PEERS = {
     "mitogen": Mitogen,
     "execnet": Execnet,
@@ -420,6 +503,9 @@ WORKLOADS = {
     "ssh-roundtrip": lambda peer, n, _m: roundtrip(peer, n),
     "bytes-before-first-reply": bytes_before_first_reply,
     "sudo2": sudo2,
+    "stream-down": stream_down,
+    "stream-up": stream_up,
+    "pingpong": pingpong,
 }
 # The ssh workloads run on the ssh flavour of each peer; execnet cannot answer a password.
 SSH_WORKLOADS = {

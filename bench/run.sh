@@ -4,7 +4,8 @@
 # The "ssh" section (ssh, ssh -> sudo) runs only when the test environment is up (its env file
 # ${ECONTEXT_TESTENV:-/tmp/econtext-testenv}/env: run tests/env/up.sh as root first);
 # environment: SSH_BOOT_N=10 SSH_RT_N=2000 SUDO_N=5 SUDO_RT_N=1000. BENCH_ONLY=local|ssh runs
-# one section.
+# one section; BENCH_ONLY=streams the channel section (STREAM_MIB=256 PING_N=3000
+# BUSY_N=2000 SLOW_MIB=1024).
 # Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the tables).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -61,7 +62,7 @@ run() {
     echo "$out" | tee -a "$JSONL" >&2
 }
 
-if [ "$BENCH_ONLY" != ssh ]; then
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = local ]; then
     for w in bootstrap roundtrip fanout; do
         case $w in
             bootstrap) n=$BOOT_N ;;
@@ -74,9 +75,32 @@ if [ "$BENCH_ONLY" != ssh ]; then
     done
 fi
 
+# Channels (issue 10): bulk streams both ways, ping-pong, calls beside a bulk stream, memory
+# under a slow consumer; over ssh when the test environment is up.
+STREAM_MIB=${STREAM_MIB:-256}
+PING_N=${PING_N:-3000}
+BUSY_N=${BUSY_N:-2000}
+SLOW_MIB=${SLOW_MIB:-1024}
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = streams ]; then
+    for w in stream-down stream-up; do
+        run econtext "$w" "$STREAM_MIB" "$BENCH_BIN" "$w" "$PYTHON" "$STREAM_MIB"
+        run mitogen "$w" "$STREAM_MIB" "$VENV_PY" peers.py mitogen "$w" "$PYTHON" "$STREAM_MIB"
+        run execnet "$w" "$STREAM_MIB" "$VENV_PY" peers.py execnet "$w" "$PYTHON" "$STREAM_MIB"
+    done
+    run econtext pingpong "$PING_N" "$BENCH_BIN" pingpong "$PYTHON" "$PING_N"
+    run mitogen pingpong "$PING_N" "$VENV_PY" peers.py mitogen pingpong "$PYTHON" "$PING_N"
+    run execnet pingpong "$PING_N" "$VENV_PY" peers.py execnet pingpong "$PYTHON" "$PING_N"
+    run econtext roundtrip "$RT_N" "$BENCH_BIN" roundtrip "$PYTHON" "$RT_N"
+    run econtext busy-roundtrip "$BUSY_N" "$BENCH_BIN" busy-roundtrip "$PYTHON" "$BUSY_N"
+    run econtext slow-consumer "$SLOW_MIB" "$BENCH_BIN" slow-consumer "$PYTHON" "$SLOW_MIB"
+    if [ -r "$TESTENV_FILE" ]; then
+        run econtext ssh-stream "$STREAM_MIB" "$BENCH_BIN" ssh-stream "$PYTHON" "$STREAM_MIB"
+    fi
+fi
+
 # ssh and multi-hop: plain users on the private sshd of tests/env/up.sh (never root: root's
 # .bashrc runs pyenv init, +150 ms per session). The remote interpreter is $PYTHON too.
-if [ "$BENCH_ONLY" != local ]; then
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = ssh ]; then
     if [ -r "$TESTENV_FILE" ]; then
         run econtext ssh-bootstrap "$SSH_BOOT_N" "$BENCH_BIN" ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
         run mitogen ssh-bootstrap "$SSH_BOOT_N" "$VENV_PY" peers.py mitogen ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
@@ -257,6 +281,39 @@ if has_ssh:
         cell("econtext", "sudo2", hops),
         cell("mitogen", "sudo2", hops),
     ))
+    out.append("")
+
+has_streams = any(k[1] in ("stream-down", "stream-up", "pingpong") for k in r)
+if has_streams:
+    out.append("### Channels")
+    out.append("")
+    out.append("| workload | econtext | Mitogen | execnet | floor | target |")
+    out.append("|---|---|---|---|---|---|")
+    gb = lambda x: "%.2f GB/s (runs %s)" % (x["gbps"], ", ".join("%.2f" % v for v in x["runs"]))
+    sd = get("econtext", "stream-down")
+    out.append("| remote -> host, %s MiB in 64 KiB bytes items, median of 3 | %s | %s | %s | socketpair %s | >= 2 GB/s |" % (
+        sd.get("n", "?"), cell("econtext", "stream-down", gb), cell("mitogen", "stream-down", gb),
+        cell("execnet", "stream-down", gb),
+        "%.2f GB/s" % sd["floor_socketpair_gbps"] if "floor_socketpair_gbps" in sd else "?"))
+    out.append("| host -> remote, the same | %s | %s | %s | | >= 1.5 GB/s |" % (
+        cell("econtext", "stream-up", gb), cell("mitogen", "stream-up", gb), cell("execnet", "stream-up", gb)))
+    pp = lambda x: "%.1f / %.1f" % (x["median_us"], x["p99_us"])
+    out.append("| value ping-pong on an open channel pair, median / p99 us | %s | %s | %s (raw channel) | | <= 25 us |" % (
+        cell("econtext", "pingpong", pp), cell("mitogen", "pingpong", pp), cell("execnet", "pingpong", pp)))
+    out.append("| trivial call round trip, idle context, median / p99 us | %s | | | | <= 40 us |" % (
+        cell("econtext", "roundtrip", pp)))
+    out.append("| the same while 1 GiB streams on that context, median / p99 us | %s | | | | |" % (
+        cell("econtext", "busy-roundtrip", lambda x: "%.1f / %.1f (%d bulk items meanwhile)" % (
+            x["median_us"], x["p99_us"], x["bulk_items_meanwhile"]))))
+    out.append("| slow consumer (1 ms per 64 KiB item), %s MiB produced: host RSS growth, producer blocked | %s | | | window %s KiB | <= window + 8 MiB |" % (
+        get("econtext", "slow-consumer").get("n", "?"),
+        cell("econtext", "slow-consumer", lambda x: "%d KiB; blocked %.1f s of %.1f s" % (
+            x["rss_growth_kib"], x["producer_blocked_s"], x["seconds"])),
+        get("econtext", "slow-consumer").get("window_kib", "?")))
+    if "error" not in get("econtext", "ssh-stream") or get("econtext", "ssh-stream")["error"] != "not run":
+        out.append("| remote -> host over ssh to 127.0.0.1 | %s | | | `ssh host head -c` %s | >= 90%% of the floor |" % (
+            cell("econtext", "ssh-stream", lambda x: "%.2f GB/s = %.0f%% of the floor" % (x["gbps"], 100 * x["of_floor"])),
+            cell("econtext", "ssh-stream", lambda x: "%.2f GB/s" % x["floor_ssh_head_gbps"])))
     out.append("")
 
 m = get("mitogen", "bootstrap")

@@ -26,6 +26,8 @@
 //!   behind `ssh ectest@... sudo -u ectarget`.
 #![deny(missing_docs)]
 
+mod streams;
+
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -49,7 +51,8 @@ fn main() {
     if args.len() != 4 && !(args.len() == 5 && args[1] == "sudo2") {
         eprintln!(
             "usage: econtext-bench bootstrap|roundtrip|fanout|ssh-bootstrap|ssh-roundtrip|\
-bytes-before-first-reply PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
+bytes-before-first-reply|stream-down|stream-up|ssh-stream|pingpong|busy-roundtrip|\
+slow-consumer PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
         );
         std::process::exit(2);
     }
@@ -68,6 +71,12 @@ bytes-before-first-reply PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTR
         "ssh-bootstrap" => ssh_bootstrap(python, n),
         "ssh-roundtrip" => ssh_roundtrip(python, n),
         "bytes-before-first-reply" => bytes_before_first_reply(python),
+        "stream-down" => streams::stream_down(python, n),
+        "stream-up" => streams::stream_up(python, n),
+        "ssh-stream" => streams::ssh_stream(python, n),
+        "pingpong" => streams::pingpong(python, n),
+        "busy-roundtrip" => streams::busy_roundtrip(python, n),
+        "slow-consumer" => streams::slow_consumer(python, n),
         "sudo2" => {
             let m = match args.get(4).map(|a| a.parse::<usize>()) {
                 None => 1000,

@@ -345,6 +345,31 @@ impl Body for Channel {
     }
 }
 
+impl Channel {
+    /// Decode a body this process owns. A `Data(Bytes)` item, the shape of every bulk stream,
+    /// keeps the body's own buffer (its 2-4 byte prefix moved out): no second copy of the
+    /// payload. Anything else decodes as [`Body::decode`] does; the results are identical.
+    pub fn decode_owned(mut body: Vec<u8>) -> Result<Channel, Error> {
+        if let [0, 6, rest @ ..] = body.as_slice() {
+            // varint length, at most 10 bytes, as the general decoder reads it.
+            let mut len: u64 = 0;
+            for (i, b) in rest.iter().take(10).enumerate() {
+                len |= u64::from(b & 0x7f) << (7 * i);
+                if b & 0x80 == 0 {
+                    let start = 2 + i + 1;
+                    let canonical = i == 0 || *b != 0;
+                    if canonical && (i < 9 || *b <= 1) && len == (body.len() - start) as u64 {
+                        body.drain(..start);
+                        return Ok(Channel::Data(Value::Bytes(body)));
+                    }
+                    break;
+                }
+            }
+        }
+        Channel::decode(&body)
+    }
+}
+
 struct ChannelVisitor<'c>(&'c Ctx);
 
 impl<'de> Visitor<'de> for ChannelVisitor<'_> {

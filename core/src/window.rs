@@ -2,20 +2,22 @@
 //!
 //! A channel's receiver lets its sender have at most [`CHANNEL_WINDOW`] bytes of `Data` bodies
 //! in flight that the consumer has not taken yet. Both sides count the same [`cost`] per item:
-//! its body length, capped at the window, so an item larger than the window still goes, alone,
-//! once the whole window is free. Credit is granted back when the consumer *takes* an item
-//! (not when it arrives): a slow consumer holds the producer, end to end, through every hop.
+//! its body length, capped at half the window, so an item of any size goes once half the
+//! window is free. Credit is granted back when the consumer *takes* an item (not when it
+//! arrives): a slow consumer holds the producer, end to end, through every hop.
 //!
-//! The receiver grants in batches (a quarter window), and always when its queue runs empty, so
-//! a producer waiting for credit is never stranded. Both halves are pure state machines, shared
-//! in behaviour with the Python side through `testdata/channels.json`.
+//! The receiver grants in batches of a quarter window, and when its queue runs empty while the
+//! sender holds less than half the window, so a producer waiting for credit is never stranded
+//! (it waits only below half the window), yet a ping-pong of small items sends no credit at
+//! all. Both halves are pure state machines, shared in behaviour with the Python side through
+//! `testdata/channels.json`.
 
 /// The window of every channel, in bytes of `Data` body.
-pub const CHANNEL_WINDOW: u32 = 1 << 20;
+pub const CHANNEL_WINDOW: u32 = 1 << 22;
 
-/// What an item of `len` body bytes costs in credit.
+/// What an item of `len` body bytes costs in credit: its length, at most half the window.
 pub fn cost(len: usize, window: u32) -> u32 {
-    u32::try_from(len).unwrap_or(u32::MAX).min(window)
+    u32::try_from(len).unwrap_or(u32::MAX).min(window / 2)
 }
 
 /// The sender's side: the credit it holds.
@@ -107,13 +109,14 @@ impl Grants {
 
     /// The consumer took an item of `len` body bytes; `queued` items still wait. Returns the
     /// credit to grant now, if any: a quarter window's worth at once, or everything owed when
-    /// the queue ran empty.
+    /// the queue ran empty and the sender may be waiting (it holds less than half the window).
     pub fn taken(&mut self, len: usize, queued: usize) -> Option<u32> {
         self.owed = self
             .owed
             .saturating_add(cost(len, self.window))
             .min(self.window - self.available);
-        if self.owed > 0 && (self.owed >= self.window / 4 || queued == 0) {
+        let starving = queued == 0 && self.available < self.window / 2;
+        if self.owed > 0 && (self.owed >= self.window / 4 || starving) {
             let n = core::mem::take(&mut self.owed);
             self.available += n;
             Some(n)

@@ -120,3 +120,30 @@ fn body_counts_that_fit_still_report_the_item_error() {
     };
     assert_eq!(Spawn::decode(&s.encode().unwrap()), Ok(s));
 }
+
+#[test]
+fn channel_decode_owned_matches_decode() {
+    use econtext_core::body::{Body, Channel};
+    use econtext_core::Value;
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    for n in [0usize, 1, 127, 128, 300, 65536, 70000] {
+        cases.push(Channel::Data(Value::Bytes(vec![7; n])).encode().unwrap());
+    }
+    cases.push(Channel::Data(Value::Int(5)).encode().unwrap());
+    cases.push(Channel::Credit(9).encode().unwrap());
+    // Malformed: a length one too long or short, a non-minimal varint, trailing bytes.
+    let mut long = Channel::Data(Value::Bytes(vec![1; 10])).encode().unwrap();
+    long[2] = 11;
+    cases.push(long);
+    let mut short = Channel::Data(Value::Bytes(vec![1; 10])).encode().unwrap();
+    short[2] = 9;
+    cases.push(short);
+    cases.push(vec![0, 6, 0x85, 0x00, 1, 2, 3, 4, 5]);
+    cases.push(vec![0, 6, 0x80]);
+    cases.push(vec![0, 6]);
+    for c in cases {
+        let a = Channel::decode(&c);
+        let b = Channel::decode_owned(c.clone());
+        assert_eq!(a, b, "{c:?}");
+    }
+}

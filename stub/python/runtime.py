@@ -330,11 +330,11 @@ def io_loop():
                     continue
                 if fd != IN:
                     try:
-                        frames(KIDS[fd][0], os.read(fd, 1 << 20) or 1 / 0, fd)
+                        frames(KIDS[fd][0], os.read(fd, 1 << 18) or 1 / 0, fd)
                     except Exception:
                         lost(fd)
                     continue
-                d = os.read(fd, 1 << 20)
+                d = os.read(fd, 1 << 18)
                 if not d:
                     die()
                 frames(b, d, fd)
@@ -343,14 +343,25 @@ def io_loop():
 
 
 def frames(b, d, fd):
-    b += d
-    while len(b) >= 24:
-        f, dst, src, h, rt, n = hdr_unpack(b)
-        if len(b) < 24 + n:
+    # Every complete frame in b + d; b keeps what is left. A read that starts on a frame
+    # boundary is parsed in place (bulk streams: one copy less), and b is cut once.
+    if b:
+        b += d
+        d = b
+    m = memoryview(d)
+    i = 0
+    while len(d) - i >= 24:
+        f, dst, src, h, rt, n = hdr_unpack(m[i:i + 24].tobytes())
+        if len(d) - i < 24 + n:
             break
-        body = bytes(b[24:24 + n])
-        del b[:24 + n]
+        body = m[i + 24:i + 24 + n].tobytes()
+        i += 24 + n
         route(f, dst, src, h, rt, body, fd)
+    del m
+    if d is b:
+        del b[:i]
+    else:
+        b += d[i:]
 
 
 def call(m, fn, a, kw):

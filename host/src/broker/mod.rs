@@ -91,11 +91,15 @@ pub(crate) struct Shared {
 impl Shared {
     /// Queue work and wake the broker.
     pub fn submit(&self, cmd: Cmd) {
-        self.cmds
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(cmd);
-        let _ = (&self.wake_tx).write_all_nonblocking();
+        let mut q = self.cmds.lock().unwrap_or_else(|e| e.into_inner());
+        let wake = q.is_empty();
+        q.push(cmd);
+        drop(q);
+        // The broker takes the whole queue at once after draining the waker: one byte per
+        // batch is enough (a byte per command would cost a syscall and a wake-up each).
+        if wake {
+            let _ = (&self.wake_tx).write_all_nonblocking();
+        }
     }
 
     /// A fresh dynamic handle.
@@ -574,13 +578,21 @@ impl Broker {
         }
     }
 
+    /// The name of context `id`, for logs and errors.
+    fn name_of(&self, id: ContextId) -> String {
+        self.names
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| format!("context{id}"))
+    }
+
     fn deliver(&mut self, from: Origin, frame: Frame) {
         let h = frame.header;
-        let name = self
-            .names
-            .get(&h.src)
-            .cloned()
-            .unwrap_or_else(|| format!("context{}", h.src));
+        if h.handle >= handle::FIRST_DYNAMIC {
+            // The hot path (replies, channel items): no name looked up unless it fails.
+            return self.dynamic(h, frame.body);
+        }
+        let name = self.name_of(h.src);
         match h.handle {
             handle::LOG => {
                 if let Ok(r) = LogRecord::decode(&frame.body) {
@@ -640,24 +652,24 @@ impl Broker {
                     );
                 }
             }
-            hd if hd >= handle::FIRST_DYNAMIC => self.dynamic(h, frame.body, name),
             _ => {}
         }
     }
 
     /// A frame for one of this host's dynamic handles.
-    fn dynamic(&mut self, h: Header, body: Vec<u8>, name: String) {
+    fn dynamic(&mut self, h: Header, body: Vec<u8>) {
         use econtext_core::body::Channel;
         use registry::Slot;
         let hd = h.handle;
+        let name = || self.name_of(h.src);
         let dead = |body: &[u8]| match DeadLetter::decode(body) {
             Ok(d) if d.reason == DeadReason::Disconnected as u32 => Error::Disconnected {
-                context: name.clone(),
+                context: name(),
                 reason: d.detail,
             },
             Ok(d) => Error::DeadLetter { reason: d.detail },
             Err(e) => Error::Protocol {
-                context: name.clone(),
+                context: name(),
                 reason: e.to_string(),
             },
         };
@@ -681,7 +693,7 @@ impl Broker {
                         Ok(Reply::Ok(v)) => Ok(v),
                         Ok(Reply::Err(e)) => Err(Error::Remote(e)),
                         Err(e) => Err(Error::Protocol {
-                            context: name.clone(),
+                            context: name(),
                             reason: format!("undecodable reply: {e}"),
                         }),
                     }
@@ -696,9 +708,10 @@ impl Broker {
                     self.registry.remove(hd);
                     return;
                 }
-                match Channel::decode(&body) {
+                let len = body.len();
+                match Channel::decode_owned(body) {
                     Ok(Channel::Data(v)) => {
-                        if ib.data(h.src, h.reply_to, body.len(), v).is_err() {
+                        if ib.data(h.src, h.reply_to, len, v).is_err() {
                             self.registry.remove(hd);
                             self.close_channel(h.src, h.reply_to, hd);
                         }
@@ -715,7 +728,7 @@ impl Broker {
                     Ok(_) => {}
                     Err(e) => {
                         ib.end(Err(Error::Protocol {
-                            context: name,
+                            context: name(),
                             reason: format!("undecodable channel message: {e}"),
                         }));
                         self.registry.remove(hd);
@@ -732,13 +745,13 @@ impl Broker {
                 match Channel::decode(&body) {
                     Ok(Channel::Credit(n)) => ob.credit(h.src, h.reply_to, n),
                     Ok(Channel::Close(_)) => {
-                        ob.end(Error::ChannelClosed { context: name });
+                        ob.end(Error::ChannelClosed { context: name() });
                         self.registry.remove(hd);
                     }
                     Ok(Channel::Data(_)) => {}
                     Err(e) => {
                         ob.end(Error::Protocol {
-                            context: name,
+                            context: name(),
                             reason: format!("undecodable channel message: {e}"),
                         });
                         self.registry.remove(hd);
