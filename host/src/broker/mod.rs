@@ -184,9 +184,7 @@ pub(crate) fn start(
         conns: BTreeMap::new(),
         registry: registry::Registry::default(),
         routes: Routes::root(),
-        names: HashMap::new(),
-        gones: HashMap::new(),
-        seen: HashMap::new(),
+        contexts: HashMap::new(),
         next_beat: Instant::now(),
         dying: Vec::new(),
         closing: BTreeMap::new(),
@@ -211,11 +209,8 @@ struct Broker {
     /// Every live dynamic handle: replies, inboxes, outboxes.
     registry: registry::Registry,
     routes: Routes,
-    names: HashMap<ContextId, String>,
-    /// Set when a context is gone, for every context (direct or behind another).
-    gones: HashMap<ContextId, Arc<Latch<String>>>,
-    /// When each live context was last heard from (heartbeats).
-    seen: HashMap<ContextId, Instant>,
+    /// One record per context, direct or behind another.
+    contexts: HashMap<ContextId, Record>,
     next_beat: Instant,
     dying: Vec<(std::process::Child, Instant)>,
     /// Connections whose stream ended, still read for the last words on stderr (a
@@ -226,6 +221,17 @@ struct Broker {
     module_thread: Option<std::thread::JoinHandle<()>>,
     stopping: Option<Instant>,
     buf: Vec<u8>,
+}
+
+/// Everything the broker knows about one context, direct or behind another (where it lives,
+/// its routes, is in `routes`; what waits on it, in the registry).
+struct Record {
+    /// Its full name (`ssh:bastion/sudo:app`).
+    name: String,
+    /// Set with the reason when it is gone.
+    gone: Arc<Latch<String>>,
+    /// When it was last heard from, once it is up (heartbeats run on these).
+    seen: Option<Instant>,
 }
 
 /// How long a context may take to exit after its stream ends before it is killed.
@@ -350,7 +356,7 @@ impl Broker {
                 next = Some(next.map_or(d, |n| n.min(d)));
             }
         }
-        if !self.shared.heartbeat.is_zero() && !self.seen.is_empty() {
+        if !self.shared.heartbeat.is_zero() && self.contexts.values().any(|r| r.seen.is_some()) {
             next = Some(next.map_or(self.next_beat, |n| n.min(self.next_beat)));
         }
         if !self.dying.is_empty() || self.conns.values().any(|c| c.phase != Phase::Up) {
@@ -382,13 +388,18 @@ impl Broker {
                 self.registry.remove(h);
             }
             Cmd::Adopt { id, name, gone } => {
-                self.names.insert(id, name);
-                self.gones.insert(id, gone);
+                self.contexts.insert(
+                    id,
+                    Record {
+                        name,
+                        gone,
+                        seen: None,
+                    },
+                );
             }
             Cmd::Forget(id) => {
                 if self.routes.route_of(id).is_none() {
-                    self.names.remove(&id);
-                    self.gones.remove(&id);
+                    self.contexts.remove(&id);
                 }
             }
             Cmd::Kill(id) if self.conns.contains_key(&id) => self.kill(id),
@@ -461,8 +472,14 @@ impl Broker {
         };
         let boot = self.shared.boot(id, 0, &recipe.name);
         let sid: StreamId = id;
-        self.names.insert(id, recipe.name.clone());
-        self.gones.insert(id, gone.clone());
+        self.contexts.insert(
+            id,
+            Record {
+                name: recipe.name.clone(),
+                gone: gone.clone(),
+                seen: None,
+            },
+        );
         let conn = Conn::new(
             id,
             &recipe,
@@ -518,7 +535,9 @@ impl Broker {
                     return;
                 }
                 Ok(Some(rest)) => {
-                    self.seen.insert(sid, Instant::now());
+                    if let Some(r) = self.contexts.get_mut(&sid) {
+                        r.seen = Some(Instant::now());
+                    }
                     return self.frames(sid, &rest);
                 }
                 Err(e) => {
@@ -555,8 +574,10 @@ impl Broker {
 
     fn route(&mut self, from: Origin, frame: Frame) {
         let h = frame.header;
-        if let (Origin::Stream(_), Some(t)) = (from, self.seen.get_mut(&h.src)) {
-            *t = Instant::now();
+        if let Origin::Stream(_) = from {
+            if let Some(Record { seen: Some(t), .. }) = self.contexts.get_mut(&h.src) {
+                *t = Instant::now();
+            }
         }
         match self.routes.decide(&h, from) {
             Decision::Deliver => self.deliver(from, frame),
@@ -580,9 +601,9 @@ impl Broker {
 
     /// The name of context `id`, for logs and errors.
     fn name_of(&self, id: ContextId) -> String {
-        self.names
+        self.contexts
             .get(&id)
-            .cloned()
+            .map(|r| r.name.clone())
             .unwrap_or_else(|| format!("context{id}"))
     }
 
@@ -634,11 +655,17 @@ impl Broker {
                     return;
                 };
                 if self.routes.accept_route_add(sid, r.id, r.parent) {
-                    self.seen.insert(r.id, Instant::now());
-                    let parent = self.names.get(&r.parent).cloned().unwrap_or_default();
-                    self.names
-                        .entry(r.id)
-                        .or_insert_with(|| format!("{parent}/{}", r.name));
+                    let parent = self
+                        .contexts
+                        .get(&r.parent)
+                        .map(|p| p.name.clone())
+                        .unwrap_or_default();
+                    let rec = self.contexts.entry(r.id).or_insert_with(|| Record {
+                        name: format!("{parent}/{}", r.name),
+                        gone: Arc::default(),
+                        seen: None,
+                    });
+                    rec.seen = Some(Instant::now());
                 }
             }
             handle::ROUTE_DEL => {
@@ -841,6 +868,10 @@ impl Broker {
         let Some(mut c) = self.conns.remove(&sid) else {
             return;
         };
+        // No longer live: no heartbeats, and silence is not news any more.
+        if let Some(r) = self.contexts.get_mut(&sid) {
+            r.seen = None;
+        }
         let _ = c.read_stderr();
         let open = c.stderr.is_some();
         self.closing
@@ -886,7 +917,12 @@ impl Broker {
             return;
         }
         self.next_beat = now + hb;
-        let ids: Vec<ContextId> = self.seen.keys().copied().collect();
+        let live = || {
+            self.contexts
+                .iter()
+                .filter_map(|(id, r)| r.seen.map(|t| (*id, t)))
+        };
+        let ids: Vec<ContextId> = live().map(|(id, _)| id).collect();
         for id in ids {
             let h = Header {
                 dst: id,
@@ -897,10 +933,11 @@ impl Broker {
             }
         }
         let silent: Vec<ContextId> = self
-            .seen
+            .contexts
             .iter()
-            .filter(|(_, t)| now.duration_since(**t) > hb * 4)
-            .map(|(id, _)| *id)
+            .filter_map(|(id, r)| r.seen.map(|t| (*id, t)))
+            .filter(|(_, t)| now.duration_since(*t) > hb * 4)
+            .map(|(id, _)| id)
             .collect();
         for id in silent {
             let reason = format!(
@@ -929,24 +966,20 @@ impl Broker {
 
     /// These contexts are gone: fail their pending calls at once and tell their handles.
     fn gone(&mut self, ids: &[ContextId], reason: &str) {
-        for id in ids {
-            self.seen.remove(id);
-        }
-        let names = &self.names;
+        let contexts = &self.contexts;
         self.registry.gone(
             ids,
             |c| {
-                names
+                contexts
                     .get(&c)
-                    .cloned()
+                    .map(|r| r.name.clone())
                     .unwrap_or_else(|| format!("context{c}"))
             },
             reason,
         );
         for id in ids {
-            self.names.remove(id);
-            if let Some(g) = self.gones.remove(id) {
-                g.set(reason.to_string());
+            if let Some(r) = self.contexts.remove(id) {
+                r.gone.set(reason.to_string());
             }
         }
     }
