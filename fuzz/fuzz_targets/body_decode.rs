@@ -1,5 +1,6 @@
 //! Every typed body's `Body::decode` on arbitrary bytes (the first byte picks the type): never
 //! panics, and whatever it accepts is stable under decode -> encode -> decode -> encode.
+//! `Channel::decode_owned` (the in-place path of bulk streams) must agree with `decode`.
 #![no_main]
 
 use core::fmt::Debug;
@@ -51,7 +52,15 @@ fuzz_target!(|data: &[u8]| {
         6 => check::<RouteDel>(body),
         7 => check::<Spawn>(body),
         8 => check::<Init>(body),
-        9 => check::<Channel>(body),
+        9 => {
+            check::<Channel>(body);
+            // The in-place fast path agrees with the general decoder on every input.
+            assert_eq!(
+                Channel::decode_owned(body.to_vec()),
+                Channel::decode(body),
+                "decode_owned != decode"
+            );
+        }
         10 => check::<DeadLetter>(body),
         11 => check::<Shutdown>(body),
         _ => check::<RemoteError>(body),

@@ -376,3 +376,29 @@ fn streams_cross_ssh_and_a_via_hop() {
         Value::List(vec![Value::Int(40), Value::Int(40 * 256 * 1024)])
     );
 }
+
+#[test]
+fn killing_the_hop_in_front_of_a_producer_fails_the_receiver_at_once() {
+    let Some(env) = testenv() else { return };
+    let router = router();
+    let bastion = router.connect(&env.bastion("ectest")).unwrap();
+    let internal = router.connect_via(&env.internal("ectest"), &bastion).unwrap();
+    let rx = internal
+        .stream("streams.forever", vec![Value::from("/dev/null")])
+        .unwrap();
+    for _ in 0..100 {
+        rx.recv().unwrap();
+    }
+    let Value::Int(pid) = bastion.call("os.getpid", vec![]).unwrap() else { panic!() };
+    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let t = Instant::now();
+    let end = loop {
+        match rx.recv() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(matches!(end, Error::Disconnected { .. }), "{end:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert!(eventually(2000, || internal.is_gone()));
+}
