@@ -68,10 +68,13 @@ job_python() { python3 tests/python/run_matrix.py; }
 job_fuzz() { fuzz/run.sh "${FUZZ_SECONDS:-30}"; }
 
 job_size() {
-    # The budget is for the static binary an operator carries (glibc, static, non-PIE).
+    # Budgets for the static binary an operator carries (glibc, static, non-PIE) and for the
+    # default dynamically linked release binary (our own code).
     RUSTFLAGS='-C target-feature=+crt-static -C relocation-model=static' \
         cargo build --release -p econtext --target x86_64-unknown-linux-gnu --target-dir target/static
-    cargo run -q -p size-report -- --binary target/static/x86_64-unknown-linux-gnu/release/econtext
+    cargo build --release -p econtext
+    cargo run -q -p size-report -- --static target/static/x86_64-unknown-linux-gnu/release/econtext \
+        --dynamic target/release/econtext
 }
 
 for j in "${jobs[@]}"; do

@@ -1,7 +1,8 @@
 //! Prints every byte budget of econtext and exits non-zero when one is exceeded.
 //!
-//! Usage: `cargo run -p size-report [-- --binary PATH]` (the binary defaults to
-//! `target/release/econtext`; `./ci.sh size` builds the static binary and passes its path).
+//! Usage: `cargo run -p size-report [-- --static PATH] [--dynamic PATH]` (defaults:
+//! `target/static/x86_64-unknown-linux-gnu/release/econtext` and `target/release/econtext`;
+//! `./ci.sh size` builds both and passes their paths).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,28 +46,35 @@ fn direct_deps(manifest: &Path) -> u64 {
 fn main() -> ExitCode {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut args = std::env::args().skip(1);
-    let mut binary = root.join("target/release/econtext");
+    let mut binary = root.join("target/static/x86_64-unknown-linux-gnu/release/econtext");
+    let mut dynamic = root.join("target/release/econtext");
     while let Some(a) = args.next() {
-        if a == "--binary" {
-            binary = args.next().map(PathBuf::from).expect("--binary PATH");
+        match a.as_str() {
+            "--binary" | "--static" => {
+                binary = args.next().map(PathBuf::from).expect("--static PATH")
+            }
+            "--dynamic" => dynamic = args.next().map(PathBuf::from).expect("--dynamic PATH"),
+            other => panic!("unknown argument {other:?}: --static PATH, --dynamic PATH"),
         }
     }
     let stage2 = econtext_stub::STAGE2.len() as u64;
     let stage0 =
         econtext::connect::bootstrap::stage0_shell(None, TITLE, stage2 as usize).len() as u64;
     let host_bin = std::fs::metadata(&binary).map(|m| m.len()).ok();
+    let dyn_bin = std::fs::metadata(&dynamic).map(|m| m.len()).ok();
     let measured = |name: &str| -> Option<u64> {
         match name {
             "stage0_command_bytes" => Some(stage0),
             "stub_deflated_bytes" => Some(stage2),
-            "host_binary_bytes" => host_bin,
+            "host_static_binary_bytes" => host_bin,
+            "host_dynamic_binary_bytes" => dyn_bin,
             "core_direct_deps" => Some(direct_deps(&root.join("core/Cargo.toml"))),
             "host_direct_deps" => Some(direct_deps(&root.join("host/Cargo.toml"))),
             _ => None,
         }
     };
     println!(
-        "{:<22} {:>10} {:>10}  status",
+        "{:<26} {:>10} {:>10}  status",
         "budget", "measured", "limit"
     );
     let mut failed = false;
@@ -82,7 +90,7 @@ fn main() -> ExitCode {
                 ("missing".into(), "NOT MEASURED")
             }
         };
-        println!("{name:<22} {shown:>10} {limit:>10}  {status}  ({reason})");
+        println!("{name:<26} {shown:>10} {limit:>10}  {status}  ({reason})");
     }
     println!();
     println!(
@@ -93,8 +101,14 @@ fn main() -> ExitCode {
     );
     if host_bin.is_none() {
         eprintln!(
-            "size-report: {} not found: run `cargo build --release -p econtext` first",
+            "size-report: {} not found: build the static binary first (./ci.sh size does)",
             binary.display()
+        );
+    }
+    if dyn_bin.is_none() {
+        eprintln!(
+            "size-report: {} not found: run `cargo build --release -p econtext` first",
+            dynamic.display()
         );
     }
     if failed {

@@ -382,15 +382,22 @@ fn killing_the_hop_in_front_of_a_producer_fails_the_receiver_at_once() {
     let Some(env) = testenv() else { return };
     let router = router();
     let bastion = router.connect(&env.bastion("ectest")).unwrap();
-    let internal = router.connect_via(&env.internal("ectest"), &bastion).unwrap();
+    let internal = router
+        .connect_via(&env.internal("ectest"), &bastion)
+        .unwrap();
     let rx = internal
         .stream("streams.forever", vec![Value::from("/dev/null")])
         .unwrap();
     for _ in 0..100 {
         rx.recv().unwrap();
     }
-    let Value::Int(pid) = bastion.call("os.getpid", vec![]).unwrap() else { panic!() };
-    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let Value::Int(pid) = bastion.call("os.getpid", vec![]).unwrap() else {
+        panic!()
+    };
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     let t = Instant::now();
     let end = loop {
         match rx.recv() {
