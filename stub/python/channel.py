@@ -160,24 +160,29 @@ class Out(object):
         s.cv = threading.Condition()
         s.me = handle()
         G['HANDLES'][s.me] = s.frame
+        if full:
+            # Tell the receiver where we are before the first item, so it can cancel a
+            # stream that has not produced anything yet (a quiet tail).
+            G['send'](dst, h, G['enc']((2, 0), 'Channel'), s.me)
 
     def frame(s, f, body, src=None, rt=0):
         # On the IO thread: credits, a cancelling Close, or a dead letter (receiver gone).
+        # Never raises: a malformed message ends this channel, not the IO thread.
         with s.cv:
-            if f:
-                s.open = False
-                s.why = 'the receiver is gone: %s' % G['dec'](body, 'DeadLetter')[1]
-            else:
-                k, x = G['dec'](body, 'Channel')
-                if k == 2:
-                    try:
-                        s.win.grant(x)
-                    except ValueError:
-                        s.open = False
-                        s.why = 'the receiver granted more than the window'
-                elif k == 1:
+            try:
+                if f:
                     s.open = False
-                    s.why = 'the receiver closed the channel'
+                    s.why = 'the receiver is gone: %s' % G['dec'](body, 'DeadLetter')[1]
+                else:
+                    k, x = G['dec'](body, 'Channel')
+                    if k == 2:
+                        s.win.grant(x)
+                    elif k == 1:
+                        s.open = False
+                        s.why = 'the receiver closed the channel'
+            except ValueError as e:
+                s.open = False
+                s.why = 'the receiver broke the protocol (%s)' % (e.args[0],)
             s.cv.notify_all()
         if not s.open:
             G['HANDLES'].pop(s.me, None)
@@ -242,27 +247,40 @@ class Receiver(object):
         return G['Sender'](G['ME'], s.me)
 
     def frame(s, f, body, src=None, rt=0):
-        # On the IO thread: never blocks. A receiver made here learns its sender's control
-        # endpoint from the first Data frame (its source and reply_to).
+        # On the IO thread: never blocks, never raises. A receiver made here learns its
+        # sender's control endpoint from the first frame (its source and reply_to); frames
+        # from any other endpoint are ignored.
+        cancel = None
         with s.cv:
             if f:
-                s.open = False
+                if s.open:
+                    s.open = False
+                    try:
+                        s.err = ('econtext.ChannelError', 'the sender is gone: %s'
+                                 % G['dec'](body, 'DeadLetter')[1], '')
+                    except ValueError:
+                        s.err = ('econtext.ChannelError', 'the sender is gone', '')
             elif s.open:
                 if s.peer is None and rt:
                     s.peer = (src, rt)
-                x = undata(body)
-                k, x = (0, x) if x is not None else G['dec'](body, 'Channel')
-                if k == 0:
+                if s.peer == (src, rt):
                     try:
-                        s.g.arrived(len(body))
-                        s.q.append((x, len(body)))
-                    except ValueError:
+                        x = undata(body)
+                        k, x = (0, x) if x is not None else G['dec'](body, 'Channel')
+                        if k == 0:
+                            s.g.arrived(len(body))
+                            s.q.append((x, len(body)))
+                        elif k == 1:
+                            s.open = False
+                            s.err = x and x.args
+                    except ValueError as e:
                         s.open = False
-                        s.err = ('econtext.ChannelError', 'the sender broke flow control', '')
-                elif k == 1:
-                    s.open = False
-                    s.err = x and x.args
+                        s.err = ('econtext.ChannelError',
+                                 'the sender broke the protocol (%s)' % (e.args[0],), '')
+                        cancel = s.peer
             s.cv.notify_all()
+        if cancel:
+            G['send'](cancel[0], cancel[1], G['enc']((1, None), 'Channel'), s.me)
 
     def __iter__(s):
         return s

@@ -302,10 +302,13 @@ def route(f, dst, src, h, rt, body, fd=IN):
         if ROUTES.get(i) == fd:
             del ROUTES[i]
             send(INIT[1], 6, body)
-    elif h in HANDLES:
-        HANDLES[h](f, body, src, rt)
-    elif rt and not f:
-        send(src, rt, enc((4, 'no handle %d' % h), 'DeadLetter'), 0, 1)
+    else:
+        # get, not `in` then []: a channel thread may drop the handle in between.
+        c = HANDLES.get(h)
+        if c:
+            c(f, body, src, rt)
+        elif rt and not f:
+            send(src, rt, enc((4, 'no handle %d' % h), 'DeadLetter'), 0, 1)
 
 
 def io_loop():

@@ -162,8 +162,12 @@ def spawn(g, body):
                             return finish(fail('failure:4', out))
                         if not answer:
                             # Whose password it is, so the host can ask a person and retry.
-                            import pwd
-                            who = '%s@%s' % (pwd.getpwuid(os.getuid())[0], os.uname()[1])
+                            try:
+                                import pwd
+                                user = pwd.getpwuid(os.getuid())[0]
+                            except (ImportError, KeyError):
+                                user = 'uid %d' % os.getuid()
+                            who = '%s@%s' % (user, os.uname()[1])
                             return finish(fail('failure:5:' + who, out))
                         answered = True
                         pending = b''

@@ -409,3 +409,114 @@ fn killing_the_hop_in_front_of_a_producer_fails_the_receiver_at_once() {
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert!(eventually(2000, || internal.is_gone()));
 }
+
+#[test]
+fn closing_a_sender_before_the_receiver_announced_itself_ends_the_stream() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let (tx, call) = ctx.stream_to("streams.consume", vec![]).unwrap();
+    tx.close();
+    // (Before the fix the remote loop waited forever.)
+    assert_eq!(
+        call.wait_for(Duration::from_secs(10)).unwrap(),
+        Value::List(vec![Value::Int(0), Value::Int(0)])
+    );
+    drop(tx);
+}
+
+#[test]
+fn select_reports_items_and_the_end_of_a_finished_stream() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let rx = ctx.stream("streams.count", vec![Value::Int(3)]).unwrap();
+    assert!(eventually(5000, || rx.queued() == 3));
+    std::thread::sleep(Duration::from_millis(200));
+    let mut sel = econtext::Select::new();
+    sel.add_receiver(&rx, 7);
+    let mut got = Vec::new();
+    loop {
+        assert_eq!(sel.wait(Some(Duration::from_secs(5))), Some(7), "{got:?}");
+        match rx.try_recv() {
+            Ok(Some(v)) => got.push(v),
+            Ok(None) => continue,
+            Err(Error::ChannelClosed { .. }) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, vec![Value::Int(0), Value::Int(1), Value::Int(2)]);
+    // Calls and receivers in one set, in arrival order.
+    let other = ctx.receiver().unwrap();
+    let c = ctx.call_async("os.getpid", vec![]).unwrap();
+    let mut sel = econtext::Select::new();
+    sel.add_receiver(&other, 1);
+    sel.add_call(&c, 2);
+    assert_eq!(sel.wait(Some(Duration::from_secs(5))), Some(2));
+    assert!(matches!(c.try_result(), Some(Ok(Value::Int(_)))));
+    assert_eq!(sel.wait(Some(Duration::from_millis(100))), None);
+}
+
+#[test]
+fn a_malformed_channel_message_ends_that_channel_not_the_context() {
+    let router = router();
+    let a = router.connect(&Local::new().python(python())).unwrap();
+    let b = router.connect(&Local::new().python(python())).unwrap();
+    let Value::Sender(id, h) = b.call("streams.open_sink", vec![]).unwrap() else {
+        panic!()
+    };
+    a.call(
+        "forge.raw_send",
+        vec![
+            Value::Int(id as i64),
+            Value::Int(h as i64),
+            Value::Bytes(vec![0xff, 0xfe]),
+        ],
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // (Before the fix the receiver's callback raised in b's IO thread, which then exited.)
+    for _ in 0..5 {
+        b.call("os.getpid", vec![]).unwrap();
+    }
+    assert!(!b.is_gone());
+}
+
+#[test]
+fn channels_on_a_context_that_is_gone_fail_at_once() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    ctx.kill();
+    assert!(eventually(3000, || ctx.is_gone()));
+    let rx = ctx.receiver().unwrap();
+    let t = Instant::now();
+    assert!(matches!(
+        rx.recv_timeout(Duration::from_secs(10)),
+        Err(Error::Disconnected { .. })
+    ));
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(matches!(
+        ctx.stream_to("streams.consume", vec![]),
+        Err(Error::Disconnected { .. })
+    ));
+}
+
+#[test]
+fn dropping_a_receiver_before_the_first_item_cancels_a_quiet_producer() {
+    let router = router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let log = tmp("quiet.log");
+    std::fs::write(&log, "nothing new will come\n").unwrap();
+    let rx = ctx.receiver().unwrap();
+    let call = ctx
+        .call_async(
+            "logs.tail_log_file",
+            vec![rx.sender(), log.to_string_lossy().into_owned().into()],
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    drop(rx);
+    // The tail never sent anything; it still learns the channel closed (open() is false).
+    assert!(matches!(
+        call.wait_for(Duration::from_secs(5)),
+        Ok(Value::None)
+    ));
+}

@@ -175,3 +175,49 @@ fn json_raw_and_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn ctrl_c_at_a_terminal_signals_the_group_and_still_closes_the_channel() {
+    let Some(env) = testenv() else { return };
+    use std::os::unix::process::CommandExt;
+    let marker = tmp("group-closed");
+    let _ = std::fs::remove_file(&marker);
+    // The CLI leads a process group, as a terminal's foreground job; Ctrl-C signals the group.
+    let mut child = cli()
+        .args(["stream", &format!("ssh:ectest@127.0.0.1:{}", env.ssh_port)])
+        .args(["-i", &env.client_key.to_string_lossy()])
+        .args(["--known-hosts", &env.known_hosts.to_string_lossy()])
+        .args(["--python", "/usr/bin/python3", "-m", &modpath()])
+        .args(["streams.forever", &marker.to_string_lossy()])
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut l = String::new();
+    out.read_line(&mut l).unwrap();
+    assert_eq!(l.trim(), "0");
+    Command::new("kill")
+        .args(["-INT", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    let drain = std::thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = out.read_to_end(&mut rest);
+    });
+    let st = child.wait().unwrap();
+    drain.join().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(st.code(), Some(130), "{err}");
+    assert!(
+        eventually(3000, || marker.exists()),
+        "the remote generator never saw the close: {err}"
+    );
+}

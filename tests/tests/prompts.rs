@@ -227,3 +227,28 @@ fn the_broker_keeps_serving_while_a_person_types() {
     }
     assert!(bastion.call("os.getpid", vec![]).is_ok());
 }
+
+#[test]
+fn a_person_slower_than_the_connect_timeout_is_waited_for() {
+    let Some(env) = testenv() else { return };
+    let pw = env.pw_ecpass.clone();
+    let o = RouterOptions {
+        sink: Arc::new(|_: &econtext::LogEvent| {}),
+        ask_password: Some(Arc::new(move |_: &PasswordRequest| {
+            // Longer than the 2 s connect timeout: typing time is not the connection's fault.
+            std::thread::sleep(Duration::from_millis(3500));
+            Some(Password::new(pw.clone()))
+        })),
+        ..Default::default()
+    };
+    let router = Router::with_options(o).unwrap();
+    let m = BecomeUser::sudo("ectarget")
+        .prefix(env.as_user("ecpass"))
+        .python("/usr/bin/python3")
+        .connect_timeout(Duration::from_secs(2));
+    let ctx = router.connect(&m).unwrap();
+    assert_eq!(
+        ctx.call("os.getuid", vec![]).unwrap(),
+        Value::Int(uid_number("ectarget"))
+    );
+}

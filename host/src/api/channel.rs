@@ -144,13 +144,7 @@ impl Receiver {
     }
 
     pub(crate) fn watch(&self, ready: Arc<Ready>, token: usize) {
-        self.inbox.watch.set(ready.clone(), token);
-        for _ in 0..self.inbox.queued() {
-            ready.push(token);
-        }
-        if self.inbox.is_done() {
-            ready.push(token);
-        }
+        self.inbox.watch_with(ready, token);
     }
 
     /// Bytes items as a `std::io::Read` (other items fail the read).
@@ -317,7 +311,7 @@ impl Sender {
         }
     }
 
-    /// `std::io::Write` over this sender: each write sends one `bytes` item (up to 256 KiB).
+    /// `std::io::Write` over this sender: each write sends one `bytes` item (up to 1 MiB).
     pub fn into_writer(self) -> ByteWriter {
         ByteWriter { tx: self }
     }

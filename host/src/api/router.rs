@@ -99,22 +99,26 @@ impl Router {
         let id = self.shared.context_id();
         let done = Arc::new(Latch::default());
         let gone = Arc::new(Latch::default());
-        let deadline = Instant::now() + recipe.connect_timeout + std::time::Duration::from_secs(1);
+        // The broker enforces the connect timeout (and pauses it while a person types a
+        // password): only a method that can never prompt gets a safety deadline here.
+        let deadline = (!(recipe.pty && self.shared.ask.is_some()))
+            .then(|| Instant::now() + recipe.connect_timeout + std::time::Duration::from_secs(1));
         let name = recipe.name.clone();
+        let recipe_timeout = recipe.connect_timeout;
         self.shared.submit(Cmd::Connect {
             id,
             recipe,
             done: done.clone(),
             gone: gone.clone(),
         });
-        match done.wait(Some(deadline)) {
+        match done.wait(deadline) {
             Some(Ok(())) => Ok(Context::new(id, name, self.shared.clone(), gone)),
             Some(Err(e)) => Err(e),
             None => {
                 self.shared.submit(Cmd::Kill(id));
                 Err(Error::ConnectTimeout {
                     context: name,
-                    after: deadline.elapsed(),
+                    after: recipe_timeout,
                     output: String::new(),
                 })
             }

@@ -78,10 +78,27 @@ impl<T: Clone> Latch<T> {
         self.value.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Wait for the value without taking it.
+    /// Wait for the value without taking it (it stays visible to everyone meanwhile).
     pub fn wait_peek(&self, deadline: Option<Instant>) -> Option<T> {
-        let v = self.wait(deadline)?;
-        self.set(v.clone());
-        Some(v)
+        let mut g = self.value.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(v) = g.as_ref() {
+                return Some(v.clone());
+            }
+            match deadline {
+                None => g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return None;
+                    }
+                    g = self
+                        .ready
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
     }
 }

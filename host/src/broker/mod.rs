@@ -383,7 +383,22 @@ impl Broker {
                 gone,
             } => self.connect(id, recipe, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
-            Cmd::Expect { handle, slot } => self.registry.insert(handle, slot),
+            Cmd::Expect { handle, slot } => {
+                // A context that went before this got here: what waits on it ends now.
+                let peer = match &slot {
+                    registry::Slot::Reply { ctx, .. } => *ctx,
+                    registry::Slot::Inbox(i) => i.peer,
+                    registry::Slot::Outbox(o) => o.peer,
+                };
+                self.registry.insert(handle, slot);
+                if !self.contexts.contains_key(&peer) {
+                    self.registry.gone(
+                        &[peer],
+                        |c| format!("context{c}"),
+                        "it disconnected before the call or channel was set up",
+                    );
+                }
+            }
             Cmd::Release(h) => {
                 self.registry.remove(h);
             }
@@ -752,6 +767,13 @@ impl Broker {
                         });
                         self.registry.remove(hd);
                     }
+                    Ok(Channel::Credit(_)) => {
+                        // A sender announcing itself before its first item.
+                        if !ib.announce(h.src, h.reply_to) {
+                            self.registry.remove(hd);
+                            self.close_channel(h.src, h.reply_to, hd);
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         ib.end(Err(Error::Protocol {
@@ -770,7 +792,13 @@ impl Broker {
                     return;
                 }
                 match Channel::decode(&body) {
-                    Ok(Channel::Credit(n)) => ob.credit(h.src, h.reply_to, n),
+                    Ok(Channel::Credit(n)) => {
+                        if ob.credit(h.src, h.reply_to, n) {
+                            // Closed before the receiver announced itself: tell it now.
+                            self.registry.remove(hd);
+                            self.close_channel(h.src, h.reply_to, hd);
+                        }
+                    }
                     Ok(Channel::Close(_)) => {
                         ob.end(Error::ChannelClosed { context: name() });
                         self.registry.remove(hd);

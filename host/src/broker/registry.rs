@@ -227,6 +227,30 @@ impl Inbox {
         self.lock().items.len()
     }
 
+    /// Report to `ready` as `token` from now on, once for each item already waiting and once
+    /// more when the stream already ended (a token may come once more than there are items).
+    pub fn watch_with(&self, ready: std::sync::Arc<super::notify::Ready>, token: usize) {
+        let s = self.lock();
+        self.watch.set(ready.clone(), token);
+        for _ in 0..s.items.len() {
+            ready.push(token);
+        }
+        if s.end.is_some() {
+            ready.push(token);
+        }
+    }
+
+    /// Broker: the sender at (`src`, `rt`) announced itself before its first item (a
+    /// `Credit(0)` the other way). `false` when this receiver is already closed: the broker
+    /// then tells the sender.
+    pub fn announce(&self, src: ContextId, rt: Handle) -> bool {
+        let mut s = self.lock();
+        if s.sender.is_none() {
+            s.sender = Some((src, rt));
+        }
+        s.end.is_none()
+    }
+
     /// True once the stream ended and everything was taken.
     pub fn is_done(&self) -> bool {
         let s = self.lock();
@@ -272,15 +296,17 @@ impl Outbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Broker: `Credit(n)` from the receiver at (`src`, `rt`).
-    pub fn credit(&self, src: ContextId, rt: Handle, n: u32) {
+    /// Broker: `Credit(n)` from the receiver at (`src`, `rt`). `true` when this sender was
+    /// closed before its receiver announced itself: the broker then sends that receiver the
+    /// `Close` it never got, and forgets this handle.
+    pub fn credit(&self, src: ContextId, rt: Handle, n: u32) -> bool {
         let mut s = self.lock();
         if s.end.is_some() {
-            return;
+            return s.dst.is_none();
         }
         match s.dst {
             None => s.dst = Some((src, rt)),
-            Some(d) if d != (src, rt) => return,
+            Some(d) if d != (src, rt) => return false,
             Some(_) => {}
         }
         if let Err(e) = s.window.grant(n) {
@@ -291,6 +317,7 @@ impl Outbox {
         }
         drop(s);
         self.cv.notify_all();
+        false
     }
 
     /// The receiver is gone or closed the channel (the first reason wins).

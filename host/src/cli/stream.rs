@@ -90,6 +90,10 @@ fn pump(rx: &Receiver, c: &CallCmd, deadline: Option<std::time::Instant>) -> Don
             Ok(Some(v)) => v,
             Ok(None) => continue,
             Err(Error::ChannelClosed { .. }) => return Done::End,
+            // Ctrl-C reached a program of the chain too (a terminal signals the whole group).
+            Err(Error::Disconnected { .. }) if crate::sys::signal::interrupted() => {
+                return Done::Stopped(130)
+            }
             Err(e) => return Done::Failed(e),
         };
         let r = match (&v, c.raw, c.json) {

@@ -85,7 +85,9 @@ pub fn spawn(
     };
     let (pty, pty_slave, child) = match master {
         Some((m, sl, c)) => (Some(m), Some(sl), c),
-        None => (None, None, cmd.spawn()?),
+        // Its own process group: a Ctrl-C at the terminal is for us (we close channels and
+        // shut contexts down), not for ssh, which would drop the connection under us.
+        None => (None, None, cmd.process_group(0).spawn()?),
     };
     set_nonblocking(&err_r)?;
     if let Some(m) = &pty {
