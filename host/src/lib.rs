@@ -39,8 +39,8 @@ pub(crate) mod sys;
 mod text;
 
 pub use api::{
-    ByteReader, ByteWriter, CallBuilder, CallHandle, Context, Receiver, Router, RouterOptions,
-    Select, Sender,
+    ByteReader, ByteWriter, CallBuilder, CallHandle, Context, ExitStatus, Process, ProcessBuilder,
+    Receiver, Router, RouterOptions, Select, Sender,
 };
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{BecomeUser, HostKeyPolicy, Local, Ssh};

@@ -23,3 +23,7 @@ pub const SPAWN_PY: &str = include_str!("../python/spawn.py");
 /// generator pumping, with flow control. Served from the host binary the first time a call is
 /// handed a channel; the core stub only routes frames to handles.
 pub const CHANNEL_PY: &str = include_str!("../python/channel.py");
+
+/// The on-demand process runtime (`econtext_process`): programs with streamed stdio, served
+/// from the host binary the first time a context runs one.
+pub const PROCESS_PY: &str = include_str!("../python/process.py");

@@ -18,6 +18,9 @@ fn modpath() -> String {
 fn tmp(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("econtext-cli-stream-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
+    // Writable by the test users: a producer over ssh runs as ectest and leaves markers here.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
     d.join(name)
 }
 
@@ -198,8 +201,9 @@ fn ctrl_c_at_a_terminal_signals_the_group_and_still_closes_the_channel() {
     let mut l = String::new();
     out.read_line(&mut l).unwrap();
     assert_eq!(l.trim(), "0");
+    // (procps kill reads `-INT -PGID` as two options: the group needs `--`.)
     Command::new("kill")
-        .args(["-INT", &format!("-{}", child.id())])
+        .args(["-s", "INT", "--", &format!("-{}", child.id())])
         .status()
         .unwrap();
     let drain = std::thread::spawn(move || {

@@ -13,6 +13,7 @@ macro_rules! say {
 }
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
+mod run;
 mod stream;
 
 /// Top-level help.
@@ -22,6 +23,7 @@ econtext: run Python functions on machines that have nothing but Python
 USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
     econtext [-v | -q] stream TARGET FUNCTION [ARG...] [OPTIONS] [--raw]
+    econtext [-v | -q] run TARGET [OPTIONS] -- CMD [ARG...]
     econtext --version
 
 `call` prints the function's result. `stream` prints a stream of items as they arrive: an ARG
@@ -31,6 +33,11 @@ iterator is streamed item by item. Each item prints as a line (a str as itself, 
 as JSON; --json: JSON lines; --raw: bytes items written to stdout unchanged). Ctrl-C or a
 closed stdout (`| head -3`) closes the channel: the remote producer sees it, nothing is left
 running.
+
+`run` starts CMD on the target (looked up on its PATH; `-- sh -c '...'` for a shell line) with
+stdin, stdout and stderr streamed both ways, binary-safe, and exits with its status like ssh:
+the program's code, 128 + N when signal N killed it, 255 when the connection failed. Ctrl-C
+sends SIGINT to the program (twice: SIGKILL).
 
 TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
 (e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
@@ -89,6 +96,8 @@ EXAMPLES:
     econtext stream ssh:web1 -m lib logs.tail_log_file @channel /var/log/syslog
     econtext stream local -m lib mytasks.progress_events --json
     econtext stream local --raw -m lib dumps.tar_of /etc > etc.tar
+    econtext run ssh:db1 -- df -h
+    tar -C site -c . | econtext run ssh:web1/sudo:www -- tar -C /srv/site -x
 
 EXIT STATUS:
     0 success; 1 the function raised (type, message and traceback on stderr);
@@ -186,6 +195,10 @@ pub struct CallCmd {
     pub stream: bool,
     /// `stream --raw`: write bytes items to stdout unchanged.
     pub raw: bool,
+    /// `run`: start a program with streamed stdio; `argv` is what to run.
+    pub run: bool,
+    /// `run`: the program and its arguments.
+    pub argv: Vec<String>,
 }
 
 /// Options of the connection method, from the command line.
@@ -249,6 +262,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("-q") => verbosity = -1,
             Some("call") => break "call",
             Some("stream") => break "stream",
+            Some("run") => break "run",
             Some(other) if other.starts_with('-') => {
                 return Err(unknown(
                     "option",
@@ -261,7 +275,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 return Err(unknown(
                     "command",
                     other,
-                    &["call", "stream", "help", "version"],
+                    &["call", "stream", "run", "help", "version"],
                     "`econtext --help`",
                 ))
             }
@@ -282,6 +296,8 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         hop: HopOptions::default(),
         stream: sub == "stream",
         raw: false,
+        run: sub == "run",
+        argv: vec![],
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -357,6 +373,16 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     c.target = pos
         .next()
         .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
+    if c.run {
+        c.argv = pos.collect();
+        if c.argv.is_empty() {
+            return Err(
+                "missing CMD: econtext run TARGET [OPTIONS] -- CMD [ARG...] (see `econtext --help`)"
+                    .into(),
+            );
+        }
+        return Ok(Command::Call(Box::new(c)));
+    }
     c.function = pos
         .next()
         .ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
@@ -599,7 +625,8 @@ pub fn run(cmd: Command) -> i32 {
             Ok(c) => ctx = Some(c),
             Err(e) => {
                 say!("econtext: {e}");
-                return 3;
+                // `run` reports a connection failure as ssh does.
+                return if c.run { 255 } else { 3 };
             }
         }
     }
@@ -609,6 +636,9 @@ pub fn run(cmd: Command) -> i32 {
     };
     if c.stream {
         return stream::run(&ctx, c);
+    }
+    if c.run {
+        return run::run(&ctx, c);
     }
     let mut b = match ctx.build(&c.function) {
         Ok(b) => b.args(c.args),

@@ -28,3 +28,8 @@ pub fn catch_interrupt() {
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
+
+/// True once per SIGINT/SIGTERM: the flag is cleared (for "press again to force").
+pub fn take_interrupt() -> bool {
+    INTERRUPTED.swap(false, Ordering::SeqCst)
+}

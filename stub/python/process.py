@@ -1,0 +1,89 @@
+# econtext_process: programs with streamed stdio on a context (Context::process, `econtext
+# run`). Fetched on demand; runs on Python 2.7 and 3.6+. The host calls run() through
+# econtext_channel.feed, so `stdin` is a Receiver of the host's stream, and out, err, events
+# are Senders to host receivers: bytes of stdout and stderr (flow-controlled both ways), and
+# the pid as the first event. run() returns the exit status: the code, or -N for signal N.
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+
+def pump(fd, tx):
+    # Forward a pipe to a channel; if the host stops reading, keep draining so the program
+    # never blocks on a full pipe.
+    up = True
+    while 1:
+        try:
+            b = os.read(fd, 65536)
+        except OSError:
+            b = b''
+        if not b:
+            break
+        if up:
+            try:
+                tx.send(b)
+            except Exception:
+                up = False
+    os.close(fd)
+
+
+def feed(rx, w):
+    # Host stdin to the program; its end (or the program closing stdin) closes the pipe.
+    try:
+        for b in rx:
+            try:
+                write_all(w, b)
+            except OSError:
+                break
+    except Exception:
+        pass
+    try:
+        os.close(w)
+    except OSError:
+        pass
+
+
+def write_all(fd, b):
+    m = memoryview(b)
+    while m:
+        m = m[os.write(fd, m):]
+
+
+# Python ignores SIGPIPE; programs expect the default (Python 3's restore_signals does this).
+DFL = (lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL)) if sys.version_info[0] < 3 else None
+
+
+def run(stdin, out, err, events, argv, env, cwd, shell):
+    try:
+        e = None
+        if env:
+            e = dict(os.environ)
+            e.update(env)
+        p = subprocess.Popen(argv if not shell else argv[0], shell=bool(shell), cwd=cwd or None,
+                             env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, close_fds=True, preexec_fn=DFL)
+        events.send(p.pid)
+        fds = [os.dup(p.stdout.fileno()), os.dup(p.stderr.fileno()), os.dup(p.stdin.fileno())]
+        p.stdout.close()
+        p.stderr.close()
+        p.stdin.close()
+        ts = [threading.Thread(target=pump, args=(fds[0], out)),
+              threading.Thread(target=pump, args=(fds[1], err))]
+        fin = threading.Thread(target=feed, args=(stdin, fds[2]))
+        fin.daemon = True
+        for t in ts + [fin]:
+            t.start()
+        for t in ts:
+            t.join()
+        return p.wait()
+    finally:
+        for tx in out, err, events:
+            tx.close()
+
+
+def kill(pid, sig):
+    """Signal a program started by run() (plain call: runs while run() streams)."""
+    os.kill(pid, sig)
+    return True

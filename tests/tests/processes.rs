@@ -1,0 +1,223 @@
+//! Programs with streamed stdio on a context (`Context::process`, `econtext run`): stdin,
+//! stdout and stderr both ways and binary-safe, exit codes and signals, env and cwd, kill,
+//! a context dying mid-run, on every interpreter and over ssh.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use econtext::{Error, Local, Value};
+use econtext_tests::*;
+
+fn drain(rx: econtext::Receiver) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut v = Vec::new();
+        rx.into_reader().read_to_end(&mut v).unwrap();
+        v
+    })
+}
+
+/// Bytes that are not text: every byte value, in a pattern that does not repeat quickly.
+fn binary(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+#[test]
+fn cat_round_trips_binary_data_on_every_interpreter() {
+    let router = quiet_router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let mut p = ctx.process(["cat"]).spawn().unwrap();
+        let out = drain(p.stdout.take().unwrap());
+        let err = drain(p.stderr.take().unwrap());
+        let data = binary(3 * 1024 * 1024 + 17);
+        let mut w = p.stdin.take().unwrap();
+        w.write_all(&data).unwrap();
+        drop(w); // EOF
+        let st = p.wait().unwrap();
+        assert!(st.success(), "{}: {st:?}", py.display());
+        let got = out.join().unwrap();
+        assert!(
+            got == data,
+            "{}: {} bytes back of {}",
+            py.display(),
+            got.len(),
+            data.len()
+        );
+        assert!(err.join().unwrap().is_empty());
+        ctx.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn exit_codes_signals_stderr_env_and_cwd() {
+    let router = quiet_router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let mut p = ctx
+        .shell("echo out; echo err >&2; echo $ECX_TEST; pwd; exit 7")
+        .env("ECX_TEST", "hello env")
+        .cwd("/tmp")
+        .spawn()
+        .unwrap();
+    let out = drain(p.stdout.take().unwrap());
+    let err = drain(p.stderr.take().unwrap());
+    let st = p.wait().unwrap();
+    assert_eq!((st.code, st.signal, st.shell_code()), (Some(7), None, 7));
+    assert_eq!(
+        String::from_utf8_lossy(&out.join().unwrap()),
+        "out\nhello env\n/tmp\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&err.join().unwrap()), "err\n");
+    let p = ctx.shell("kill -TERM $$").spawn().unwrap();
+    let st = p.wait().unwrap();
+    assert_eq!((st.code, st.signal, st.shell_code()), (None, Some(15), 143));
+    // A program that does not exist fails the process with the remote error.
+    let p = ctx.process(["/no/such/program-x"]).spawn().unwrap();
+    assert!(matches!(p.wait(), Err(Error::Remote(_))));
+}
+
+#[test]
+fn kill_and_a_dying_context() {
+    let router = quiet_router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let p = ctx.process(["sleep", "100"]).spawn().unwrap();
+    let pid = p.pid(Duration::from_secs(10)).unwrap();
+    assert!(alive(pid as u32));
+    // The context keeps answering while the program runs.
+    assert!(ctx.call("os.getpid", vec![]).is_ok());
+    p.kill(15).unwrap();
+    let t = Instant::now();
+    let st = p.wait().unwrap();
+    assert_eq!(st.signal, Some(15));
+    assert!(t.elapsed() < Duration::from_secs(3));
+    // The context dies mid-run: the readers and wait fail at once.
+    let mut p = ctx.process(["sleep", "100"]).spawn().unwrap();
+    let out = p.stdout.take().unwrap();
+    p.pid(Duration::from_secs(10)).unwrap();
+    let Value::Int(ctx_pid) = ctx.call("os.getpid", vec![]).unwrap() else {
+        panic!()
+    };
+    Command::new("kill")
+        .args(["-9", &ctx_pid.to_string()])
+        .status()
+        .unwrap();
+    let t = Instant::now();
+    assert!(matches!(out.recv(), Err(Error::Disconnected { .. })));
+    assert!(matches!(p.wait(), Err(Error::Disconnected { .. })));
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_econtext_cli_for_tests"))
+}
+
+#[test]
+fn econtext_run_behaves_like_ssh() {
+    let target = format!("local:{}", python());
+    // Exit status, stderr apart, binary stdin -> stdout.
+    let out = cli()
+        .args(["run", &target, "--", "sh", "-c", "echo to-err >&2; exit 3"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "to-err\n");
+    let data = binary(2 * 1024 * 1024);
+    let mut child = cli()
+        .args(["run", &target, "--", "cat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let d2 = data.clone();
+    let feeder = std::thread::spawn(move || {
+        stdin.write_all(&d2).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout == data, "{} bytes back", out.stdout.len());
+    // A signal is 128 + N; a missing program 127; a connection failure 255.
+    let out = cli()
+        .args(["run", &target, "--", "sh", "-c", "kill -KILL $$"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(137));
+    let out = cli()
+        .args(["run", &target, "--", "no-such-program-x"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(127),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("command not found"));
+    let out = cli()
+        .args(["run", "local:/no/such/python", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let out = cli().args(["run", &target]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing CMD"));
+}
+
+#[test]
+fn econtext_run_over_ssh_and_ctrl_c() {
+    let Some(env) = testenv() else { return };
+    let target = format!("ssh:ectest@127.0.0.1:{}", env.ssh_port);
+    let ssh_opts = [
+        "-i".to_string(),
+        env.client_key.to_string_lossy().into_owned(),
+        "--known-hosts".into(),
+        env.known_hosts.to_string_lossy().into_owned(),
+    ];
+    let out = cli()
+        .arg("run")
+        .arg(&target)
+        .args(&ssh_opts)
+        .args(["--", "sh", "-c", "id -un; exit 5"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ectest\n");
+    // Ctrl-C is sent to the remote program (SIGINT), and nothing is left running.
+    let mut child = cli()
+        .arg("run")
+        .arg(&target)
+        .args(&ssh_opts)
+        .args(["--", "sleep", "100"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let needle = format!(":{}", child.id());
+    assert!(eventually(10_000, || processes_matching("sleep 100")
+        .iter()
+        .any(|p| std::fs::read_to_string(format!("/proc/{p}/status"))
+            .map(|s| s.contains("Uid:\t") && !s.contains("Uid:\t0\t"))
+            .unwrap_or(false))));
+    std::thread::sleep(Duration::from_millis(300));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(130));
+    assert!(eventually(3000, || processes_matching(&needle).is_empty()));
+}
