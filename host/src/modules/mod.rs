@@ -296,6 +296,7 @@ mod tests {
             s.served(),
             vec![
                 "econtext_channel",
+                "econtext_process",
                 "econtext_spawn",
                 "escape",
                 "pkg",
