@@ -1,7 +1,29 @@
 //! A one-shot slot an API thread waits on with a deadline, filled by the broker thread.
 
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
+
+/// Wait on `cv` once, until notified or until `deadline` (`None`: as long as it takes).
+/// `Err` gives the guard back when the deadline had already passed.
+pub(crate) fn wait_once<'a, T>(
+    cv: &Condvar,
+    g: MutexGuard<'a, T>,
+    deadline: Option<Instant>,
+) -> Result<MutexGuard<'a, T>, MutexGuard<'a, T>> {
+    match deadline {
+        None => Ok(cv.wait(g).unwrap_or_else(|e| e.into_inner())),
+        Some(d) => {
+            let now = Instant::now();
+            if now >= d {
+                return Err(g);
+            }
+            Ok(cv
+                .wait_timeout(g, d - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0)
+        }
+    }
+}
 
 /// A value delivered once across threads.
 #[derive(Debug)]
@@ -54,19 +76,9 @@ impl<T> Latch<T> {
             if let Some(v) = g.take() {
                 return Some(v);
             }
-            match deadline {
-                None => g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    g = self
-                        .ready
-                        .wait_timeout(g, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            match wait_once(&self.ready, g, deadline) {
+                Ok(woken) => g = woken,
+                Err(_) => return None,
             }
         }
     }
@@ -85,19 +97,9 @@ impl<T: Clone> Latch<T> {
             if let Some(v) = g.as_ref() {
                 return Some(v.clone());
             }
-            match deadline {
-                None => g = self.ready.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    g = self
-                        .ready
-                        .wait_timeout(g, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            match wait_once(&self.ready, g, deadline) {
+                Ok(woken) => g = woken,
+                Err(_) => return None,
             }
         }
     }

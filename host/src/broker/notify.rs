@@ -29,19 +29,9 @@ impl Ready {
             if let Some(t) = q.pop_front() {
                 return Some(t);
             }
-            match deadline {
-                None => q = self.cv.wait(q).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return None;
-                    }
-                    q = self
-                        .cv
-                        .wait_timeout(q, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            match super::latch::wait_once(&self.cv, q, deadline) {
+                Ok(woken) => q = woken,
+                Err(_) => return None,
             }
         }
     }

@@ -205,19 +205,9 @@ impl Inbox {
             if let Some(e) = &s.end {
                 return Taken::End(e.clone());
             }
-            match deadline {
-                None => s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Taken::Empty;
-                    }
-                    s = self
-                        .cv
-                        .wait_timeout(s, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
+            match super::latch::wait_once(&self.cv, s, deadline) {
+                Ok(woken) => s = woken,
+                Err(_) => return Taken::Empty,
             }
         }
     }
@@ -346,21 +336,13 @@ impl Outbox {
                     return Ok(dst);
                 }
             }
-            match deadline {
-                None => s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Err(Error::Timeout {
-                            context: self.peer_name.clone(),
-                            after: Default::default(),
-                        });
-                    }
-                    s = self
-                        .cv
-                        .wait_timeout(s, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
+            match super::latch::wait_once(&self.cv, s, deadline) {
+                Ok(woken) => s = woken,
+                Err(_) => {
+                    return Err(Error::Timeout {
+                        context: self.peer_name.clone(),
+                        after: Default::default(),
+                    })
                 }
             }
         }
