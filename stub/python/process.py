@@ -29,20 +29,81 @@ def pump(fd, tx):
     os.close(fd)
 
 
-def feed(rx, w):
-    # Host stdin to the program; its end (or the program closing stdin) closes the pipe.
+def feed(rx, w, tty=False):
+    # Host stdin to the program; its end (or the program closing stdin) closes the pipe. On a
+    # pty, a [rows, cols] item resizes the terminal, and the end of stdin is ^D.
     try:
         for b in rx:
             try:
+                if isinstance(b, (list, tuple)):
+                    if tty:
+                        winsize(w, b[0], b[1])
+                    continue
                 write_all(w, b)
             except OSError:
                 break
     except Exception:
         pass
+    if tty:
+        return
     try:
         os.close(w)
     except OSError:
         pass
+
+
+def winsize(fd, rows, cols):
+    import fcntl
+    import struct
+    import termios
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
+
+
+def status(st):
+    # waitpid status -> the code, or -N for signal N (as Popen.returncode).
+    if os.WIFSIGNALED(st):
+        return -os.WTERMSIG(st)
+    return os.WEXITSTATUS(st)
+
+
+def run_pty(stdin, out, events, argv, env, cwd, size, shell):
+    # The program on a new pty (its controlling terminal): stdout and stderr both arrive on
+    # `out`. argv None: the account's login shell, as a login shell (argv[0] '-sh').
+    import pty
+    if not argv:
+        try:
+            import pwd
+            sh = pwd.getpwuid(os.getuid())[6] or '/bin/sh'
+        except (ImportError, KeyError):
+            sh = '/bin/sh'
+        argv = [sh, '-' + os.path.basename(sh)]
+        home = os.environ.get('HOME')
+        cwd = cwd or home
+    elif shell:
+        argv = ['/bin/sh', 'sh', '-c', argv[0]]
+    else:
+        argv = [argv[0]] + list(argv)
+    e = dict(os.environ)
+    e.update(env or {})
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            if cwd:
+                os.chdir(cwd)
+            signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+            os.execvpe(argv[0], argv[1:], e)
+        finally:
+            os._exit(127)
+    if size:
+        winsize(fd, size[0], size[1])
+    events.send(pid)
+    fin = threading.Thread(target=feed, args=(stdin, fd, True))
+    fin.daemon = True
+    fin.start()
+    pump(os.dup(fd), out)
+    st = status(os.waitpid(pid, 0)[1])
+    os.close(fd)
+    return st
 
 
 def write_all(fd, b):
@@ -55,8 +116,10 @@ def write_all(fd, b):
 DFL = (lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL)) if sys.version_info[0] < 3 else None
 
 
-def run(stdin, out, err, events, argv, env, cwd, shell):
+def run(stdin, out, err, events, argv, env, cwd, shell, tty=None):
     try:
+        if tty is not None:
+            return run_pty(stdin, out, events, argv, env, cwd, tty, shell)
         e = None
         if env:
             e = dict(os.environ)

@@ -221,3 +221,116 @@ fn econtext_run_over_ssh_and_ctrl_c() {
     assert_eq!(st.code(), Some(130));
     assert!(eventually(3000, || processes_matching(&needle).is_empty()));
 }
+
+/// Everything a pty process printed, after sending it `input` (then waiting for its end).
+fn on_pty(
+    p: econtext::ProcessBuilder<'_>,
+    input: &[&[u8]],
+    resize: Option<(u16, u16)>,
+) -> (String, econtext::ExitStatus) {
+    let mut p = p.spawn().unwrap();
+    let out = drain(p.stdout.take().unwrap());
+    let mut w = p.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    if let Some((r, c)) = resize {
+        w.resize(r, c).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for i in input {
+        w.write_all(i).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = p.wait().unwrap();
+    drop(w);
+    (
+        String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
+        st,
+    )
+}
+
+#[test]
+fn programs_on_a_pty_size_resize_and_a_login_shell() {
+    let router = quiet_router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let (out, st) = on_pty(
+            ctx.process(["sh", "-c", "stty size; tty; exit 4"])
+                .pty(30, 90),
+            &[],
+            None,
+        );
+        assert!(out.contains("30 90"), "{}: {out:?}", py.display());
+        assert!(out.contains("/dev/pts/"), "{}: {out:?}", py.display());
+        assert_eq!(st.code, Some(4));
+        let (out, _) = on_pty(
+            ctx.shell("read x; stty size").pty(24, 80),
+            &[b"go\n"],
+            Some((50, 100)),
+        );
+        assert!(out.contains("50 100"), "{}: {out:?}", py.display());
+        // ^C is a byte the terminal turns into SIGINT there.
+        let (_, st) = on_pty(ctx.process(["sleep", "100"]).pty(24, 80), &[b"\x03"], None);
+        assert_eq!(st.signal, Some(2), "{}", py.display());
+        ctx.shutdown().unwrap();
+    }
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let (out, st) = on_pty(
+        ctx.login_shell(24, 80),
+        &[b"echo zero=$0; pwd; exit 3\n"],
+        None,
+    );
+    assert!(out.contains("zero=-"), "{out:?}");
+    assert!(out.contains(&home), "{out:?}");
+    assert_eq!(st.code, Some(3));
+}
+
+/// `econtext shell` on a terminal (`script`): type a command, read its output, exit with a
+/// status; the terminal settings are the same afterwards.
+fn shell_session(target_and_opts: &str) -> (Option<i32>, String) {
+    let cli = env!("CARGO_BIN_EXE_econtext_cli_for_tests");
+    let line = format!("stty -g; {cli} shell {target_and_opts}; st=$?; stty -g; exit $st");
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let typist = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(2500));
+        stdin.write_all(b"echo hi-$((40+2))\n").unwrap();
+        std::thread::sleep(Duration::from_millis(700));
+        stdin.write_all(b"exit 3\n").unwrap();
+        std::thread::sleep(Duration::from_millis(2000));
+    });
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let st = child.wait().unwrap();
+    typist.join().unwrap();
+    (st.code(), String::from_utf8_lossy(&out).replace('\r', ""))
+}
+
+#[test]
+fn econtext_shell_on_a_terminal() {
+    let (code, out) = shell_session(&format!("local:{}", python()));
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("hi-42"), "{out}");
+    let modes: Vec<&str> = out
+        .lines()
+        .filter(|l| l.matches(':').count() > 10)
+        .collect();
+    assert_eq!(modes.len(), 2, "{out}");
+    assert_eq!(modes[0], modes[1], "the terminal was not restored");
+    let Some(env) = testenv() else { return };
+    let (code, out) = shell_session(&format!(
+        "ssh:ectest@127.0.0.1:{} -i {} --known-hosts {}",
+        env.ssh_port,
+        env.client_key.display(),
+        env.known_hosts.display()
+    ));
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("hi-42"), "{out}");
+}

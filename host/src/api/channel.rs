@@ -329,6 +329,16 @@ pub struct ByteWriter {
     tx: Sender,
 }
 
+impl ByteWriter {
+    /// For the stdin of a process on a pty: set the terminal's size (rows, columns).
+    pub fn resize(&self, rows: u16, cols: u16) -> Result<(), Error> {
+        self.tx.send(Value::List(vec![
+            Value::Int(rows as i64),
+            Value::Int(cols as i64),
+        ]))
+    }
+}
+
 impl std::io::Write for ByteWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = b.len().min(CHANNEL_WINDOW as usize / 4);

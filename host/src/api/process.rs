@@ -42,9 +42,17 @@ pub struct ProcessBuilder<'a> {
     env: Vec<(String, String)>,
     cwd: Option<String>,
     shell: bool,
+    tty: Option<(u16, u16)>,
 }
 
 impl<'a> ProcessBuilder<'a> {
+    /// Run it on a new pseudo-terminal of `rows` x `cols` (its controlling terminal): stdout
+    /// and stderr both come on `stdout`; `stdin.resize()` changes the size; ^C, ^Z and the
+    /// like are bytes the terminal turns into signals there.
+    pub fn pty(mut self, rows: u16, cols: u16) -> Self {
+        self.tty = Some((rows, cols));
+        self
+    }
     /// Add or replace an environment variable (the rest of the context's environment stays).
     pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
         self.env.push((k.into(), v.into()));
@@ -59,7 +67,7 @@ impl<'a> ProcessBuilder<'a> {
 
     /// Start it.
     pub fn spawn(self) -> Result<Process, Error> {
-        if self.argv.is_empty() {
+        if self.argv.is_empty() && self.tty.is_none() {
             return Err(Error::Usage("a process needs a program to run".into()));
         }
         let out = self.ctx.receiver()?;
@@ -81,6 +89,10 @@ impl<'a> ProcessBuilder<'a> {
                 env,
                 self.cwd.map(Value::Str).unwrap_or(Value::None),
                 Value::Bool(self.shell),
+                match self.tty {
+                    Some((r, c)) => Value::List(vec![Value::Int(r as i64), Value::Int(c as i64)]),
+                    None => Value::None,
+                },
             ],
         )?;
         Ok(Process {
@@ -178,6 +190,20 @@ impl Context {
             env: Vec::new(),
             cwd: None,
             shell: false,
+            tty: None,
+        }
+    }
+
+    /// The account's login shell on a pty of `rows` x `cols` (what `econtext shell` runs),
+    /// started in its home directory.
+    pub fn login_shell(&self, rows: u16, cols: u16) -> ProcessBuilder<'_> {
+        ProcessBuilder {
+            ctx: self,
+            argv: vec![],
+            env: Vec::new(),
+            cwd: None,
+            shell: false,
+            tty: Some((rows, cols)),
         }
     }
 
@@ -189,6 +215,7 @@ impl Context {
             env: Vec::new(),
             cwd: None,
             shell: true,
+            tty: None,
         }
     }
 }

@@ -14,6 +14,7 @@ macro_rules! say {
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
 mod run;
+mod shell;
 mod stream;
 
 /// Top-level help.
@@ -24,6 +25,7 @@ USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
     econtext [-v | -q] stream TARGET FUNCTION [ARG...] [OPTIONS] [--raw]
     econtext [-v | -q] run TARGET [OPTIONS] -- CMD [ARG...]
+    econtext [-v | -q] shell TARGET [OPTIONS]
     econtext --version
 
 `call` prints the function's result. `stream` prints a stream of items as they arrive: an ARG
@@ -38,6 +40,10 @@ running.
 stdin, stdout and stderr streamed both ways, binary-safe, and exits with its status like ssh:
 the program's code, 128 + N when signal N killed it, 255 when the connection failed. Ctrl-C
 sends SIGINT to the program (twice: SIGKILL).
+
+`shell` opens the account's login shell on a pty at the end of the chain (e.g.
+ssh:bastion/sudo:app/ssh:billing0): this terminal goes to raw mode (restored on exit), its
+size and size changes follow, ^C and ^Z act there, and the shell's exit status is returned.
 
 TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
 (e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
@@ -199,6 +205,8 @@ pub struct CallCmd {
     pub run: bool,
     /// `run`: the program and its arguments.
     pub argv: Vec<String>,
+    /// `shell`: an interactive login shell on a pty.
+    pub shell: bool,
 }
 
 /// Options of the connection method, from the command line.
@@ -263,6 +271,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("call") => break "call",
             Some("stream") => break "stream",
             Some("run") => break "run",
+            Some("shell") => break "shell",
             Some(other) if other.starts_with('-') => {
                 return Err(unknown(
                     "option",
@@ -275,7 +284,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 return Err(unknown(
                     "command",
                     other,
-                    &["call", "stream", "run", "help", "version"],
+                    &["call", "stream", "run", "shell", "help", "version"],
                     "`econtext --help`",
                 ))
             }
@@ -298,6 +307,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         raw: false,
         run: sub == "run",
         argv: vec![],
+        shell: sub == "shell",
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -373,6 +383,14 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     c.target = pos
         .next()
         .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
+    if c.shell {
+        if let Some(extra) = pos.next() {
+            return Err(format!(
+                "econtext shell takes only a TARGET, not {extra:?} (for a command: econtext run TARGET -- CMD)"
+            ));
+        }
+        return Ok(Command::Call(Box::new(c)));
+    }
     if c.run {
         c.argv = pos.collect();
         if c.argv.is_empty() {
@@ -626,7 +644,7 @@ pub fn run(cmd: Command) -> i32 {
             Err(e) => {
                 say!("econtext: {e}");
                 // `run` reports a connection failure as ssh does.
-                return if c.run { 255 } else { 3 };
+                return if c.run || c.shell { 255 } else { 3 };
             }
         }
     }
@@ -639,6 +657,9 @@ pub fn run(cmd: Command) -> i32 {
     }
     if c.run {
         return run::run(&ctx, c);
+    }
+    if c.shell {
+        return shell::run(&ctx, c);
     }
     let mut b = match ctx.build(&c.function) {
         Ok(b) => b.args(c.args),

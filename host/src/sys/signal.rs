@@ -33,3 +33,27 @@ pub fn interrupted() -> bool {
 pub fn take_interrupt() -> bool {
     INTERRUPTED.swap(false, Ordering::SeqCst)
 }
+
+static WINCH: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigwinch(_: libc::c_int) {
+    // Only an atomic store: async-signal-safe.
+    WINCH.store(true, Ordering::SeqCst);
+}
+
+/// From now on SIGWINCH (the terminal was resized) sets the flag read by [`take_winch`].
+pub fn catch_winch() {
+    // SAFETY: as in catch_interrupt: a zeroed sigaction with a handler storing an atomic.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = on_sigwinch as *const () as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGWINCH, &sa, std::ptr::null_mut());
+    }
+}
+
+/// True once per terminal resize (after [`catch_winch`]).
+pub fn take_winch() -> bool {
+    WINCH.swap(false, Ordering::SeqCst)
+}

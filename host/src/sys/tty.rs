@@ -70,6 +70,61 @@ pub fn read_fd_line(fd: OwnedFd) -> io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
+/// The size (rows, columns) of the terminal on `fd`, if it is one.
+pub fn window_size(fd: std::os::fd::BorrowedFd<'_>) -> Option<(u16, u16)> {
+    let mut w = std::mem::MaybeUninit::<libc::winsize>::zeroed();
+    // SAFETY: TIOCGWINSZ writes a winsize into the struct we own, for a valid borrowed fd.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, w.as_mut_ptr()) };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: zero-initialised, then filled by the successful ioctl above.
+    let w = unsafe { w.assume_init() };
+    (w.ws_row > 0 && w.ws_col > 0).then_some((w.ws_row, w.ws_col))
+}
+
+/// True when `fd` is a terminal.
+pub fn is_terminal(fd: std::os::fd::BorrowedFd<'_>) -> bool {
+    // SAFETY: isatty only inspects a valid borrowed fd.
+    unsafe { libc::isatty(fd.as_raw_fd()) == 1 }
+}
+
+/// A terminal in raw mode until this is dropped (then its settings are restored, on every
+/// exit path that unwinds or returns).
+pub struct RawMode {
+    fd: i32,
+    saved: libc::termios,
+}
+
+impl RawMode {
+    /// Switch the terminal on stdin to raw mode.
+    pub fn stdin() -> io::Result<RawMode> {
+        let fd = 0;
+        let mut t = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr fills the struct for fd 0; checked before use.
+        if unsafe { libc::tcgetattr(fd, t.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: initialised by the successful tcgetattr above.
+        let saved = unsafe { t.assume_init() };
+        let mut raw = saved;
+        // SAFETY: cfmakeraw only edits the struct we own.
+        unsafe { libc::cfmakeraw(&mut raw) };
+        // SAFETY: tcsetattr reads a fully initialised termios for fd 0.
+        if unsafe { libc::tcsetattr(fd, libc::TCSANOW, &raw) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(RawMode { fd, saved })
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read from the same fd in `stdin()`.
+        unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, &self.saved) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
