@@ -17,12 +17,6 @@ fn router() -> Router {
     Router::with_options(o).unwrap()
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("econtext-channels-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d.join(name)
-}
-
 fn text(v: &Value) -> String {
     match v {
         Value::Str(s) => s.clone(),
@@ -38,7 +32,8 @@ fn the_seeds_tail_example_streams_a_growing_file_on_every_interpreter() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
             .unwrap();
-        let log = tmp(&format!(
+        let tmpdir_log = TempDir::new("channels");
+        let log = tmpdir_log.join(format!(
             "tail-{}.log",
             py.display().to_string().replace('/', "_")
         ));
@@ -168,7 +163,8 @@ fn cancelling_from_either_side() {
     let router = router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     // The host drops a generator's receiver: the remote generator is closed (its finally runs).
-    let marker = tmp("gen-closed");
+    let tmpdir_marker = TempDir::new("channels");
+    let marker = tmpdir_marker.join("gen-closed");
     let _ = std::fs::remove_file(&marker);
     let rx = ctx
         .stream(
@@ -185,7 +181,8 @@ fn cancelling_from_either_side() {
         "the generator was never closed"
     );
     // A function handed a Sender sees open() turn false.
-    let marker2 = tmp("send-closed");
+    let tmpdir_marker2 = TempDir::new("channels");
+    let marker2 = tmpdir_marker2.join("send-closed");
     let _ = std::fs::remove_file(&marker2);
     let rx = ctx.receiver().unwrap();
     let call = ctx
@@ -222,7 +219,8 @@ fn cancelling_from_either_side() {
 fn a_context_killed_mid_stream_fails_its_receiver_at_once() {
     let router = router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
-    let marker = tmp("never");
+    let tmpdir_marker = TempDir::new("channels");
+    let marker = tmpdir_marker.join("never");
     let rx = ctx
         .stream(
             "streams.forever",
@@ -503,7 +501,8 @@ fn channels_on_a_context_that_is_gone_fail_at_once() {
 fn dropping_a_receiver_before_the_first_item_cancels_a_quiet_producer() {
     let router = router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
-    let log = tmp("quiet.log");
+    let tmpdir_log = TempDir::new("channels");
+    let log = tmpdir_log.join("quiet.log");
     std::fs::write(&log, "nothing new will come\n").unwrap();
     let rx = ctx.receiver().unwrap();
     let call = ctx

@@ -15,15 +15,6 @@ fn modpath() -> String {
         .into_owned()
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("econtext-cli-stream-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    // Writable by the test users: a producer over ssh runs as ectest and leaves markers here.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).unwrap();
-    d.join(name)
-}
-
 fn cli() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_econtext_cli_for_tests"));
     c.stdin(Stdio::null());
@@ -40,7 +31,8 @@ fn interrupt(pid: u32) {
 #[test]
 fn the_seeds_tail_example_from_the_cli_on_every_interpreter() {
     for py in interpreters() {
-        let log = tmp(&format!(
+        let tmpdir_log = TempDir::new("cli-stream");
+        let log = tmpdir_log.join(format!(
             "tail-{}.log",
             py.display().to_string().replace('/', "_")
         ));
@@ -92,7 +84,8 @@ fn the_seeds_tail_example_from_the_cli_on_every_interpreter() {
 
 #[test]
 fn a_closed_stdout_closes_the_channel_and_the_producer_sees_it() {
-    let marker = tmp("head-closed");
+    let tmpdir_marker = TempDir::new("cli-stream");
+    let marker = tmpdir_marker.join("head-closed");
     let _ = std::fs::remove_file(&marker);
     let mut child = cli()
         .args(["stream", &format!("local:{}", python()), "-m", &modpath()])
@@ -183,7 +176,8 @@ fn json_raw_and_errors() {
 fn ctrl_c_at_a_terminal_signals_the_group_and_still_closes_the_channel() {
     let Some(env) = testenv() else { return };
     use std::os::unix::process::CommandExt;
-    let marker = tmp("group-closed");
+    let tmpdir_marker = TempDir::new("cli-stream");
+    let marker = tmpdir_marker.join("group-closed");
     let _ = std::fs::remove_file(&marker);
     // The CLI leads a process group, as a terminal's foreground job; Ctrl-C signals the group.
     let mut child = cli()
