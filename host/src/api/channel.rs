@@ -102,29 +102,24 @@ impl Receiver {
 
     /// The next item, waiting as long as it takes. `Err(ChannelClosed)` at a clean end.
     pub fn recv(&self) -> Result<Value, Error> {
-        match self.take_by(None) {
-            Taken::Item(v, _) => Ok(v),
-            Taken::End(Ok(())) => Err(self.closed()),
-            Taken::End(Err(e)) => Err(e),
-            Taken::Empty => Err(self.closed()),
-        }
+        self.received(None)?.ok_or_else(|| self.closed())
     }
 
     /// The next item within `timeout`: `Ok(None)` when none came in time,
     /// `Err(ChannelClosed)` at a clean end.
     pub fn recv_timeout(&self, timeout: Duration) -> Result<Option<Value>, Error> {
-        match self.take_by(Some(Instant::now() + timeout)) {
-            Taken::Item(v, _) => Ok(Some(v)),
-            Taken::End(Ok(())) => Err(self.closed()),
-            Taken::End(Err(e)) => Err(e),
-            Taken::Empty => Ok(None),
-        }
+        self.received(Some(Instant::now() + timeout))
     }
 
     /// An item if one is there now: `Ok(None)` when none is, `Err(ChannelClosed)` at a clean
     /// end.
     pub fn try_recv(&self) -> Result<Option<Value>, Error> {
-        match self.take_by(Some(Instant::now())) {
+        self.received(Some(Instant::now()))
+    }
+
+    /// An item by `deadline` (`Ok(None)`: none came), or how the stream ended.
+    fn received(&self, deadline: Option<Instant>) -> Result<Option<Value>, Error> {
+        match self.take_by(deadline) {
             Taken::Item(v, _) => Ok(Some(v)),
             Taken::End(Ok(())) => Err(self.closed()),
             Taken::End(Err(e)) => Err(e),

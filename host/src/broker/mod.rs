@@ -385,11 +385,7 @@ impl Broker {
             Cmd::Send(frame) => self.route(Origin::Local, frame),
             Cmd::Expect { handle, slot } => {
                 // A context that went before this got here: what waits on it ends now.
-                let peer = match &slot {
-                    registry::Slot::Reply { ctx, .. } => *ctx,
-                    registry::Slot::Inbox(i) => i.peer,
-                    registry::Slot::Outbox(o) => o.peer,
-                };
+                let peer = slot.peer();
                 self.registry.insert(handle, slot);
                 if !self.contexts.contains_key(&peer) {
                     self.registry.gone(

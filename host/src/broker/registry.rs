@@ -28,6 +28,17 @@ pub(crate) enum Slot {
     Outbox(Arc<Outbox>),
 }
 
+impl Slot {
+    /// The context whose disappearance ends what waits here.
+    pub fn peer(&self) -> ContextId {
+        match self {
+            Slot::Reply { ctx, .. } => *ctx,
+            Slot::Inbox(i) => i.peer,
+            Slot::Outbox(o) => o.peer,
+        }
+    }
+}
+
 /// Every live dynamic handle of this host.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -50,11 +61,8 @@ impl Registry {
     /// These contexts are gone: fail what waits on them, and forget it.
     pub fn gone(&mut self, ids: &[ContextId], name: impl Fn(ContextId) -> String, reason: &str) {
         self.slots.retain(|_, s| {
-            let (peer, hit) = match s {
-                Slot::Reply { ctx, .. } => (*ctx, ids.contains(ctx)),
-                Slot::Inbox(i) => (i.peer, ids.contains(&i.peer) || i.sender_in(ids)),
-                Slot::Outbox(o) => (o.peer, ids.contains(&o.peer)),
-            };
+            let peer = s.peer();
+            let hit = ids.contains(&peer) || matches!(s, Slot::Inbox(i) if i.sender_in(ids));
             if !hit {
                 return true;
             }

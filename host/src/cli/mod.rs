@@ -197,16 +197,25 @@ pub struct CallCmd {
     pub files: Vec<std::path::PathBuf>,
     /// Options for the hop's method.
     pub hop: HopOptions,
-    /// `stream`: print a stream of items instead of one result.
-    pub stream: bool,
+    /// Which subcommand.
+    pub mode: Mode,
     /// `stream --raw`: write bytes items to stdout unchanged.
     pub raw: bool,
-    /// `run`: start a program with streamed stdio; `argv` is what to run.
-    pub run: bool,
     /// `run`: the program and its arguments.
     pub argv: Vec<String>,
+}
+
+/// The subcommand of a [`CallCmd`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `call`: print one result.
+    Call,
+    /// `stream`: print a stream of items.
+    Stream,
+    /// `run`: a program with streamed stdio (`argv`).
+    Run,
     /// `shell`: an interactive login shell on a pty.
-    pub shell: bool,
+    Shell,
 }
 
 /// Options of the connection method, from the command line.
@@ -268,10 +277,10 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("-V") | Some("--version") | Some("version") => return Ok(Command::Version),
             Some("-v") => verbosity = 1,
             Some("-q") => verbosity = -1,
-            Some("call") => break "call",
-            Some("stream") => break "stream",
-            Some("run") => break "run",
-            Some("shell") => break "shell",
+            Some("call") => break Mode::Call,
+            Some("stream") => break Mode::Stream,
+            Some("run") => break Mode::Run,
+            Some("shell") => break Mode::Shell,
             Some(other) if other.starts_with('-') => {
                 return Err(unknown(
                     "option",
@@ -303,11 +312,9 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         module_path: vec![],
         files: vec![],
         hop: HopOptions::default(),
-        stream: sub == "stream",
+        mode: sub,
         raw: false,
-        run: sub == "run",
         argv: vec![],
-        shell: sub == "shell",
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -319,7 +326,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help(CALL_HELP)),
             "--" => rest_are_args = true,
             "--json" => c.json = true,
-            "--raw" if c.stream => c.raw = true,
+            "--raw" if c.mode == Mode::Stream => c.raw = true,
             "-v" => c.verbosity = 1,
             "-q" => c.verbosity = -1,
             "-m" | "--module-path" => c
@@ -383,7 +390,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     c.target = pos
         .next()
         .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
-    if c.shell {
+    if c.mode == Mode::Shell {
         if let Some(extra) = pos.next() {
             return Err(format!(
                 "econtext shell takes only a TARGET, not {extra:?} (for a command: econtext run TARGET -- CMD)"
@@ -391,7 +398,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         }
         return Ok(Command::Call(Box::new(c)));
     }
-    if c.run {
+    if c.mode == Mode::Run {
         c.argv = pos.collect();
         if c.argv.is_empty() {
             return Err(
@@ -644,7 +651,10 @@ pub fn run(cmd: Command) -> i32 {
             Err(e) => {
                 say!("econtext: {e}");
                 // `run` reports a connection failure as ssh does.
-                return if c.run || c.shell { 255 } else { 3 };
+                return match c.mode {
+                    Mode::Run | Mode::Shell => 255,
+                    Mode::Call | Mode::Stream => 3,
+                };
             }
         }
     }
@@ -652,14 +662,11 @@ pub fn run(cmd: Command) -> i32 {
         say!("econtext: empty TARGET");
         return 2;
     };
-    if c.stream {
-        return stream::run(&ctx, c);
-    }
-    if c.run {
-        return run::run(&ctx, c);
-    }
-    if c.shell {
-        return shell::run(&ctx, c);
+    match c.mode {
+        Mode::Stream => return stream::run(&ctx, c),
+        Mode::Run => return run::run(&ctx, c),
+        Mode::Shell => return shell::run(&ctx, c),
+        Mode::Call => {}
     }
     let mut b = match ctx.build(&c.function) {
         Ok(b) => b.args(c.args),

@@ -57,7 +57,7 @@ pub fn run(ctx: &Context, c: CallCmd) -> i32 {
         loop {
             if crate::sys::signal::take_interrupt() {
                 interrupts += 1;
-                let _ = p.kill(if interrupts == 1 { libc_sigint() } else { 9 });
+                let _ = p.kill(if interrupts == 1 { SIGINT } else { SIGKILL });
             }
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(Some(Value::Bytes(b))) => {
@@ -81,9 +81,9 @@ pub fn run(ctx: &Context, c: CallCmd) -> i32 {
     }
 }
 
-fn libc_sigint() -> i32 {
-    2
-}
+/// Signal numbers (Linux) sent to the remote program on the first and later Ctrl-C.
+const SIGINT: i32 = 2;
+const SIGKILL: i32 = 9;
 
 fn fail(ctx: &Context, c: &CallCmd, e: Error) -> i32 {
     let code = match &e {
