@@ -5,6 +5,8 @@
 //! target reported gone), and no context ever runs a call that did not come from one of its
 //! ancestors.
 
+mod common;
+use common::Rng;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use econtext_core::body::{Body, RouteDel};
@@ -28,20 +30,6 @@ struct Net {
     next_handle: u32,
     calls_run: usize,
     ended: usize,
-}
-
-/// xorshift64*: seeded, so a failure names its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
 }
 
 impl Net {

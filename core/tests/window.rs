@@ -3,6 +3,8 @@
 //! network with reordering between channels, and a consumer: credit never goes negative or
 //! above the window, nothing is lost or duplicated, and the producer is never stranded.
 
+mod common;
+use common::Rng;
 use econtext_core::window::{cost, Grants, Window, CHANNEL_WINDOW};
 use serde_json::Value as J;
 
@@ -82,20 +84,6 @@ fn shared_vectors() {
             }
             s => panic!("{name}: unknown side {s}"),
         }
-    }
-}
-
-/// xorshift64*: a seeded generator, so a failure names its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
     }
 }
 

@@ -285,3 +285,51 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A router serving `tests/fixtures/modpath` whose log sink drops everything.
+pub fn fixture_router() -> econtext::Router {
+    let o = econtext::RouterOptions {
+        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
+        module_path: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/modpath")],
+        ..Default::default()
+    };
+    econtext::Router::with_options(o).unwrap()
+}
+
+/// The pid of a context's interpreter.
+pub fn pid_of(ctx: &econtext::Context) -> i64 {
+    match ctx.call("os.getpid", vec![]).unwrap() {
+        econtext::Value::Int(p) => p,
+        other => panic!("os.getpid returned {other:?}"),
+    }
+}
+
+/// `kill -9 pid`.
+pub fn kill9(pid: i64) {
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// Kill `victim`'s interpreter while `rx` streams: `rx` must fail with `Disconnected` within
+/// 2 s (items already on the way may come first).
+pub fn kill_and_expect_disconnect(rx: &econtext::Receiver, victim: &econtext::Context) {
+    kill9(pid_of(victim));
+    let t = std::time::Instant::now();
+    let end = loop {
+        match rx.recv() {
+            Ok(_) => continue,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        matches!(end, econtext::Error::Disconnected { .. }),
+        "{end:?}"
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        t.elapsed()
+    );
+}

@@ -2,20 +2,10 @@
 //! remote streams, cancelling from either side, contexts killed mid-stream (through a via
 //! chain too), sibling channels, flow control holding a producer.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use econtext::{Error, Local, Router, RouterOptions, Value};
+use econtext::{Error, Local, Value};
 use econtext_tests::*;
-
-fn router() -> Router {
-    let o = RouterOptions {
-        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
-        module_path: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/modpath")],
-        ..Default::default()
-    };
-    Router::with_options(o).unwrap()
-}
 
 fn text(v: &Value) -> String {
     match v {
@@ -27,7 +17,7 @@ fn text(v: &Value) -> String {
 
 #[test]
 fn the_seeds_tail_example_streams_a_growing_file_on_every_interpreter() {
-    let router = router();
+    let router = fixture_router();
     for py in interpreters() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
@@ -76,7 +66,7 @@ fn the_seeds_tail_example_streams_a_growing_file_on_every_interpreter() {
 
 #[test]
 fn generators_stream_their_items_and_errors() {
-    let router = router();
+    let router = fixture_router();
     for py in interpreters() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
@@ -115,7 +105,7 @@ fn generators_stream_their_items_and_errors() {
 
 #[test]
 fn the_host_streams_to_a_remote_function_on_every_interpreter() {
-    let router = router();
+    let router = fixture_router();
     for py in interpreters() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
@@ -139,7 +129,7 @@ fn the_host_streams_to_a_remote_function_on_every_interpreter() {
 #[test]
 fn byte_adapters_read_and_write_streams() {
     use std::io::{Read, Write};
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let rx = ctx
         .stream("streams.count", vec![Value::Int(64), Value::Int(65536)])
@@ -160,7 +150,7 @@ fn byte_adapters_read_and_write_streams() {
 
 #[test]
 fn cancelling_from_either_side() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     // The host drops a generator's receiver: the remote generator is closed (its finally runs).
     let tmpdir_marker = TempDir::new("channels");
@@ -217,7 +207,7 @@ fn cancelling_from_either_side() {
 
 #[test]
 fn a_context_killed_mid_stream_fails_its_receiver_at_once() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let tmpdir_marker = TempDir::new("channels");
     let marker = tmpdir_marker.join("never");
@@ -228,27 +218,12 @@ fn a_context_killed_mid_stream_fails_its_receiver_at_once() {
         )
         .unwrap();
     rx.recv().unwrap();
-    let Value::Int(pid) = ctx.call("os.getpid", vec![]).unwrap() else {
-        panic!()
-    };
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    let t = Instant::now();
-    let end = loop {
-        match rx.recv() {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(end, Error::Disconnected { .. }), "{end:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    kill_and_expect_disconnect(&rx, &ctx);
 }
 
 #[test]
 fn a_channel_between_two_sibling_contexts() {
-    let router = router();
+    let router = fixture_router();
     let a = router.connect(&Local::new().python(python())).unwrap();
     let b = router.connect(&Local::new().python(python())).unwrap();
     let tx = b.call("streams.open_sink", vec![]).unwrap();
@@ -271,7 +246,7 @@ fn a_channel_between_two_sibling_contexts() {
 
 #[test]
 fn a_slow_consumer_holds_the_producer() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let rx = ctx.receiver().unwrap();
     // 96 items of 256 KiB: 24 MiB through the window.
@@ -305,12 +280,7 @@ fn a_slow_consumer_holds_the_producer() {
 #[test]
 fn a_producer_behind_a_via_chain_killed_mid_stream_fails_the_receiver_at_once() {
     let Some(env) = testenv() else { return };
-    let o = RouterOptions {
-        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
-        module_path: vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/modpath")],
-        ..Default::default()
-    };
-    let router = Router::with_options(o).unwrap();
+    let router = fixture_router();
     let bastion = router.connect(&env.bastion("ectest")).unwrap();
     let internal = router
         .connect_via(&env.internal("ectest"), &bastion)
@@ -321,22 +291,7 @@ fn a_producer_behind_a_via_chain_killed_mid_stream_fails_the_receiver_at_once() 
     for _ in 0..100 {
         rx.recv().unwrap();
     }
-    let Value::Int(pid) = internal.call("os.getpid", vec![]).unwrap() else {
-        panic!()
-    };
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    let t = Instant::now();
-    let end = loop {
-        match rx.recv() {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(end, Error::Disconnected { .. }), "{end:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    kill_and_expect_disconnect(&rx, &internal);
     // The bastion streams on.
     let rx = bastion
         .stream("streams.count", vec![Value::Int(10)])
@@ -347,7 +302,7 @@ fn a_producer_behind_a_via_chain_killed_mid_stream_fails_the_receiver_at_once() 
 #[test]
 fn streams_cross_ssh_and_a_via_hop() {
     let Some(env) = testenv() else { return };
-    let router = router();
+    let router = fixture_router();
     let bastion = router.connect(&env.bastion("ectest")).unwrap();
     let internal = router
         .connect_via(&env.internal("ectest"), &bastion)
@@ -378,7 +333,7 @@ fn streams_cross_ssh_and_a_via_hop() {
 #[test]
 fn killing_the_hop_in_front_of_a_producer_fails_the_receiver_at_once() {
     let Some(env) = testenv() else { return };
-    let router = router();
+    let router = fixture_router();
     let bastion = router.connect(&env.bastion("ectest")).unwrap();
     let internal = router
         .connect_via(&env.internal("ectest"), &bastion)
@@ -389,28 +344,13 @@ fn killing_the_hop_in_front_of_a_producer_fails_the_receiver_at_once() {
     for _ in 0..100 {
         rx.recv().unwrap();
     }
-    let Value::Int(pid) = bastion.call("os.getpid", vec![]).unwrap() else {
-        panic!()
-    };
-    std::process::Command::new("kill")
-        .args(["-9", &pid.to_string()])
-        .status()
-        .unwrap();
-    let t = Instant::now();
-    let end = loop {
-        match rx.recv() {
-            Ok(_) => continue,
-            Err(e) => break e,
-        }
-    };
-    assert!(matches!(end, Error::Disconnected { .. }), "{end:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    kill_and_expect_disconnect(&rx, &bastion);
     assert!(eventually(2000, || internal.is_gone()));
 }
 
 #[test]
 fn closing_a_sender_before_the_receiver_announced_itself_ends_the_stream() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let (tx, call) = ctx.stream_to("streams.consume", vec![]).unwrap();
     tx.close();
@@ -424,7 +364,7 @@ fn closing_a_sender_before_the_receiver_announced_itself_ends_the_stream() {
 
 #[test]
 fn select_reports_items_and_the_end_of_a_finished_stream() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let rx = ctx.stream("streams.count", vec![Value::Int(3)]).unwrap();
     assert!(eventually(5000, || rx.queued() == 3));
@@ -455,7 +395,7 @@ fn select_reports_items_and_the_end_of_a_finished_stream() {
 
 #[test]
 fn a_malformed_channel_message_ends_that_channel_not_the_context() {
-    let router = router();
+    let router = fixture_router();
     let a = router.connect(&Local::new().python(python())).unwrap();
     let b = router.connect(&Local::new().python(python())).unwrap();
     let Value::Sender(id, h) = b.call("streams.open_sink", vec![]).unwrap() else {
@@ -480,7 +420,7 @@ fn a_malformed_channel_message_ends_that_channel_not_the_context() {
 
 #[test]
 fn channels_on_a_context_that_is_gone_fail_at_once() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     ctx.kill();
     assert!(eventually(3000, || ctx.is_gone()));
@@ -499,7 +439,7 @@ fn channels_on_a_context_that_is_gone_fail_at_once() {
 
 #[test]
 fn dropping_a_receiver_before_the_first_item_cancels_a_quiet_producer() {
-    let router = router();
+    let router = fixture_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let tmpdir_log = TempDir::new("channels");
     let log = tmpdir_log.join("quiet.log");

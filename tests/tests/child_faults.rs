@@ -6,26 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use econtext::{BecomeUser, Error, Local, Router, RouterOptions, Value};
+use econtext::{BecomeUser, Error, Local, Value};
 use econtext_tests::*;
-
-fn router() -> Router {
-    let o = RouterOptions {
-        sink: Arc::new(|_: &econtext::LogEvent| {}),
-        module_path: vec![
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/modpath")
-        ],
-        ..Default::default()
-    };
-    Router::with_options(o).unwrap()
-}
-
-fn pid(ctx: &econtext::Context) -> i64 {
-    match ctx.call("os.getpid", vec![]).unwrap() {
-        Value::Int(p) => p,
-        other => panic!("{other:?}"),
-    }
-}
 
 /// Kill `child` (pid `victim`) while frames flood towards it; its parent `via` must go on.
 fn kill_mid_traffic(via: &econtext::Context, child: &econtext::Context, victim: i64, round: usize) {
@@ -47,10 +29,7 @@ fn kill_mid_traffic(via: &econtext::Context, child: &econtext::Context, victim: 
         })
     };
     assert!(eventually(5000, || sent.load(Ordering::Relaxed) > 20));
-    std::process::Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
+    kill9(victim);
     assert!(
         eventually(5000, || child.is_gone()),
         "round {round}: the killed child was never reported gone"
@@ -70,26 +49,26 @@ fn kill_mid_traffic(via: &econtext::Context, child: &econtext::Context, victim: 
 #[test]
 fn killing_a_child_mid_traffic_leaves_its_parent_serving() {
     let Some(env) = testenv() else { return };
-    let router = router();
+    let router = fixture_router();
     let bastion = router.connect(&env.bastion("ectest")).unwrap();
     for round in 0..3 {
         let internal = router
             .connect_via(&env.internal("ectest"), &bastion)
             .unwrap();
-        let victim = pid(&internal);
+        let victim = pid_of(&internal);
         kill_mid_traffic(&bastion, &internal, victim, round);
     }
 }
 
 #[test]
 fn killing_a_local_child_mid_traffic_leaves_its_parent_serving() {
-    let router = router();
+    let router = fixture_router();
     let via = router.connect(&Local::new().python(python())).unwrap();
     for round in 0..5 {
         let child = router
             .connect_via(&Local::new().python(python()), &via)
             .unwrap();
-        let victim = pid(&child);
+        let victim = pid_of(&child);
         kill_mid_traffic(&via, &child, victim, round);
     }
 }
@@ -97,7 +76,7 @@ fn killing_a_local_child_mid_traffic_leaves_its_parent_serving() {
 #[test]
 fn unknown_handles_and_malformed_frames_from_a_child_harm_only_that_child() {
     let Some(env) = testenv() else { return };
-    let router = router();
+    let router = fixture_router();
     let bastion = router.connect(&env.bastion("ectest")).unwrap();
     let evil = router
         .connect_via(&env.internal("ectest"), &bastion)
@@ -149,7 +128,7 @@ fn unknown_handles_and_malformed_frames_from_a_child_harm_only_that_child() {
 
 #[test]
 fn a_direct_child_sending_garbage_is_closed_and_the_router_serves_on() {
-    let router = router();
+    let router = fixture_router();
     let good = router.connect(&Local::new().python(python())).unwrap();
     let bad = router.connect(&Local::new().python(python())).unwrap();
     let r = bad
