@@ -459,3 +459,39 @@ fn dropping_a_receiver_before_the_first_item_cancels_a_quiet_producer() {
         Ok(Value::None)
     ));
 }
+
+#[test]
+fn a_remote_send_with_a_timeout_gives_up_when_nothing_is_taken() {
+    let router = fixture_router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let rx = ctx.receiver().unwrap();
+        let t = Instant::now();
+        let r = ctx
+            .call(
+                "streams.send_until_timeout",
+                vec![rx.sender(), Value::Int(256 * 1024), Value::Float(0.3)],
+            )
+            .unwrap();
+        let window = econtext_core::window::CHANNEL_WINDOW as i64 / (256 * 1024);
+        let Value::List(r) = r else { panic!("{r:?}") };
+        assert_eq!(text(&r[0]), "ChannelTimeout", "{}: {r:?}", py.display());
+        // It sent what the window allowed, then waited its timeout once.
+        assert!(
+            matches!(r[1], Value::Int(n) if n >= window - 1 && n <= window),
+            "{}: {r:?}",
+            py.display()
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            rx.queued() as i64,
+            match r[1] {
+                Value::Int(n) => n,
+                _ => 0,
+            }
+        );
+        ctx.shutdown().unwrap();
+    }
+}
