@@ -15,8 +15,10 @@ step() { echo; echo "=== $*"; }
 
 job_deps() {
     # Debian packages the tests drive for real. Installed only when missing.
-    local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps util-linux python3)
+    local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps util-linux python3
+        rsync openssh-sftp-server)
     local missing=()
+    command -v git >/dev/null 2>&1 || want+=(git)
     for p in "${want[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done

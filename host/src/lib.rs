@@ -32,6 +32,7 @@ mod broker;
 pub mod cli;
 pub mod connect;
 mod error;
+pub mod fakessh;
 pub mod json;
 pub mod log;
 pub mod modules;

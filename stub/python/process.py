@@ -116,8 +116,53 @@ def write_all(fd, b):
 DFL = (lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL)) if sys.version_info[0] < 3 else None
 
 
+KNOWN_SFTP = ['/usr/lib/openssh/sftp-server', '/usr/libexec/openssh/sftp-server',
+              '/usr/lib/ssh/sftp-server', '/usr/libexec/sftp-server', '/usr/lib/sftp-server']
+
+
+def subsystem(name, conf='/etc/ssh/sshd_config'):
+    # The command line of an ssh subsystem: sshd_config's `Subsystem NAME CMD...` line, then
+    # the places sftp-server is installed (`internal-sftp` has no binary).
+    found = []
+    try:
+        for l in open(conf):
+            w = l.split()
+            if len(w) > 2 and w[0].lower() == 'subsystem' and w[1] == name:
+                found.append(' '.join(w[2:]))
+    except (IOError, OSError):
+        pass
+    if name == 'sftp':
+        found += KNOWN_SFTP
+    for c in found:
+        if os.access(c.split()[0], os.X_OK):
+            return c
+    import errno
+    raise OSError(errno.ENOENT, 'No such file or directory: no %s subsystem here (looked in the '
+                  'Subsystem lines of %s and in %s)' % (name, conf, ', '.join(KNOWN_SFTP)))
+
+
+def as_sshd(line, sub, env):
+    # What sshd runs for a command: the account's shell -c LINE in its home, with HOME, USER,
+    # LOGNAME and SHELL set for the account.
+    try:
+        import pwd
+        pw = pwd.getpwuid(os.getuid())
+        sh, home, user = pw[6] or '/bin/sh', pw[5], pw[0]
+        env = dict(env or {})
+        for k, v in (('HOME', home), ('USER', user), ('LOGNAME', user), ('SHELL', sh)):
+            env.setdefault(k, v)
+    except (ImportError, KeyError):
+        sh, home = '/bin/sh', os.environ.get('HOME')
+    if sub:
+        line = subsystem(line)
+    return [sh, '-c', line], home, env
+
+
 def run(stdin, out, err, events, argv, env, cwd, shell, tty=None):
     try:
+        if shell in ('user', 'subsystem'):
+            argv, home, env = as_sshd(argv[0], shell == 'subsystem', env)
+            cwd, shell = cwd or home, False
         if tty is not None:
             return run_pty(stdin, out, events, argv, env, cwd, tty, shell)
         e = None

@@ -27,3 +27,8 @@ pub const CHANNEL_PY: &str = include_str!("../python/channel.py");
 /// The on-demand process runtime (`econtext_process`): programs with streamed stdio, served
 /// from the host binary the first time a context runs one.
 pub const PROCESS_PY: &str = include_str!("../python/process.py");
+
+/// The on-demand fakessh runtime (`econtext_fakessh`): a tool run with an executable memfd as
+/// its ssh program, whose invocations reach another context. Served from the host binary the
+/// first time a context runs one.
+pub const FAKESSH_PY: &str = include_str!("../python/fakessh.py");

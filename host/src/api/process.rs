@@ -41,7 +41,7 @@ pub struct ProcessBuilder<'a> {
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: Option<String>,
-    shell: bool,
+    shell: Value,
     tty: Option<(u16, u16)>,
 }
 
@@ -67,6 +67,24 @@ impl<'a> ProcessBuilder<'a> {
 
     /// Start it.
     pub fn spawn(self) -> Result<Process, Error> {
+        self.spawn_with("econtext_process.run", vec![])
+    }
+
+    /// Start it with every ssh it runs reaching `to` instead (fakessh, docs/fakessh.md): rsync,
+    /// scp, sftp and git on this context are given an executable memfd as their ssh program
+    /// (nothing is written to disk), and each invocation runs its command on `to` as sshd
+    /// would, over the routes already up. `$ECONTEXT_SSH` names the fake ssh for other tools.
+    pub fn ssh_to(self, to: &Context) -> Result<Process, Error> {
+        let from = self.ctx.clone();
+        let reqs = from.receiver()?;
+        let p = self.spawn_with("econtext_fakessh.serve", vec![reqs.sender()])?;
+        crate::fakessh::relay(from, to.clone(), reqs)?;
+        Ok(p)
+    }
+
+    /// Start it with `function(stdin, out, err, events, *extra, argv, env, cwd, shell, tty)`
+    /// (`econtext_process.run`, or a function that wraps it).
+    pub(crate) fn spawn_with(self, function: &str, extra: Vec<Value>) -> Result<Process, Error> {
         if self.argv.is_empty() && self.tty.is_none() {
             return Err(Error::Usage("a process needs a program to run".into()));
         }
@@ -79,22 +97,19 @@ impl<'a> ProcessBuilder<'a> {
                 .map(|(k, v)| (Value::Str(k), Value::Str(v)))
                 .collect(),
         );
-        let (tx, call) = self.ctx.stream_to(
-            "econtext_process.run",
-            vec![
-                out.sender(),
-                err.sender(),
-                events.sender(),
-                Value::List(self.argv.into_iter().map(Value::Str).collect()),
-                env,
-                self.cwd.map(Value::Str).unwrap_or(Value::None),
-                Value::Bool(self.shell),
-                match self.tty {
-                    Some((r, c)) => Value::List(vec![Value::Int(r as i64), Value::Int(c as i64)]),
-                    None => Value::None,
-                },
-            ],
-        )?;
+        let mut args = vec![out.sender(), err.sender(), events.sender()];
+        args.extend(extra);
+        args.extend([
+            Value::List(self.argv.into_iter().map(Value::Str).collect()),
+            env,
+            self.cwd.map(Value::Str).unwrap_or(Value::None),
+            self.shell,
+            match self.tty {
+                Some((r, c)) => Value::List(vec![Value::Int(r as i64), Value::Int(c as i64)]),
+                None => Value::None,
+            },
+        ]);
+        let (tx, call) = self.ctx.stream_to(function, args)?;
         Ok(Process {
             stdin: Some(tx.into_writer()),
             stdout: Some(out),
@@ -178,6 +193,17 @@ impl Process {
 }
 
 impl Context {
+    /// Run `argv` here with every ssh it starts reaching `to` (the seed's
+    /// `fileserver.fakessh(&webapp, ["rsync", "-a", "appdata", "appserver:appdata"])`):
+    /// shorthand for `self.process(argv).ssh_to(to)`.
+    pub fn fakessh<S: Into<String>>(
+        &self,
+        to: &Context,
+        argv: impl IntoIterator<Item = S>,
+    ) -> Result<Process, Error> {
+        self.process(argv).ssh_to(to)
+    }
+
     /// A program to run here with streamed stdio: `argv[0]` is looked up on the context's
     /// `PATH`. See [`Context::shell`] for a shell command line.
     pub fn process<S: Into<String>>(
@@ -189,7 +215,7 @@ impl Context {
             argv: argv.into_iter().map(Into::into).collect(),
             env: Vec::new(),
             cwd: None,
-            shell: false,
+            shell: Value::Bool(false),
             tty: None,
         }
     }
@@ -202,8 +228,30 @@ impl Context {
             argv: vec![],
             env: Vec::new(),
             cwd: None,
-            shell: false,
+            shell: Value::Bool(false),
             tty: Some((rows, cols)),
+        }
+    }
+
+    /// A command line as sshd runs one: by the account's shell (`$SHELL -c LINE`) in its home
+    /// directory, with HOME, USER, LOGNAME and SHELL set for the account.
+    pub fn command_line(&self, line: impl Into<String>) -> ProcessBuilder<'_> {
+        ProcessBuilder {
+            ctx: self,
+            argv: vec![line.into()],
+            env: Vec::new(),
+            cwd: None,
+            shell: Value::from("user"),
+            tty: None,
+        }
+    }
+
+    /// An ssh subsystem as sshd runs one (`sftp`: the `Subsystem sftp` program of the
+    /// context's sshd_config, else sftp-server where the distributions install it).
+    pub fn subsystem(&self, name: impl Into<String>) -> ProcessBuilder<'_> {
+        ProcessBuilder {
+            shell: Value::from("subsystem"),
+            ..self.command_line(name)
         }
     }
 
@@ -214,7 +262,7 @@ impl Context {
             argv: vec![line.into()],
             env: Vec::new(),
             cwd: None,
-            shell: true,
+            shell: Value::Bool(true),
             tty: None,
         }
     }

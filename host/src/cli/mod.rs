@@ -13,9 +13,12 @@ macro_rules! say {
 }
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
+mod fakessh;
 mod run;
 mod shell;
 mod stream;
+
+pub use fakessh::Tool;
 
 /// Top-level help.
 pub const HELP: &str = "\
@@ -25,7 +28,12 @@ USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
     econtext [-v | -q] stream TARGET FUNCTION [ARG...] [OPTIONS] [--raw]
     econtext [-v | -q] run TARGET [OPTIONS] -- CMD [ARG...]
+    econtext [-v | -q] run FROM --ssh-to TO [OPTIONS] -- CMD [ARG...]
     econtext [-v | -q] shell TARGET [OPTIONS]
+    econtext [-v | -q] rsync TARGET [OPTIONS] -- [RSYNC ARG...]
+    econtext [-v | -q] scp TARGET [OPTIONS] -- [SCP ARG...]
+    econtext [-v | -q] sftp TARGET [OPTIONS] [-- SFTP ARG...]
+    econtext [-v | -q] git TARGET [OPTIONS] -- [GIT ARG...]
     econtext --version
 
 `call` prints the function's result. `stream` prints a stream of items as they arrive: an ARG
@@ -40,6 +48,16 @@ running.
 stdin, stdout and stderr streamed both ways, binary-safe, and exits with its status like ssh:
 the program's code, 128 + N when signal N killed it, 255 when the connection failed. Ctrl-C
 sends SIGINT to the program (twice: SIGKILL).
+
+`run FROM --ssh-to TO` runs CMD on FROM with every ssh it starts (rsync, scp, sftp, git,
+or `$ECONTEXT_SSH` in a script) reaching TO over the connections already up: the seed's
+fakessh. Nothing is written on FROM (the fake ssh is an executable memfd). Chains that share
+a prefix share its connections.
+
+`rsync`, `scp`, `sftp` and `git` run the tool here with this binary as its ssh program: every
+HOST:path in the arguments reaches TARGET, whatever HOST says, even through a chain that asks
+for passwords or needs a tty (sudo with requiretty). Only your user can use the way back. The
+tool's exit status is returned.
 
 `shell` opens the account's login shell on a pty at the end of the chain (e.g.
 ssh:bastion/sudo:app/ssh:billing0): this terminal goes to raw mode (restored on exit), its
@@ -104,6 +122,12 @@ EXAMPLES:
     econtext stream local --raw -m lib dumps.tar_of /etc > etc.tar
     econtext run ssh:db1 -- df -h
     tar -C site -c . | econtext run ssh:web1/sudo:www -- tar -C /srv/site -x
+    econtext rsync ssh:bastion/sudo:app -- -a --delete site/ app:/srv/site/
+    econtext scp ssh:db1 -- db1:/var/backups/latest.dump .
+    econtext sftp ssh:db1 -- -b batch.txt
+    econtext git ssh:bastion/ssh:git1 -- clone git1:/srv/repo.git
+    econtext run ssh:bastion/ssh:files --ssh-to ssh:bastion/ssh:web/sudo:webapp \\
+        -- rsync -a appdata/ appserver:appdata/
 
 EXIT STATUS:
     0 success; 1 the function raised (type, message and traceback on stderr);
@@ -201,8 +225,10 @@ pub struct CallCmd {
     pub mode: Mode,
     /// `stream --raw`: write bytes items to stdout unchanged.
     pub raw: bool,
-    /// `run`: the program and its arguments.
+    /// `run`, `rsync`...: the program (or the tool's) arguments.
     pub argv: Vec<String>,
+    /// `run --ssh-to TO`: where the program's ssh invocations go.
+    pub ssh_to: Option<String>,
 }
 
 /// The subcommand of a [`CallCmd`].
@@ -216,6 +242,8 @@ pub enum Mode {
     Run,
     /// `shell`: an interactive login shell on a pty.
     Shell,
+    /// `rsync`, `scp`, `sftp`, `git`: a local tool with econtext as its ssh.
+    Tool(Tool),
 }
 
 /// Options of the connection method, from the command line.
@@ -281,6 +309,9 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("stream") => break Mode::Stream,
             Some("run") => break Mode::Run,
             Some("shell") => break Mode::Shell,
+            Some(t) if Tool::from_name(t).is_some() => {
+                break Mode::Tool(Tool::from_name(t).unwrap_or(Tool::Rsync))
+            }
             Some(other) if other.starts_with('-') => {
                 return Err(unknown(
                     "option",
@@ -293,7 +324,10 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 return Err(unknown(
                     "command",
                     other,
-                    &["call", "stream", "run", "shell", "help", "version"],
+                    &[
+                        "call", "stream", "run", "shell", "rsync", "scp", "sftp", "git", "help",
+                        "version",
+                    ],
                     "`econtext --help`",
                 ))
             }
@@ -315,6 +349,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         mode: sub,
         raw: false,
         argv: vec![],
+        ssh_to: None,
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -327,6 +362,9 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "--" => rest_are_args = true,
             "--json" => c.json = true,
             "--raw" if c.mode == Mode::Stream => c.raw = true,
+            "--ssh-to" if c.mode == Mode::Run => {
+                c.ssh_to = Some(it.next().ok_or("--ssh-to needs a TARGET (where ssh goes)")?)
+            }
             "-v" => c.verbosity = 1,
             "-q" => c.verbosity = -1,
             "-m" | "--module-path" => c
@@ -394,6 +432,17 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         if let Some(extra) = pos.next() {
             return Err(format!(
                 "econtext shell takes only a TARGET, not {extra:?} (for a command: econtext run TARGET -- CMD)"
+            ));
+        }
+        return Ok(Command::Call(Box::new(c)));
+    }
+    if let Mode::Tool(t) = c.mode {
+        c.argv = pos.collect();
+        if c.argv.is_empty() && t != Tool::Sftp {
+            return Err(format!(
+                "missing {0} arguments: econtext {0} TARGET [OPTIONS] -- [{1} ARG...] (see `econtext --help`)",
+                t.name(),
+                t.name().to_uppercase()
             ));
         }
         return Ok(Command::Call(Box::new(c)));
@@ -573,6 +622,10 @@ pub fn method(
 /// The whole program: parse `std::env::args`, run, return the exit status.
 pub fn main() -> i32 {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // Started by a tool as its ssh program (econtext rsync ..., fakessh): be the fake ssh.
+    if std::env::var_os(crate::fakessh::ENV_SOCKET).is_some() {
+        return crate::fakessh::client_main(args);
+    }
     match parse(args) {
         Ok(cmd) => run(cmd),
         Err(e) => {
@@ -580,6 +633,31 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// Connect a chain of hops, reusing the contexts of `up` (hop prefix, context) for the prefix
+/// it shares with chains connected before: `ssh:b/ssh:f` and `ssh:b/ssh:w` share `ssh:b`.
+fn connect_chain(
+    router: &Router,
+    hops: &[String],
+    chain: Vec<Box<dyn Method>>,
+    up: &mut Vec<(String, crate::Context)>,
+) -> Result<crate::Context, Error> {
+    let mut ctx: Option<crate::Context> = None;
+    for (i, m) in chain.iter().enumerate() {
+        let prefix = hops[..=i].join("/");
+        if let Some((_, c)) = up.iter().find(|(p, _)| *p == prefix) {
+            ctx = Some(c.clone());
+            continue;
+        }
+        let next = match &ctx {
+            None => router.connect(m.as_ref())?,
+            Some(via) => router.connect_via(m.as_ref(), via)?,
+        };
+        up.push((prefix, next.clone()));
+        ctx = Some(next);
+    }
+    ctx.ok_or_else(|| Error::Usage("empty TARGET".into()))
 }
 
 /// Write to stdout. A closed stdout (EPIPE) is reported to the caller, never a panic.
@@ -640,31 +718,48 @@ pub fn run(cmd: Command) -> i32 {
             return 3;
         }
     };
-    let mut ctx: Option<crate::Context> = None;
-    for m in &chain {
-        let next = match &ctx {
-            None => router.connect(m.as_ref()),
-            Some(via) => router.connect_via(m.as_ref(), via),
-        };
-        match next {
-            Ok(c) => ctx = Some(c),
-            Err(e) => {
-                say!("econtext: {e}");
-                // `run` reports a connection failure as ssh does.
-                return match c.mode {
-                    Mode::Run | Mode::Shell => 255,
-                    Mode::Call | Mode::Stream => 3,
-                };
+    // `run`, `shell` and the tools report a connection failure as ssh does.
+    let failed = match c.mode {
+        Mode::Call | Mode::Stream => 3,
+        _ => 255,
+    };
+    let mut up = Vec::new();
+    let ctx = match connect_chain(&router, &hops(&c.target), chain, &mut up) {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            say!("econtext: {e}");
+            return failed;
+        }
+    };
+    let to = match &c.ssh_to {
+        None => None,
+        Some(t) => {
+            let ms = match methods(t, c.connect_timeout, &c.hop) {
+                Ok(m) => m,
+                Err(e) => {
+                    say!("econtext: --ssh-to: {e}");
+                    return 2;
+                }
+            };
+            match connect_chain(&router, &hops(t), ms, &mut up) {
+                Ok(to) => Some(to),
+                Err(e) => {
+                    say!("econtext: --ssh-to {t}: {e}");
+                    return failed;
+                }
             }
         }
-    }
-    let Some(ctx) = ctx else {
-        say!("econtext: empty TARGET");
-        return 2;
     };
     match c.mode {
         Mode::Stream => return stream::run(&ctx, c),
-        Mode::Run => return run::run(&ctx, c),
+        Mode::Run => {
+            let st = run::run(&ctx, to.as_ref(), c);
+            if let Some(to) = to {
+                let _ = to.shutdown();
+            }
+            return st;
+        }
+        Mode::Tool(t) => return fakessh::run(&ctx, t, c),
         Mode::Shell => return shell::run(&ctx, c),
         Mode::Call => {}
     }

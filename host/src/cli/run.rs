@@ -1,5 +1,6 @@
 //! `econtext run TARGET -- CMD [ARG...]`: a program on the target with this terminal's stdin,
-//! stdout and stderr streamed both ways, exiting with its status like ssh.
+//! stdout and stderr streamed both ways, exiting with its status like ssh; with `--ssh-to TO`
+//! every ssh the program starts reaches TO (fakessh).
 
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -8,9 +9,14 @@ use super::CallCmd;
 use crate::{Context, Error, Value};
 
 /// Run `c` (a `run` command) on `ctx`; returns the exit status.
-pub fn run(ctx: &Context, c: CallCmd) -> i32 {
+pub fn run(ctx: &Context, ssh_to: Option<&Context>, c: CallCmd) -> i32 {
     crate::sys::signal::catch_interrupt();
-    let mut p = match ctx.process(c.argv.clone()).spawn() {
+    let b = ctx.process(c.argv.clone());
+    let started = match ssh_to {
+        Some(to) => b.ssh_to(to),
+        None => b.spawn(),
+    };
+    let mut p = match started {
         Ok(p) => p,
         Err(e) => return fail(ctx, &c, e),
     };

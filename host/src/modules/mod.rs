@@ -16,11 +16,12 @@ use econtext_core::body::{ByteBuf, Module, ModuleReply};
 use crate::Error;
 
 /// Modules every host serves from its own binary: the spawn routine for `via` hops, the
-/// channel runtime and the process runtime.
+/// channel runtime, the process runtime and fakessh.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("econtext_spawn", econtext_stub::SPAWN_PY),
     ("econtext_channel", econtext_stub::CHANNEL_PY),
     ("econtext_process", econtext_stub::PROCESS_PY),
+    ("econtext_fakessh", econtext_stub::FAKESSH_PY),
 ];
 
 /// Most modules preloaded with one reply.
