@@ -27,15 +27,26 @@ def hello(token, argv, env):
                                  [b(e) for e in env]))
 def offered(k):
     return k in ('GIT_PROTOCOL', 'LANG') or k.startswith('LC_')
+def wait(fd, w):
+    import select
+    select.select([], [fd], []) if w else select.select([fd], [], [])
 def write_all(fd, data):
     m = memoryview(data)
     while m:
-        m = m[os.write(fd, m):]
+        try:
+            m = m[os.write(fd, m):]
+        except OSError:
+            if sys.exc_info()[1].errno != 11:
+                raise
+            wait(fd, 1)
 def up(s):
     while 1:
         try:
             d = os.read(0, 65536)
         except OSError:
+            if sys.exc_info()[1].errno == 11:
+                wait(0, 0)
+                continue
             d = b''
         if not d:
             break

@@ -435,6 +435,63 @@ class ChannelFlowControl(unittest.TestCase):
                         self.assertEqual(g.available, op[4], at)
 
 
+
+def fakessh_module():
+    # stub/python/fakessh.py imports the process runtime under its served name.
+    import process
+    sys.modules.setdefault('econtext_process', process)
+    import fakessh
+    return fakessh
+
+
+class FakesshFrames(unittest.TestCase):
+    """The way-back frames of stub/python/fakessh.py (its CLIENT and the server side) against
+    testdata/fakessh.json (the Rust side reads the same file in host/src/fakessh/wire.rs)."""
+
+    def test_client_encodes_and_server_decodes(self):
+        fs = fakessh_module()
+        client = {'__name__': 'econtext_fakessh_client'}
+        exec(fs.CLIENT, client)
+        vs = load('fakessh.json')
+        self.assertTrue(len(vs['frames']) >= 8)
+        kinds = set()
+        for v in vs['frames']:
+            want, got = v['frame'], unhex(v['hex'])
+            kinds.add(want['kind'])
+            if want['kind'] == 'hello':
+                b = client['hello'](want['token'], want['argv'], want['env'])
+                self.assertEqual(tohex(b), v['hex'], v['name'])
+                self.assertEqual(fs.words(got[5:]), (want['token'], want['argv'], want['env']),
+                                 v['name'])
+            elif want['kind'] in ('stdin', 'stdin_eof'):
+                tag = 'i' if want['kind'] == 'stdin' else 'I'
+                b = client['frame'](tag, unhex(want.get('data', '')))
+                self.assertEqual(tohex(b), v['hex'], v['name'])
+            elif want['kind'] == 'exit':
+                self.assertEqual(int(got[5:]), want['code'], v['name'])
+        self.assertEqual(kinds, set(['hello', 'stdin', 'stdin_eof', 'stdout', 'stderr', 'exit']))
+        for v in vs['malformed']:
+            if v['name'].startswith('hello_'):
+                self.assertEqual(fs.words(unhex(v['hex'])[5:]), None, v['name'])
+
+    def test_refusal_is_a_stderr_frame_then_exit_255(self):
+        fs = fakessh_module()
+        sent = []
+
+        class Conn(object):
+            def sendall(self, b):
+                sent.append(b)
+
+            def close(self):
+                pass
+        fs.refuse(Conn(), 'wrong token')
+        b = b''.join(sent)
+        n = struct.unpack('>I', b[1:5])[0]
+        self.assertEqual(b[:1], b'e')
+        self.assertEqual(b[5:5 + n], b'econtext fakessh: wrong token\n')
+        exit_255 = [v for v in load('fakessh.json')['frames'] if v['name'] == 'exit_255'][0]
+        self.assertEqual(tohex(b[5 + n:]), exit_255['hex'])
+
 def rand_text(r, n):
     out = []
     for _ in range(n):

@@ -129,6 +129,7 @@ impl Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Value;
 
     #[test]
     fn frames_round_trip_and_bad_ones_fail() {
@@ -155,5 +156,77 @@ mod tests {
         assert!(Frame::read(&mut &b"z\0\0\0\0"[..]).is_err());
         assert!(Frame::read(&mut &b"o\xff\0\0\0"[..]).is_err());
         assert!(Frame::read(&mut &b"H\0\0\0\x01t"[..]).is_err());
+    }
+
+    fn get<'a>(v: &'a Value, k: &str) -> &'a Value {
+        match v {
+            Value::Dict(d) => d
+                .iter()
+                .find(|(key, _)| *key == Value::from(k))
+                .map(|(_, v)| v)
+                .unwrap_or_else(|| panic!("no {k} in {v:?}")),
+            _ => panic!("not an object: {v:?}"),
+        }
+    }
+
+    fn text(v: &Value) -> String {
+        match v {
+            Value::Str(s) => s.clone(),
+            _ => panic!("not a string: {v:?}"),
+        }
+    }
+
+    fn list(v: &Value) -> Vec<Value> {
+        match v {
+            Value::List(l) => l.clone(),
+            _ => panic!("not a list: {v:?}"),
+        }
+    }
+
+    fn unhex(h: &str) -> Vec<u8> {
+        (0..h.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// testdata/fakessh.json, which tests/python/test_vectors.py reads for the Python side.
+    #[test]
+    fn shared_vectors() {
+        let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/fakessh.json");
+        let v = crate::json::parse(&std::fs::read_to_string(p).unwrap()).unwrap();
+        let frames = list(get(&v, "frames"));
+        assert!(frames.len() >= 8);
+        for f in &frames {
+            let name = text(get(f, "name"));
+            let bytes = unhex(&text(get(f, "hex")));
+            let want = get(f, "frame");
+            let strs = |k: &str| list(get(want, k)).iter().map(text).collect::<Vec<_>>();
+            let data = |k: &str| unhex(&text(get(want, k)));
+            let expect = match text(get(want, "kind")).as_str() {
+                "hello" => Frame::Hello {
+                    token: text(get(want, "token")),
+                    argv: strs("argv"),
+                    env: strs("env"),
+                },
+                "stdin" => Frame::Stdin(data("data")),
+                "stdin_eof" => Frame::StdinEof,
+                "stdout" => Frame::Stdout(data("data")),
+                "stderr" => Frame::Stderr(data("data")),
+                "exit" => match get(want, "code") {
+                    Value::Int(c) => Frame::Exit(*c as i32),
+                    c => panic!("{name}: code {c:?}"),
+                },
+                k => panic!("{name}: kind {k}"),
+            };
+            assert_eq!(expect.encode(), bytes, "{name}: encoding");
+            let got = Frame::read(&mut &bytes[..]).unwrap();
+            assert_eq!(got.as_ref(), Some(&expect), "{name}: decoding");
+        }
+        for m in list(get(&v, "malformed")) {
+            let name = text(get(&m, "name"));
+            let bytes = unhex(&text(get(&m, "hex")));
+            assert!(Frame::read(&mut &bytes[..]).is_err(), "{name}: accepted");
+        }
     }
 }
