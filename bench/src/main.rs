@@ -26,6 +26,7 @@
 //!   behind `ssh ectest@... sudo -u ectarget`.
 #![deny(missing_docs)]
 
+mod fakessh;
 mod streams;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -52,7 +53,7 @@ fn main() {
         eprintln!(
             "usage: econtext-bench bootstrap|roundtrip|fanout|ssh-bootstrap|ssh-roundtrip|\
 bytes-before-first-reply|stream-down|stream-up|ssh-stream|pingpong|busy-roundtrip|\
-slow-consumer PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
+slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
         );
         std::process::exit(2);
     }
@@ -77,6 +78,10 @@ slow-consumer PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
         "pingpong" => streams::pingpong(python, n),
         "busy-roundtrip" => streams::busy_roundtrip(python, n),
         "slow-consumer" => streams::slow_consumer(python, n),
+        "fakessh-rsync" => fakessh::rsync(python, n),
+        "fakessh-scp" => fakessh::scp(python, n),
+        "run-cat" => fakessh::run_cat(python, n),
+        "fakessh-start" => fakessh::start(python, n),
         "sudo2" => {
             let m = match args.get(4).map(|a| a.parse::<usize>()) {
                 None => 1000,

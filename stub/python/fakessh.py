@@ -257,11 +257,11 @@ def serve(stdin, out, err, events, reqs, argv, env, cwd, shell, tty=None):
         fd, path = (None, 'disabled by ECONTEXT_FAKESSH_MEMFD=0')
         py = python()
         if (env or {}).get('ECONTEXT_FAKESSH_MEMFD', os.environ.get('ECONTEXT_FAKESSH_MEMFD')) != '0':
-            fd, path = memfd('#!%s%s' % (py, CLIENT))
+            fd, path = memfd('#!%s -S%s' % (py, CLIENT))
         if fd is None:
             import base64
             code = base64.b64encode(CLIENT.encode('utf-8')).decode('ascii')
-            line = "%s -c 'import base64;exec(base64.b64decode(\"%s\"))'" % (py, code)
+            line = "%s -S -c 'import base64;exec(base64.b64decode(\"%s\"))'" % (py, code)
             why, path = path, None
         else:
             line, why = path, None

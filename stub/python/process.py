@@ -10,13 +10,24 @@ import sys
 import threading
 
 
+def grow(fd):
+    # A 1 MiB pipe (Linux F_SETPIPE_SZ; the unprivileged maximum by default): fewer, larger
+    # items when the program writes faster than the host reads.
+    try:
+        import fcntl
+        fcntl.fcntl(fd, 1031, 1 << 20)
+    except Exception:
+        pass
+
+
 def pump(fd, tx):
     # Forward a pipe to a channel; if the host stops reading, keep draining so the program
     # never blocks on a full pipe.
     up = True
+    grow(fd)
     while 1:
         try:
-            b = os.read(fd, 65536)
+            b = os.read(fd, 1 << 20)
         except OSError:
             b = b''
         if not b:
@@ -32,6 +43,8 @@ def pump(fd, tx):
 def feed(rx, w, tty=False):
     # Host stdin to the program; its end (or the program closing stdin) closes the pipe. On a
     # pty, a [rows, cols] item resizes the terminal, and the end of stdin is ^D.
+    if not tty:
+        grow(w)
     try:
         for b in rx:
             try:

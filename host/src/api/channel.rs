@@ -334,6 +334,21 @@ impl ByteWriter {
     }
 }
 
+impl ByteWriter {
+    /// Send `b` as it is, without the copy `write` makes; a buffer over a quarter of the
+    /// channel window (1 MiB) is split.
+    pub fn send_owned(&mut self, b: Vec<u8>) -> Result<(), Error> {
+        let max = CHANNEL_WINDOW as usize / 4;
+        if b.len() <= max {
+            return self.tx.send(Value::Bytes(b));
+        }
+        for c in b.chunks(max) {
+            self.tx.send(Value::Bytes(c.to_vec()))?;
+        }
+        Ok(())
+    }
+}
+
 impl std::io::Write for ByteWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
         let n = b.len().min(CHANNEL_WINDOW as usize / 4);

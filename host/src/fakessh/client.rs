@@ -92,7 +92,7 @@ pub fn client_main(args: Vec<String>) -> i32 {
         let _ = std::thread::Builder::new()
             .name("econtext-fakessh-stdin".into())
             .spawn(move || {
-                let mut buf = vec![0u8; 64 * 1024];
+                let mut buf = vec![0u8; 256 * 1024];
                 let Some(mut input) = stdio(std::io::stdin().as_fd()) else {
                     let _ = Frame::StdinEof.write(&mut up);
                     return;
@@ -101,7 +101,7 @@ pub fn client_main(args: Vec<String>) -> i32 {
                     match read_waiting(&mut input, &mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if Frame::Stdin(buf[..n].to_vec()).write(&mut up).is_err() {
+                            if super::wire::write_data(&mut up, b'i', &buf[..n]).is_err() {
                                 return;
                             }
                         }

@@ -1,7 +1,7 @@
 //! One fake ssh invocation served: its command run on the target context as sshd would run
 //! it, stdin, stdout and stderr carried as way-back frames, the exit status last.
 
-use std::io::{Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub fn refuse(w: &mut impl Write, why: &str) {
 /// Serve `cmd` on `to`: `rd` carries the fake ssh's frames after its hello, `wr` takes
 /// ours. Returns the status sent. When the fake ssh goes away first (killed, Ctrl-C), the
 /// command is killed.
-pub fn serve<R, W>(to: &Context, cmd: &SshCommand, env: &[String], mut rd: R, wr: W) -> i32
+pub fn serve<R, W>(to: &Context, cmd: &SshCommand, env: &[String], rd: R, wr: W) -> i32
 where
     R: Read + Send + 'static,
     W: Write + Send + 'static,
@@ -82,10 +82,11 @@ where
         let _ = std::thread::Builder::new()
             .name("econtext-fakessh-in".into())
             .spawn(move || {
+                let mut rd = BufReader::with_capacity(256 * 1024, rd);
                 loop {
                     match Frame::read(&mut rd) {
                         Ok(Some(Frame::Stdin(b))) => {
-                            if stdin.write_all(&b).is_err() {
+                            if stdin.send_owned(b).is_err() {
                                 break;
                             }
                         }

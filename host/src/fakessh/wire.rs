@@ -119,10 +119,33 @@ impl Frame {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
     }
 
-    /// Write this frame in one `write_all`.
+    /// Write this frame: data frames as their header and payload (one `writev` where it
+    /// takes all), without copying the payload.
     pub fn write(&self, w: &mut impl Write) -> io::Result<()> {
-        w.write_all(&self.encode())?;
+        let (tag, data) = match self {
+            Frame::Stdin(b) => (b'i', b),
+            Frame::Stdout(b) => (b'o', b),
+            Frame::Stderr(b) => (b'e', b),
+            _ => {
+                w.write_all(&self.encode())?;
+                return w.flush();
+            }
+        };
+        write_data(w, tag, data)?;
         w.flush()
+    }
+}
+
+/// One data frame from its tag and payload, with `writev`.
+pub fn write_data(w: &mut impl Write, tag: u8, data: &[u8]) -> io::Result<()> {
+    let mut head = [tag, 0, 0, 0, 0];
+    head[1..].copy_from_slice(&(data.len() as u32).to_be_bytes());
+    let n = w.write_vectored(&[io::IoSlice::new(&head), io::IoSlice::new(data)])?;
+    if n < 5 {
+        w.write_all(&head[n..])?;
+        w.write_all(data)
+    } else {
+        w.write_all(&data[n - 5..])
     }
 }
 
