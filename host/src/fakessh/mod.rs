@@ -6,10 +6,10 @@
 //! proves it was started by it (SO_PEERCRED: the same user; and a random token passed in the
 //! environment, never on argv), sends ssh's arguments, and from then on carries its stdin,
 //! stdout and stderr as [`wire`] frames. The gateway parses the arguments as OpenSSH would
-//! ([`argv`]) and runs the command on the target context as sshd would ([`serve`]).
+//! ([`argv`]) and runs the command on the target context as sshd would (`serve`).
 //!
 //! On a remote context the gateway's part is played by `econtext_fakessh` (Python, served
-//! from the binary) and the fake ssh is an executable memfd ([`remote`]).
+//! from the binary) and the fake ssh is an executable memfd (`remote`).
 
 pub mod argv;
 mod client;

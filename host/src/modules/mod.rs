@@ -297,6 +297,7 @@ mod tests {
             s.served(),
             vec![
                 "econtext_channel",
+                "econtext_fakessh",
                 "econtext_process",
                 "econtext_spawn",
                 "escape",
