@@ -111,6 +111,19 @@ fn timed(
     Ok(v)
 }
 
+/// The JSON fields of `bytes` moved through econtext (`e`) and directly (`d`).
+fn compared(bytes: usize, e: &[Duration], d: &[Duration]) -> String {
+    let (em, dm) = (median(e), median(d));
+    format!(
+        "\"gbps\":{:.3},\"runs\":[{}],\"direct_gbps\":{:.3},\"direct_runs\":[{}],\"of_direct\":{:.3}",
+        gbps(bytes, em),
+        runs_json(bytes, e),
+        gbps(bytes, dm),
+        runs_json(bytes, d),
+        dm.as_secs_f64() / em.as_secs_f64()
+    )
+}
+
 fn gbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / d.as_secs_f64() / 1e9
 }
@@ -146,15 +159,7 @@ fn transfer(
         }
         d.extend(timed(1, reset, || direct(&src, &dst))?);
     }
-    let (em, dm) = (median(&e), median(&d));
-    Ok(format!(
-        "\"gbps\":{:.3},\"runs\":[{}],\"direct_gbps\":{:.3},\"direct_runs\":[{}],\"of_direct\":{:.3}",
-        gbps(bytes, em),
-        runs_json(bytes, &e),
-        gbps(bytes, dm),
-        runs_json(bytes, &d),
-        dm.as_secs_f64() / em.as_secs_f64()
-    ))
+    Ok(compared(bytes, &e, &d))
 }
 
 fn sha(p: &Path) -> BenchResult<String> {
@@ -254,15 +259,7 @@ pub fn run_cat(_python: &str, mib: usize) -> BenchResult<String> {
             },
         )?);
     }
-    let (em, dm) = (median(&e), median(&d));
-    Ok(format!(
-        "\"gbps\":{:.3},\"runs\":[{}],\"direct_gbps\":{:.3},\"direct_runs\":[{}],\"of_direct\":{:.3}",
-        gbps(bytes, em),
-        runs_json(bytes, &e),
-        gbps(bytes, dm),
-        runs_json(bytes, &d),
-        dm.as_secs_f64() / em.as_secs_f64()
-    ))
+    Ok(compared(bytes, &e, &d))
 }
 
 /// One fake ssh invocation (`true`) on an existing connection, N times: through the host's

@@ -253,6 +253,14 @@ fn git_clone_and_push() {
     );
 }
 
+/// ssh to the bastion as ecpass, sudo to ectarget, ssh on to the internal host.
+fn seed_chain(env: &TestEnv) -> String {
+    format!(
+        "ssh:ecpass@{}/sudo:ectarget/ssh:ectarget@{}",
+        env.bastion, env.internal
+    )
+}
+
 /// The seed's chain: ssh to the bastion with a password, sudo (requiretty, password) to the
 /// account that holds the key, ssh on to the internal host that only the bastion reaches.
 #[test]
@@ -261,10 +269,7 @@ fn rsync_scp_sftp_and_git_through_bastion_sudo_internal() {
     let Some(env) = testenv() else { return };
     let t = TempDir::new("fakessh-chain");
     tree(&t.join("src"), 50, 1 << 20);
-    let chain = format!(
-        "ssh:ecpass@{}/sudo:ectarget/ssh:ectarget@{}",
-        env.bastion, env.internal
-    );
+    let chain = seed_chain(&env);
     let kh = env.known_hosts.display().to_string();
     let opts = [
         chain.as_str(),
@@ -592,10 +597,7 @@ fn run_ssh_to_shares_the_bastion_and_reaches_a_sudo_account() {
     let Some(env) = testenv() else { return };
     let t = TempDir::new("fakessh-runto");
     tree(&t.join("src"), 20, 256 << 10);
-    let from = format!(
-        "ssh:ecpass@{}/sudo:ectarget/ssh:ectarget@{}",
-        env.bastion, env.internal
-    );
+    let from = seed_chain(&env);
     let to = format!("ssh:ecpass@{}/sudo:ectarget", env.bastion);
     let s = format!("{}/", t.join("src").display());
     let d = format!("web:{}/", t.join("dst").display());

@@ -3,7 +3,6 @@
 //! (docs/fakessh.md).
 
 use std::process::Command;
-use std::time::Duration;
 
 use super::CallCmd;
 use crate::fakessh::Gateway;
@@ -138,18 +137,13 @@ pub fn run(ctx: &Context, tool: Tool, c: CallCmd) -> i32 {
             return 127;
         }
     };
-    // Ctrl-C reaches the tool through the terminal's process group; we wait for it to end.
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => {
-                say!("econtext: waiting for {}: {e}", tool.name());
-                break match child.wait() {
-                    Ok(st) => st,
-                    Err(_) => return 255,
-                };
-            }
+    // Ctrl-C reaches the tool through the terminal's process group (we catch it); wait for
+    // the tool to end.
+    let status = match child.wait() {
+        Ok(st) => st,
+        Err(e) => {
+            say!("econtext: waiting for {}: {e}", tool.name());
+            return 255;
         }
     };
     drop(gw);
