@@ -44,7 +44,9 @@ pub use api::{
     Receiver, Router, RouterOptions, Select, Sender,
 };
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
-pub use connect::{BecomeUser, HostKeyPolicy, Local, Ssh};
+pub use connect::{
+    BecomeUser, Container, Custom, HostKeyPolicy, Leader, Local, Runtime, Setns, Ssh,
+};
 pub use econtext_core::{RemoteError, Value};
 pub use error::Error;
 pub use log::{LogEvent, LogSink};

@@ -90,6 +90,9 @@ def spawn(g, body):
             os.dup2(theirs, 1)
             os.dup2(err_w, 2)
             os.execvp(argv[0], argv)
+        except OSError as e:
+            # The host maps this line to ProgramMissing (the method's program is not here).
+            os.write(2, ('econtext: cannot run %s: %s\n' % (argv[0], e)).encode('utf-8', 'replace'))
         finally:
             os._exit(127)
     os.close(err_w)

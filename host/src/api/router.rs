@@ -95,7 +95,21 @@ impl Router {
 
     /// Start a context and wait until it is ready (or its connect timeout passes).
     pub fn connect(&self, method: &dyn Method) -> Result<Context, Error> {
-        let recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        let mut recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        // setns as a first hop: this thread resolves the namespaces (running `docker inspect`
+        // and reading the container's files may block; the broker never does).
+        let enter = match &recipe.enter {
+            Some(e) => {
+                let r = crate::connect::setns::resolve(&recipe.name, e)?;
+                recipe.argv = bootstrap::stage0_argv(
+                    &r.python,
+                    &self.title,
+                    econtext_stub::STAGE2.len(),
+                );
+                Some(Box::new(r))
+            }
+            None => None,
+        };
         let id = self.shared.context_id();
         let done = Arc::new(Latch::default());
         let gone = Arc::new(Latch::default());
@@ -108,6 +122,7 @@ impl Router {
         self.shared.submit(Cmd::Connect {
             id,
             recipe,
+            enter,
             done: done.clone(),
             gone: gone.clone(),
         });

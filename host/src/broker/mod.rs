@@ -37,6 +37,8 @@ pub(crate) enum Cmd {
     Connect {
         id: ContextId,
         recipe: Recipe,
+        /// Namespaces to enter (setns), resolved by the caller's thread.
+        enter: Option<Box<crate::connect::setns::Resolved>>,
         done: Arc<Latch<Result<(), Error>>>,
         gone: Arc<Latch<String>>,
     },
@@ -379,9 +381,10 @@ impl Broker {
             Cmd::Connect {
                 id,
                 recipe,
+                enter,
                 done,
                 gone,
-            } => self.connect(id, recipe, done, gone),
+            } => self.connect(id, recipe, enter, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
             Cmd::Expect { handle, slot } => {
                 // A context that went before this got here: what waits on it ends now.
@@ -461,21 +464,44 @@ impl Broker {
         &mut self,
         id: ContextId,
         recipe: Recipe,
+        enter: Option<Box<crate::connect::setns::Resolved>>,
         done: Arc<Latch<Result<(), Error>>>,
         gone: Arc<Latch<String>>,
     ) {
         let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
+        let enter = enter.map(|r| {
+            let r = *r;
+            let plan = crate::sys::setns::Plan {
+                namespaces: r.namespaces,
+                root: r.root,
+                cwd: r.cwd,
+                fork: r.fork,
+                ids: r.ids,
+            };
+            (plan, r.env)
+        });
         let spawned = match crate::sys::process::spawn(
             &argv,
             recipe.arg0.as_deref(),
             recipe.pty,
             recipe.stdio_on_pty,
+            enter,
         ) {
             Ok(s) => s,
             Err(e) => {
-                done.set(Err(Error::Spawn {
-                    program: recipe.argv[0].clone(),
-                    reason: e.to_string(),
+                let program = recipe.argv[0].clone();
+                done.set(Err(match recipe.program_missing {
+                    Some(failure) if e.kind() == std::io::ErrorKind::NotFound => {
+                        Error::Connect {
+                            context: recipe.name.clone(),
+                            failure,
+                            output: format!("cannot run {program}: {e}"),
+                        }
+                    }
+                    _ => Error::Spawn {
+                        program,
+                        reason: e.to_string(),
+                    },
                 }));
                 gone.set("never started".into());
                 return;

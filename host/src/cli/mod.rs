@@ -495,14 +495,25 @@ pub fn password(hop: &HopOptions, n: usize) -> Result<Option<crate::Password>, S
     Ok(None)
 }
 
+/// Method names that start a hop in a TARGET chain (followed by `:`).
+pub const METHODS: &[&str] = &[
+    "local", "ssh", "sudo", "su", "doas", "docker", "podman", "docker-run", "podman-run", "lxc",
+    "incus", "lxd", "nspawn", "chroot", "kubectl", "buildah", "jail", "setns", "custom",
+];
+
 /// Split a TARGET chain (`ssh:jump/sudo:app/ssh:billing0`) into hops. A `/` starts a new hop
-/// only before a method name, so `local:/usr/bin/python3` stays whole.
+/// only before a method name, so `local:/usr/local/bin/python3` and `nspawn:/srv/rootfs`
+/// stay whole (a bare `local` segment is a hop only at the end or before another hop).
 pub fn hops(target: &str) -> Vec<String> {
+    let segs: Vec<&str> = target.split('/').collect();
+    let named = |seg: &str| {
+        seg.split_once(':')
+            .is_some_and(|(m, _)| METHODS.contains(&m))
+    };
     let mut out: Vec<String> = Vec::new();
-    for seg in target.split('/') {
-        let starts_hop = ["local", "ssh:", "sudo:", "su:", "doas:"]
-            .iter()
-            .any(|p| seg.starts_with(p));
+    for (i, seg) in segs.iter().enumerate() {
+        let bare_local = *seg == "local" && segs.get(i + 1).is_none_or(|n| named(n) || *n == "local");
+        let starts_hop = named(seg) || bare_local;
         match out.last_mut() {
             Some(last) if !starts_hop => {
                 last.push('/');
@@ -512,6 +523,97 @@ pub fn hops(target: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// `[USER@]NAME[,key=value...]` of a container hop: (user, name, options).
+fn container_spec(rest: &str) -> (Option<String>, String, Vec<(String, String)>) {
+    let mut parts = rest.split(',');
+    let head = parts.next().unwrap_or("");
+    let (user, name) = match head.split_once('@') {
+        Some((u, n)) => (Some(u.to_string()), n.to_string()),
+        None => (None, head.to_string()),
+    };
+    let opts = parts
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (kv.to_string(), String::new()),
+        })
+        .collect();
+    (user, name, opts)
+}
+
+/// A container or setns hop from `METHOD:[USER@]NAME[,key=value...]`.
+fn container_method(
+    kind: &str,
+    rest: &str,
+    t: Duration,
+    hop: &HopOptions,
+) -> Result<Box<dyn Method>, String> {
+    let target = format!("{kind}:{rest}");
+    let (mut user, name, opts) = container_spec(rest);
+    if name.is_empty() {
+        return Err(format!("TARGET {target:?}: give the container name, e.g. {kind}:web"));
+    }
+    let mut args = Vec::new();
+    let (mut program, mut ns, mut container, mut context) = (None, None, None, None);
+    let allowed: &[&str] = match kind {
+        "setns" => &["user"],
+        "kubectl" => &["user", "arg", "program", "namespace", "container", "context"],
+        _ => &["user", "arg", "program"],
+    };
+    for (k, v) in opts {
+        if !allowed.contains(&k.as_str()) {
+            return Err(format!(
+                "TARGET {target:?}: unknown option {k:?} (options of {kind}: {})",
+                allowed.join(", ")
+            ));
+        }
+        match k.as_str() {
+            "user" => user = Some(v),
+            "arg" => args.push(v),
+            "program" => program = Some(v),
+            "namespace" => ns = Some(v),
+            "container" => container = Some(v),
+            _ => context = Some(v),
+        }
+    }
+    if kind == "setns" {
+        let leader = crate::Leader::parse(&name).ok_or_else(|| {
+            format!("TARGET {target:?}: use setns:PID, setns:docker:NAME, setns:podman:NAME or setns:lxc:NAME")
+        })?;
+        let mut m = crate::Setns::new(leader).connect_timeout(t);
+        if let Some(u) = user {
+            m = m.user(u);
+        }
+        if let Some(p) = &hop.python {
+            m = m.python(p);
+        }
+        return Ok(Box::new(m));
+    }
+    let runtime = crate::Runtime::from_method(kind).ok_or_else(|| format!("unknown method {kind}"))?;
+    let mut m = crate::Container::new(runtime, name).connect_timeout(t);
+    for a in args {
+        m = m.arg(a);
+    }
+    if let Some(u) = user {
+        m = m.user(u);
+    }
+    if let Some(p) = program {
+        m = m.program(p);
+    }
+    if let Some(n) = ns {
+        m = m.namespace(n);
+    }
+    if let Some(c) = container {
+        m = m.container(c);
+    }
+    if let Some(c) = context {
+        m = m.kube_context(c);
+    }
+    if let Some(p) = &hop.python {
+        m = m.python(p);
+    }
+    Ok(Box::new(m))
 }
 
 /// Resolve a TARGET chain into one method per hop.
@@ -610,9 +712,24 @@ pub fn method(
             }
             Box::new(m)
         }
+        "custom" => {
+            let mut m = crate::Custom::parse(rest)
+                .map_err(|e| e.to_string())?
+                .connect_timeout(t);
+            if let Some(p) = &hop.python {
+                m = m.python(p);
+            }
+            Box::new(m)
+        }
+        k if METHODS.contains(&k) && !matches!(k, "local" | "ssh" | "sudo" | "su" | "doas") => {
+            container_method(k, rest, t, hop)?
+        }
         _ => {
+            let hint = nearest(kind, METHODS)
+                .map(|m| format!(" (did you mean {m}?)"))
+                .unwrap_or_default();
             return Err(format!(
-                "unknown TARGET {target:?}: use local, local:/path/to/python, ssh:[user@]host[:port], sudo:user, su:user or doas:user"
+                "unknown TARGET {target:?}{hint}: use local, local:/path/to/python, ssh:[user@]host[:port], sudo:user, su:user, doas:user, docker:NAME, podman:NAME, docker-run:IMAGE, podman-run:IMAGE, lxc:NAME, incus:NAME, lxd:NAME, nspawn:DIR, chroot:DIR, kubectl:POD, buildah:NAME, jail:NAME, setns:PID|docker:NAME|podman:NAME|lxc:NAME or custom:'PREFIX' (see `econtext --help`)"
             ))
         }
     };

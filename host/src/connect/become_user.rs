@@ -245,6 +245,8 @@ impl Method for BecomeUser {
                 .collect(),
             failures,
             password: self.password.clone(),
+            program_missing: Some(super::watch::ConnectFailure::ProgramMissing),
+            enter: None,
         }
     }
 }

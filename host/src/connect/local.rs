@@ -90,6 +90,8 @@ impl Method for Local {
             prompts: Vec::new(),
             failures: super::watch::shell_failures(),
             password: None,
+            program_missing: None,
+            enter: None,
         }
     }
 }

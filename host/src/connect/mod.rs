@@ -1,14 +1,20 @@
 //! Connection methods. A method is data: the argv to run, whether it needs a pty, and how long
-//! to wait. The broker runs any [`Recipe`] the same way, so adding a method adds no IO code.
+//! to wait, and which messages mean which failure. The broker runs any [`Recipe`] the same way, so adding a method adds no IO code.
 
 mod become_user;
 pub mod bootstrap;
+mod container;
+mod custom;
 mod local;
+pub mod setns;
 mod ssh;
 pub mod watch;
 
 pub use become_user::{Become, BecomeUser};
+pub use container::{Container, Runtime, RUNTIMES};
+pub use custom::{methods_file, split_words, Custom};
 pub use local::Local;
+pub use setns::{Leader, Setns};
 pub use ssh::{HostKeyPolicy, Ssh};
 use watch::{FailureRule, Password, Prompt, Whose};
 
@@ -45,6 +51,13 @@ pub struct Recipe {
     pub failures: Vec<FailureRule>,
     /// The password for the prompts.
     pub password: Option<Password>,
+    /// What it means when the hop cannot run `argv[0]` (a container runtime that is not
+    /// installed there); `None`: report the spawn error as it is.
+    pub program_missing: Option<watch::ConnectFailure>,
+    /// Enter a running process's namespaces instead of running a runtime's client: done with
+    /// setns(2) by this process for a first hop, by a small Python helper (the argv) on a
+    /// hop behind another.
+    pub enter: Option<setns::Enter>,
 }
 
 /// A way to start a context.

@@ -244,6 +244,8 @@ impl Method for Ssh {
             ],
             failures: ssh_failures(),
             password: self.password.clone(),
+            program_missing: Some(super::watch::ConnectFailure::ProgramMissing),
+            enter: None,
         }
     }
 }

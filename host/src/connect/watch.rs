@@ -133,6 +133,18 @@ pub enum ConnectFailure {
     TtyRequired = 11,
     /// There is no route to that network from here.
     Unreachable = 12,
+    /// No container (or directory, or process) by that name on the hop.
+    NoSuchContainer = 13,
+    /// The container exists but is not running.
+    ContainerNotRunning = 14,
+    /// The image is not on the hop (and could not be pulled).
+    ImageNotFound = 15,
+    /// The hop's user may not use the runtime (the docker socket, root-only nspawn/chroot).
+    PermissionDenied = 16,
+    /// The method's program (docker, podman, kubectl...) is not installed on the hop.
+    ProgramMissing = 17,
+    /// The directory tree is in use by another container.
+    Busy = 18,
 }
 
 impl ConnectFailure {
@@ -152,6 +164,12 @@ impl ConnectFailure {
             10 => ConnectFailure::NoPython,
             11 => ConnectFailure::TtyRequired,
             12 => ConnectFailure::Unreachable,
+            13 => ConnectFailure::NoSuchContainer,
+            14 => ConnectFailure::ContainerNotRunning,
+            15 => ConnectFailure::ImageNotFound,
+            16 => ConnectFailure::PermissionDenied,
+            17 => ConnectFailure::ProgramMissing,
+            18 => ConnectFailure::Busy,
             _ => return None,
         })
     }
@@ -178,6 +196,20 @@ impl fmt::Display for ConnectFailure {
             ConnectFailure::TtyRequired => "the program requires a terminal",
             ConnectFailure::Unreachable => {
                 "unreachable: no route to that network from here (go through a host that can reach it)"
+            }
+            ConnectFailure::NoSuchContainer => {
+                "no such container, directory or process on the hop (check the name: docker ps, podman ps, lxc-ls)"
+            }
+            ConnectFailure::ContainerNotRunning => "the container is not running (start it first)",
+            ConnectFailure::ImageNotFound => "image not found on the hop (pull or build it there first)",
+            ConnectFailure::PermissionDenied => {
+                "permission denied: this user may not use the runtime (join its group, or put sudo:root before the hop)"
+            }
+            ConnectFailure::ProgramMissing => {
+                "the method's program is not installed on the hop (install it, or give its path)"
+            }
+            ConnectFailure::Busy => {
+                "the directory tree is in use by another container (nspawn: share it with arg=--read-only)"
             }
         })
     }
@@ -214,6 +246,8 @@ pub fn shell_failures() -> Vec<FailureRule> {
     vec![
         FailureRule::new("python*not found", ConnectFailure::NoPython),
         FailureRule::new("python*no such file or directory", ConnectFailure::NoPython),
+        // A hop could not run the method's program (written by the spawn routine).
+        FailureRule::new("econtext: cannot run ", ConnectFailure::ProgramMissing),
     ]
 }
 

@@ -1,5 +1,5 @@
-//! The only module allowed `unsafe`: process spawning (with an optional pty), poll(2), socket
-//! peer credentials and signals. Every unsafe block carries a `// SAFETY:` line.
+//! The only module allowed `unsafe`: process spawning (with an optional pty, or into another
+//! process's namespaces), poll(2), socket peer credentials and signals. Every unsafe block carries a `// SAFETY:` line.
 //!
 //! Spawning uses `std::process::Command`, whose Unix implementation is the reviewed model of
 //! STYLE.md: every CString built before fork, no allocation or locks in the child, exec
@@ -11,6 +11,7 @@ pub mod peer;
 pub mod poll;
 pub mod process;
 pub mod pty;
+pub mod setns;
 pub mod signal;
 pub mod time;
 pub mod tty;

@@ -33,16 +33,29 @@ pub struct Spawned {
 ///
 /// With `stdio_on_pty` (implies `pty`), the pty slave is also the child's stdin and stdout and
 /// the returned `io` is the master.
+///
+/// With `enter`, the child enters another process's namespaces before exec (see
+/// [`super::setns::Plan`]) and gets exactly the given environment.
 pub fn spawn(
     argv: &[OsString],
     arg0: Option<&str>,
     pty: bool,
     stdio_on_pty: bool,
+    enter: Option<(super::setns::Plan, Vec<(String, String)>)>,
 ) -> io::Result<Spawned> {
     let (err_r, err_w) = std::io::pipe()?;
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stderr(Stdio::from(OwnedFd::from(err_w)));
+    if let Some((plan, env)) = enter {
+        cmd.env_clear().envs(env);
+        // SAFETY: `Plan::enter` runs in the forked child before exec and makes only
+        // async-signal-safe calls (setns, fork, waitpid, _exit, fchdir, chroot, setgroups,
+        // setgid, setuid, prctl) on fds and vectors built before fork; it allocates nothing.
+        unsafe {
+            cmd.pre_exec(move || plan.enter());
+        }
+    }
     // Two socketpairs, not one: a child that exits without reading what we sent would make a
     // shared socket report ECONNRESET and drop what it wrote last (its version, its error).
     let pair = if stdio_on_pty {
