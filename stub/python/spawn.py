@@ -206,13 +206,30 @@ def spawn(g, body):
             if len(stdout) >= 4:
                 rest = stdout[4:]
                 def drain():
-                    # Keep reading the child's stderr (a full pipe would block it), then reap it.
+                    # Keep reading the child's stderr (a full pipe would block it) and reap it.
+                    # Its exit ends the stream even when it did not hold it (lxc-attach hands
+                    # the container its fds): shut the socket so the IO loop sees EOF and the
+                    # context inside sees its stdin end.
+                    done = 0
                     try:
-                        while os.read(err_r, 65536):
-                            pass
+                        while not done:
+                            if select.select([err_r], [], [], 0.5)[0]:
+                                if not os.read(err_r, 65536):
+                                    break
+                            done = os.waitpid(pid, os.WNOHANG)[0]
+                        if not done:
+                            os.waitpid(pid, 0)
                     except OSError:
                         pass
-                    os.waitpid(pid, 0)
+                    try:
+                        if hasattr(_socket, 'fromfd'):
+                            s = _socket.fromfd(mine, _socket.AF_UNIX, _socket.SOCK_STREAM)
+                        else:
+                            s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, os.dup(mine))
+                        s.shutdown(2)
+                        s.close()
+                    except (OSError, ValueError, _socket.error):
+                        pass
                 g['T'](drain, ())
                 g['adopt'](i, mine, name)
                 if rest:

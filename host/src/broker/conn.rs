@@ -41,6 +41,10 @@ pub struct Conn {
     pub id: ContextId,
     pub name: String,
     pub child: Child,
+    /// Readable once `child` has exited (a pidfd; `None` on kernels without them). Some
+    /// methods' processes do not hold the stream (lxc-attach hands the container its fds):
+    /// their exit must end the connection, or the context inside would never see EOF.
+    pub exited: Option<std::os::fd::OwnedFd>,
     pub io: File,
     /// Where frames are written (the child's stdin).
     pub io_out: File,
@@ -96,6 +100,7 @@ impl Conn {
         Conn {
             id,
             name: recipe.name.clone(),
+            exited: crate::sys::process::pidfd(s.child.id()).ok(),
             child: s.child,
             io: s.io,
             io_out: s.io_out,

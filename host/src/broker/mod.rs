@@ -286,6 +286,7 @@ impl Broker {
                     Watch::Stderr if p.readable() => self.read_stderr(*sid),
                     Watch::Pty if p.readable() => self.read_pty(*sid),
                     Watch::LastWords if p.readable() => self.read_last_words(*sid),
+                    Watch::Exited if p.readable() => self.process_exited(*sid),
                     _ => {}
                 }
             }
@@ -336,6 +337,10 @@ impl Broker {
             if let Some(p) = &c.pty {
                 fds.push(PollFd::new(p.as_fd(), poll::IN));
                 sids.push((*sid, Watch::Pty));
+            }
+            if let (Some(x), Phase::Up) = (&c.exited, c.phase) {
+                fds.push(PollFd::new(x.as_fd(), poll::IN));
+                sids.push((*sid, Watch::Exited));
             }
         }
         for (sid, (c, _, _)) in &self.closing {
@@ -923,6 +928,9 @@ impl Broker {
             r.seen = None;
         }
         let _ = c.read_stderr();
+        // End of input for the context now, not when its last words are read: a context whose
+        // process did not hold the stream (a container's) exits on it.
+        crate::sys::process::shutdown_write(&c.io_out);
         let open = c.stderr.is_some();
         self.closing
             .insert(sid, (c, reason, Instant::now() + LAST_WORDS));
@@ -938,6 +946,26 @@ impl Broker {
         let _ = c.read_stderr();
         if c.stderr.is_none() {
             self.finish(sid);
+        }
+    }
+
+    /// A live connection's process exited. Its stream may stay open (lxc-attach gave the
+    /// container its fds): read what is there, then close it, so the context inside sees EOF.
+    fn process_exited(&mut self, sid: StreamId) {
+        for _ in 0..64 {
+            if !self.conns.contains_key(&sid) {
+                return;
+            }
+            self.read_io(sid);
+        }
+        self.read_stderr(sid);
+        let exited = self
+            .conns
+            .get_mut(&sid)
+            .is_some_and(|c| matches!(c.child.try_wait(), Ok(Some(_))));
+        if exited {
+            // `end` adds the exit status.
+            self.close(sid, "its process exited".into());
         }
     }
 
@@ -1088,6 +1116,8 @@ impl Broker {
 
 #[derive(Clone, Copy)]
 enum Watch {
+    /// The connection's process exited (its pidfd).
+    Exited,
     Io,
     Out,
     Stderr,

@@ -129,6 +129,29 @@ pub fn spawn(
     })
 }
 
+/// A pidfd for `pid` (Linux 5.3 and later): readable once the process has exited, so the
+/// broker learns of it in its poll without signals or timers.
+pub fn pidfd(pid: u32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd (or -1), which we own.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd was just returned by the kernel and nothing else owns it.
+    let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as libc::c_int) };
+    // pidfds are close-on-exec from the start (the kernel sets O_CLOEXEC).
+    Ok(fd)
+}
+
+/// Signal end of input on a socket we write to (errors ignored: a pty is no socket and gets
+/// its hang-up when closed).
+pub fn shutdown_write(fd: &impl AsFd) {
+    // SAFETY: shutdown(2) on a valid borrowed fd; no memory involved.
+    unsafe {
+        libc::shutdown(fd.as_fd().as_raw_fd(), libc::SHUT_WR);
+    }
+}
+
 /// Put an fd into non-blocking mode.
 pub fn set_nonblocking(fd: &impl AsFd) -> io::Result<()> {
     let raw = fd.as_fd().as_raw_fd();

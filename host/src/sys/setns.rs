@@ -57,10 +57,12 @@ impl Plan {
                 return Err(io::Error::last_os_error());
             }
             if pid > 0 {
-                // SAFETY: closing every fd of this intermediate process (it keeps none: the
+                // SAFETY: prctl(PR_SET_NAME) with a static C string names this waiting process
+                // for ps; then closing every fd of this intermediate process (it keeps none: the
                 // exec-error pipe and the stdio must close when the grandchild's do), then
                 // waitpid on our own child and _exit with its status; nothing returns.
                 unsafe {
+                    libc::prctl(libc::PR_SET_NAME, c"econtext-setns".as_ptr());
                     libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32);
                     let mut status: libc::c_int = 0;
                     loop {
