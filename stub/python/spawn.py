@@ -20,7 +20,8 @@ def glob_in(line, pattern):
 
 
 def scan(d, failures, failure):
-    # The first failure message recognised in d, line by line.
+    # The first failure message recognised in d, line by line. Callers pass the tail of all
+    # output, not the last read: programs write one line in pieces ("chroot: ", "invalid user").
     for line in d.lower().splitlines():
         for pat, kind in failures:
             if failure is None and glob_in(line, pat):
@@ -121,7 +122,10 @@ def spawn(g, body):
         return r
 
     if not wait1:
-        os.write(mine, boot)
+        try:
+            os.write(mine, boot)
+        except OSError:
+            pass    # it is gone already: its stderr says why, below
     while True:
         left = deadline - time.time()
         if left <= 0:
@@ -130,6 +134,13 @@ def spawn(g, body):
         if not ready:
             try:
                 if os.waitpid(pid, os.WNOHANG)[0]:
+                    # Gone: read what it said on stderr before judging (it may not be read yet).
+                    while err_r in watched and select.select([err_r], [], [], 0.2)[0]:
+                        d = os.read(err_r, 65536)
+                        if not d:
+                            break
+                        out += d
+                        failure = scan(out[-8192:], failures, failure)
                     return finish(fail('failure:%d' % failure if failure is not None else 'exited', out))
             except OSError:
                 pass
@@ -148,7 +159,7 @@ def spawn(g, body):
                         if not d:
                             break
                         out += d
-                        failure = scan(d, failures, failure)
+                        failure = scan(out[-8192:], failures, failure)
                     if failure is not None:
                         return finish(fail('failure:%d' % failure, out))
                     return finish(fail('exited', out))
@@ -158,7 +169,7 @@ def spawn(g, body):
             if version is None or fd != mine:
                 out += d
                 pending = (pending + d.lower())[-4096:]
-                failure = scan(d, failures, failure)
+                failure = scan(out[-8192:], failures, failure)
                 for pat, answer in prompts:
                     if pat in pending:
                         if answered:

@@ -333,3 +333,40 @@ pub fn kill_and_expect_disconnect(rx: &econtext::Receiver, victim: &econtext::Co
         t.elapsed()
     );
 }
+
+/// True when the containers of tests/env/containers.sh are up (`ectx-docker`, `ectx-podman`,
+/// `ectx-lxc`, the nspawn machine, /srv/rootfs). Under CI their absence is a failure.
+pub fn containers() -> bool {
+    if std::path::Path::new("/run/ectx-containers/ready").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").is_err(),
+        "the test containers are not running: ./ci.sh test starts them"
+    );
+    eprintln!("SKIP: no test containers (run tests/env/containers.sh up as root, or ./ci.sh test)");
+    false
+}
+
+/// Pids of live processes whose environment contains `needle` (e.g. `MARK=1234`): finds a
+/// process inside a container from the host, whatever its pid namespace calls it.
+pub fn processes_with_env(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        let state = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        if !zombie && env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}

@@ -101,11 +101,8 @@ impl Router {
         let enter = match &recipe.enter {
             Some(e) => {
                 let r = crate::connect::setns::resolve(&recipe.name, e)?;
-                recipe.argv = bootstrap::stage0_argv(
-                    &r.python,
-                    &self.title,
-                    econtext_stub::STAGE2.len(),
-                );
+                recipe.argv =
+                    bootstrap::stage0_argv(&r.python, &self.title, econtext_stub::STAGE2.len());
                 Some(Box::new(r))
             }
             None => None,

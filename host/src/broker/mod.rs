@@ -496,13 +496,11 @@ impl Broker {
             Err(e) => {
                 let program = recipe.argv[0].clone();
                 done.set(Err(match recipe.program_missing {
-                    Some(failure) if e.kind() == std::io::ErrorKind::NotFound => {
-                        Error::Connect {
-                            context: recipe.name.clone(),
-                            failure,
-                            output: format!("cannot run {program}: {e}"),
-                        }
-                    }
+                    Some(failure) if e.kind() == std::io::ErrorKind::NotFound => Error::Connect {
+                        context: recipe.name.clone(),
+                        failure,
+                        output: format!("cannot run {program}: {e}"),
+                    },
                     _ => Error::Spawn {
                         program,
                         reason: e.to_string(),

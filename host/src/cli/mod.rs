@@ -497,8 +497,25 @@ pub fn password(hop: &HopOptions, n: usize) -> Result<Option<crate::Password>, S
 
 /// Method names that start a hop in a TARGET chain (followed by `:`).
 pub const METHODS: &[&str] = &[
-    "local", "ssh", "sudo", "su", "doas", "docker", "podman", "docker-run", "podman-run", "lxc",
-    "incus", "lxd", "nspawn", "chroot", "kubectl", "buildah", "jail", "setns", "custom",
+    "local",
+    "ssh",
+    "sudo",
+    "su",
+    "doas",
+    "docker",
+    "podman",
+    "docker-run",
+    "podman-run",
+    "lxc",
+    "incus",
+    "lxd",
+    "nspawn",
+    "chroot",
+    "kubectl",
+    "buildah",
+    "jail",
+    "setns",
+    "custom",
 ];
 
 /// Split a TARGET chain (`ssh:jump/sudo:app/ssh:billing0`) into hops. A `/` starts a new hop
@@ -512,7 +529,8 @@ pub fn hops(target: &str) -> Vec<String> {
     };
     let mut out: Vec<String> = Vec::new();
     for (i, seg) in segs.iter().enumerate() {
-        let bare_local = *seg == "local" && segs.get(i + 1).is_none_or(|n| named(n) || *n == "local");
+        let bare_local =
+            *seg == "local" && segs.get(i + 1).is_none_or(|n| named(n) || *n == "local");
         let starts_hop = named(seg) || bare_local;
         match out.last_mut() {
             Some(last) if !starts_hop => {
@@ -552,13 +570,22 @@ fn container_method(
     let target = format!("{kind}:{rest}");
     let (mut user, name, opts) = container_spec(rest);
     if name.is_empty() {
-        return Err(format!("TARGET {target:?}: give the container name, e.g. {kind}:web"));
+        return Err(format!(
+            "TARGET {target:?}: give the container name, e.g. {kind}:web"
+        ));
     }
     let mut args = Vec::new();
     let (mut program, mut ns, mut container, mut context) = (None, None, None, None);
     let allowed: &[&str] = match kind {
         "setns" => &["user"],
-        "kubectl" => &["user", "arg", "program", "namespace", "container", "context"],
+        "kubectl" => &[
+            "user",
+            "arg",
+            "program",
+            "namespace",
+            "container",
+            "context",
+        ],
         _ => &["user", "arg", "program"],
     };
     for (k, v) in opts {
@@ -590,7 +617,8 @@ fn container_method(
         }
         return Ok(Box::new(m));
     }
-    let runtime = crate::Runtime::from_method(kind).ok_or_else(|| format!("unknown method {kind}"))?;
+    let runtime =
+        crate::Runtime::from_method(kind).ok_or_else(|| format!("unknown method {kind}"))?;
     let mut m = crate::Container::new(runtime, name).connect_timeout(t);
     for a in args {
         m = m.arg(a);
@@ -660,9 +688,13 @@ pub fn method(
                 None => (None, rest),
             };
             let (host, port) = match hostport.rsplit_once(':') {
-                Some((h, p)) if !h.contains(':') => {
-                    (h, Some(p.parse::<u16>().map_err(|_| format!("TARGET {target:?}: bad port {p:?}"))?))
-                }
+                Some((h, p)) if !h.contains(':') => (
+                    h,
+                    Some(
+                        p.parse::<u16>()
+                            .map_err(|_| format!("TARGET {target:?}: bad port {p:?}"))?,
+                    ),
+                ),
                 _ => (hostport, None),
             };
             let mut m = crate::Ssh::new(host).connect_timeout(t);
@@ -730,7 +762,7 @@ pub fn method(
                 .unwrap_or_default();
             return Err(format!(
                 "unknown TARGET {target:?}{hint}: use local, local:/path/to/python, ssh:[user@]host[:port], sudo:user, su:user, doas:user, docker:NAME, podman:NAME, docker-run:IMAGE, podman-run:IMAGE, lxc:NAME, incus:NAME, lxd:NAME, nspawn:DIR, chroot:DIR, kubectl:POD, buildah:NAME, jail:NAME, setns:PID|docker:NAME|podman:NAME|lxc:NAME or custom:'PREFIX' (see `econtext --help`)"
-            ))
+            ));
         }
     };
     Ok(m)

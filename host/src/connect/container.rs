@@ -301,7 +301,8 @@ impl Container {
                 v.push(t);
             }
             Runtime::Lxc => {
-                v.extend([s("-n"), t]);
+                // --clear-env: the hop's environment stays out (lxc sets a default PATH).
+                v.extend([s("--clear-env"), s("-n"), t]);
                 if let Some(u) = user_opt {
                     v.extend([s("-u"), u]);
                 }
@@ -414,7 +415,10 @@ pub fn container_failures() -> Vec<FailureRule> {
             F::NoSuchContainer,
         ),
         FailureRule::new("is not running", F::ContainerNotRunning),
-        FailureRule::new("can only create exec sessions on running", F::ContainerNotRunning),
+        FailureRule::new(
+            "can only create exec sessions on running",
+            F::ContainerNotRunning,
+        ),
         FailureRule::new("failed to get init pid", F::ContainerNotRunning),
         FailureRule::new("no such image", F::ImageNotFound),
         FailureRule::new("image not known", F::ImageNotFound),
@@ -427,7 +431,10 @@ pub fn container_failures() -> Vec<FailureRule> {
             F::PermissionDenied,
         ),
         FailureRule::new("need to be root", F::PermissionDenied),
-        FailureRule::new("cannot change root directory to*not permitted", F::PermissionDenied),
+        FailureRule::new(
+            "cannot change root directory to*not permitted",
+            F::PermissionDenied,
+        ),
         FailureRule::new("unable to find user", F::UnknownUser),
         FailureRule::new("failed to resolve user", F::UnknownUser),
         FailureRule::new("chroot: invalid user", F::UnknownUser),
@@ -438,7 +445,10 @@ pub fn container_failures() -> Vec<FailureRule> {
         FailureRule::new("chroot: failed to run command", F::NoPython),
         FailureRule::new("is currently busy", F::Busy),
         FailureRule::new("cannot connect to the docker daemon", F::ConnectionRefused),
-        FailureRule::new("couldn't get current server api group list", F::ConnectionRefused),
+        FailureRule::new(
+            "couldn't get current server api group list",
+            F::ConnectionRefused,
+        ),
         FailureRule::new("unable to connect to podman socket", F::ConnectionRefused),
     ]);
     f
@@ -490,33 +500,77 @@ mod tests {
     #[test]
     fn argv_per_runtime() {
         let cases: Vec<(Container, &[&str])> = vec![
-            (Container::docker("web").user("app"), &["docker", "exec", "-i", "-u", "app", "web"]),
+            (
+                Container::docker("web").user("app"),
+                &["docker", "exec", "-i", "-u", "app", "web"],
+            ),
             (Container::podman("web"), &["podman", "exec", "-i", "web"]),
             (
                 Container::docker_run("img").arg("--network=none"),
                 &["docker", "run", "--rm", "-i", "--network=none", "img"],
             ),
-            (Container::podman_run("img"), &["podman", "run", "--rm", "-i", "img"]),
-            (Container::lxc("c1").user("0"), &["lxc-attach", "-n", "c1", "-u", "0", "--"]),
+            (
+                Container::podman_run("img"),
+                &["podman", "run", "--rm", "-i", "img"],
+            ),
+            (
+                Container::lxc("c1").user("0"),
+                &["lxc-attach", "--clear-env", "-n", "c1", "-u", "0", "--"],
+            ),
             (
                 Container::incus("c1"),
                 &["incus", "exec", "--mode=non-interactive", "c1", "--"],
             ),
-            (Container::lxd("c1"), &["lxc", "exec", "--mode=non-interactive", "c1", "--"]),
+            (
+                Container::lxd("c1"),
+                &["lxc", "exec", "--mode=non-interactive", "c1", "--"],
+            ),
             (
                 Container::nspawn("/srv/r").user("app").arg("--read-only"),
                 &[
-                    "systemd-nspawn", "--quiet", "--pipe", "--register=no", "--keep-unit",
-                    "--as-pid2", "--user=app", "--read-only", "-D", "/srv/r",
+                    "systemd-nspawn",
+                    "--quiet",
+                    "--pipe",
+                    "--register=no",
+                    "--keep-unit",
+                    "--as-pid2",
+                    "--user=app",
+                    "--read-only",
+                    "-D",
+                    "/srv/r",
                 ],
             ),
-            (Container::chroot("/srv/r").user("app"), &["chroot", "--userspec=app", "/srv/r"]),
             (
-                Container::kubectl("pod1").namespace("ns").container("c").kube_context("k"),
-                &["kubectl", "--context", "k", "exec", "-i", "-n", "ns", "-c", "c", "pod1", "--"],
+                Container::chroot("/srv/r").user("app"),
+                &["chroot", "--userspec=app", "/srv/r"],
             ),
-            (Container::buildah("w").user("app"), &["buildah", "run", "--user", "app", "w", "--"]),
-            (Container::jail("j").user("app"), &["jexec", "-U", "app", "j"]),
+            (
+                Container::kubectl("pod1")
+                    .namespace("ns")
+                    .container("c")
+                    .kube_context("k"),
+                &[
+                    "kubectl",
+                    "--context",
+                    "k",
+                    "exec",
+                    "-i",
+                    "-n",
+                    "ns",
+                    "-c",
+                    "c",
+                    "pod1",
+                    "--",
+                ],
+            ),
+            (
+                Container::buildah("w").user("app"),
+                &["buildah", "run", "--user", "app", "w", "--"],
+            ),
+            (
+                Container::jail("j").user("app"),
+                &["jexec", "-U", "app", "j"],
+            ),
         ];
         for (c, want) in cases {
             assert_eq!(argv(&c), want, "{:?}", c.runtime());
@@ -531,7 +585,9 @@ mod tests {
         let r = Container::kubectl("pod1").user("app").recipe("t", 10);
         let at = r.argv.iter().position(|a| a == "--").unwrap();
         assert_eq!(&r.argv[at + 1..at + 5], ["su", "-s", "/bin/sh", "app"]);
-        let r = Container::docker("web").python("/usr/bin/python3").recipe("t", 10);
+        let r = Container::docker("web")
+            .python("/usr/bin/python3")
+            .recipe("t", 10);
         assert_eq!(r.argv[4], "/usr/bin/python3");
         assert_eq!(r.argv[5], "-Suc");
     }

@@ -219,15 +219,37 @@ fn failed(context: &str, failure: F, output: String) -> Error {
 fn leader_pid(context: &str, l: &Leader) -> Result<u32, Error> {
     let (prog, args): (&str, Vec<String>) = match l {
         Leader::Pid(p) => return Ok(*p),
-        Leader::Docker(n) => ("docker", vec!["inspect".into(), "--format".into(), "{{.State.Pid}}".into(), n.clone()]),
-        Leader::Podman(n) => ("podman", vec!["inspect".into(), "--format".into(), "{{.State.Pid}}".into(), n.clone()]),
+        Leader::Docker(n) => (
+            "docker",
+            vec![
+                "inspect".into(),
+                "--format".into(),
+                "{{.State.Pid}}".into(),
+                n.clone(),
+            ],
+        ),
+        Leader::Podman(n) => (
+            "podman",
+            vec![
+                "inspect".into(),
+                "--format".into(),
+                "{{.State.Pid}}".into(),
+                n.clone(),
+            ],
+        ),
         Leader::Lxc(n) => ("lxc-info", vec!["-n".into(), n.clone(), "-pH".into()]),
     };
     let out = Command::new(prog)
         .args(&args)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| failed(context, F::ProgramMissing, format!("cannot run {prog}: {e}")))?;
+        .map_err(|e| {
+            failed(
+                context,
+                F::ProgramMissing,
+                format!("cannot run {prog}: {e}"),
+            )
+        })?;
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -316,7 +338,11 @@ pub fn resolve(context: &str, e: &Enter) -> Result<Resolved, Error> {
     let pid = leader_pid(context, &e.leader)?;
     let proc_dir = PathBuf::from(format!("/proc/{pid}"));
     if !proc_dir.exists() {
-        return Err(failed(context, F::NoSuchContainer, format!("no process {pid}")));
+        return Err(failed(
+            context,
+            F::NoSuchContainer,
+            format!("no process {pid}"),
+        ));
     }
     let open = |p: &Path| -> Result<OwnedFd, Error> {
         File::open(p).map(OwnedFd::from).map_err(|err| {
@@ -419,12 +445,18 @@ mod tests {
     #[test]
     fn leaders_and_users_parse() {
         assert_eq!(Leader::parse("1234"), Some(Leader::Pid(1234)));
-        assert_eq!(Leader::parse("docker:web"), Some(Leader::Docker("web".into())));
+        assert_eq!(
+            Leader::parse("docker:web"),
+            Some(Leader::Docker("web".into()))
+        );
         assert_eq!(Leader::parse("lxc:c1"), Some(Leader::Lxc("c1".into())));
         assert_eq!(Leader::parse("0"), None);
         assert_eq!(Leader::parse("kubectl:x"), None);
         let pw = "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1001:App:/home/app:/bin/sh\n";
-        assert_eq!(passwd_entry(pw, "app"), Some(("app".into(), 1000, 1001, "/home/app".into())));
+        assert_eq!(
+            passwd_entry(pw, "app"),
+            Some(("app".into(), 1000, 1001, "/home/app".into()))
+        );
         assert_eq!(passwd_entry(pw, "1000").map(|e| e.0), Some("app".into()));
         assert_eq!(passwd_entry(pw, "nope"), None);
         let gr = "adm:x:4:app,other\nwww:x:33:\nstaff:x:50:app\n";
@@ -433,7 +465,9 @@ mod tests {
 
     #[test]
     fn the_helper_travels_quoted_through_the_hop_shell() {
-        let r = Setns::new(Leader::Docker("web".into())).user("app").recipe("t", 10);
+        let r = Setns::new(Leader::Docker("web".into()))
+            .user("app")
+            .recipe("t", 10);
         assert_eq!(r.argv[..2], ["/bin/sh", "-c"]);
         assert!(r.argv[2].contains(" docker:web app '' -Suc "));
         assert!(r.enter.is_some());
