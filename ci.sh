@@ -41,15 +41,21 @@ job_clippy() { cargo clippy --workspace --all-targets -- -D warnings; }
 
 job_test() {
     # The ssh/sudo/su/doas tests need the private sshd and test accounts (root only).
+    # The container tests need docker, podman, lxc, nspawn and the rootfs (installed and
+    # cached by containers.sh: packages, /srv/pyroot.tar, /srv/rootfs and the images stay).
     if [ "$(id -u)" = 0 ]; then
         tests/env/up.sh >/dev/null
-        trap 'tests/env/down.sh' EXIT
+        tests/env/containers.sh up >/dev/null
+        trap 'tests/env/down.sh; tests/env/containers.sh down' EXIT
     else
-        echo "not root: the ssh/sudo/su/doas tests will be skipped" >&2
+        echo "not root: the ssh/sudo/su/doas and container tests will be skipped" >&2
     fi
     local rc=0
     cargo test --workspace || rc=$?
-    [ "$(id -u)" = 0 ] && tests/env/down.sh
+    if [ "$(id -u)" = 0 ]; then
+        tests/env/down.sh
+        tests/env/containers.sh down
+    fi
     trap - EXIT
     return $rc
 }

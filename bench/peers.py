@@ -110,6 +110,25 @@ class Mitogen:
         return {}
 
 
+class MitogenContainer(Mitogen):
+    """Mitogen's container methods (docker, podman, lxc, setns) against the containers of
+    tests/env/containers.sh, python3 inside."""
+
+    METHODS = {
+        "ctr-docker": lambda r: r.docker(container="ectx-docker", python_path="python3"),
+        "ctr-podman": lambda r: r.podman(container="ectx-podman", python_path="python3"),
+        "ctr-lxc": lambda r: r.lxc(container="ectx-lxc", python_path="python3"),
+        "ctr-setns-docker": lambda r: r.setns(container="ectx-docker", kind="docker",
+                                              python_path="python3"),
+        "ctr-setns-lxc": lambda r: r.setns(container="ectx-lxc", kind="lxc",
+                                           python_path="python3"),
+    }
+    workload = None
+
+    def connect(self):
+        return self.METHODS[self.workload](self.router)
+
+
 # --- execnet -------------------------------------------------------------------------------
 
 CODE_GETPID = "import os; channel.send(os.getpid())"
@@ -494,6 +513,7 @@ PEERS = {
     "execnet": Execnet,
     "mitogen-ssh": MitogenSsh,
     "execnet-ssh": ExecnetSsh,
+    "mitogen-ctr": MitogenContainer,
 }
 WORKLOADS = {
     "bootstrap": lambda peer, n, _m: bootstrap(peer, n),
@@ -507,6 +527,8 @@ WORKLOADS = {
     "stream-up": stream_up,
     "pingpong": pingpong,
 }
+for _w in MitogenContainer.METHODS:
+    WORKLOADS[_w] = lambda peer, n, _m: bootstrap(peer, n)
 # The ssh workloads run on the ssh flavour of each peer; execnet cannot answer a password.
 SSH_WORKLOADS = {
     "ssh-bootstrap": ("mitogen", "execnet"),
@@ -519,7 +541,8 @@ SSH_WORKLOADS = {
 def main(argv):
     if len(argv) not in (5, 6) or argv[1] not in ("mitogen", "execnet") \
             or argv[2] not in WORKLOADS or (len(argv) == 6 and argv[2] != "sudo2") \
-            or (argv[2] in SSH_WORKLOADS and argv[1] not in SSH_WORKLOADS[argv[2]]):
+            or (argv[2] in SSH_WORKLOADS and argv[1] not in SSH_WORKLOADS[argv[2]]) \
+            or (argv[2].startswith("ctr-") and argv[1] != "mitogen"):
         sys.stderr.write(__doc__)
         return 2
     name, workload, python, n = argv[1], argv[2], argv[3], int(argv[4])
@@ -527,7 +550,11 @@ def main(argv):
     out = {"impl": name, "workload": workload, "python": python, "n": n}
     peer = None
     try:
-        peer = PEERS[name + "-ssh" if workload in SSH_WORKLOADS else name](python)
+        if workload.startswith("ctr-"):
+            peer = PEERS["mitogen-ctr"](python)
+            peer.workload = workload
+        else:
+            peer = PEERS[name + "-ssh" if workload in SSH_WORKLOADS else name](python)
         mod = __import__(name)
         version = getattr(mod, "__version__", None)
         if isinstance(version, tuple):  # mitogen: (0, 3, 54)

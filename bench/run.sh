@@ -6,7 +6,7 @@
 # environment: SSH_BOOT_N=10 SSH_RT_N=2000 SUDO_N=5 SUDO_RT_N=1000. BENCH_ONLY=local|ssh runs
 # one section; BENCH_ONLY=streams the channel section (STREAM_MIB=256 PING_N=3000
 # BUSY_N=2000 SLOW_MIB=1024); BENCH_ONLY=fakessh the fakessh section (FAKESSH_N=20
-# FAKESSH_MIB=1024).
+# FAKESSH_MIB=1024); BENCH_ONLY=containers the container methods (CTR_N=20).
 # Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the tables).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -112,6 +112,24 @@ if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = fakessh ]; then
         done
     else
         echo "--- fakessh section skipped: no $TESTENV_FILE (run tests/env/up.sh as root)" >&2
+    fi
+fi
+
+# Container methods (issue 14): bootstrap + first call through each against the runtime's own
+# `PREFIX python3 -c pass`, and Mitogen's method where it has one. Needs the containers of
+# tests/env/containers.sh (run it as root first). CTR_N=20.
+CTR_N=${CTR_N:-20}
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = containers ]; then
+    if [ -e /run/ectx-containers/ready ]; then
+        for m in docker podman lxc nspawn chroot docker-run setns-docker setns-podman setns-lxc; do
+            run econtext "ctr-$m" "$CTR_N" "$BENCH_BIN" "ctr-$m" "$PYTHON" "$CTR_N"
+            case $m in
+                docker|podman|lxc|setns-docker|setns-lxc)
+                    run mitogen "ctr-$m" "$CTR_N" "$VENV_PY" peers.py mitogen "ctr-$m" "$PYTHON" "$CTR_N" ;;
+            esac
+        done
+    else
+        echo "--- containers section skipped: run tests/env/containers.sh up as root" >&2
     fi
 fi
 
@@ -357,6 +375,23 @@ if has_fakessh:
         cell("econtext", "fakessh-start", lambda x: "%.1f (%.1f)" % (x["ssh_median_ms"], x["ssh_min_ms"])),
         cell("econtext", "fakessh-start", lambda x: "%.0fx faster" % (x["ssh_median_ms"] / x["host_median_ms"])),
     ))
+    out.append("")
+
+ctr = [k[1] for k in r if k[0] == "econtext" and k[1].startswith("ctr-")]
+if ctr:
+    out.append("### Container methods")
+    out.append("")
+    out.append("| method, N=%s | econtext median (min) ms | Mitogen median (min) ms | floor: `PREFIX python3 -c pass` median (min) ms | econtext / floor |" % get("econtext", ctr[0]).get("n", "?"))
+    out.append("|---|---|---|---|---|")
+    mm = lambda x: "%.1f (%.1f)" % (x["median_ms"], x["min_ms"])
+    for w in ctr:
+        out.append("| `%s` | %s | %s | %s | %s |" % (
+            w[4:].replace("setns-", "setns:"),
+            cell("econtext", w, mm),
+            cell("mitogen", w, mm) if ("mitogen", w) in r else "no such method",
+            cell("econtext", w, lambda x: "%.1f (%.1f): `%s`" % (x["floor_median_ms"], x["floor_min_ms"], x["floor"])),
+            cell("econtext", w, lambda x: "%.2fx" % x["ratio_to_floor"]),
+        ))
     out.append("")
 
 m = get("mitogen", "bootstrap")

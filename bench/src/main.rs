@@ -26,6 +26,7 @@
 //!   behind `ssh ectest@... sudo -u ectarget`.
 #![deny(missing_docs)]
 
+mod containers;
 mod fakessh;
 mod streams;
 
@@ -53,7 +54,7 @@ fn main() {
         eprintln!(
             "usage: econtext-bench bootstrap|roundtrip|fanout|ssh-bootstrap|ssh-roundtrip|\
 bytes-before-first-reply|stream-down|stream-up|ssh-stream|pingpong|busy-roundtrip|\
-slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
+slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
         );
         std::process::exit(2);
     }
@@ -82,6 +83,7 @@ slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start PYTHON N\n       e
         "fakessh-scp" => fakessh::scp(python, n),
         "run-cat" => fakessh::run_cat(python, n),
         "fakessh-start" => fakessh::start(python, n),
+        w if w.starts_with("ctr-") => containers::boot(&w[4..], n),
         "sudo2" => {
             let m = match args.get(4).map(|a| a.parse::<usize>()) {
                 None => 1000,

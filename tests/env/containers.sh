@@ -20,8 +20,14 @@ t() { local s=$SECONDS; "$@"; echo "  [$((SECONDS-s)) s] $*" >&2; }
 up() {
   # 1. packages: ~27 s on a fresh VM, ~97 MB download, ~370 MiB installed (26 packages)
   export DEBIAN_FRONTEND=noninteractive
-  t apt-get update -qq
-  t apt-get install -y -qq --no-install-recommends mmdebstrap podman runc docker.io systemd-container lxc >/dev/null
+  local pkgs=(mmdebstrap podman runc docker.io systemd-container lxc) missing=() p
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    t apt-get update -qq
+    t apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
 
   # 2. Debian rootfs with full python3 (python3-minimal lacks json, pty, termios, shlex, ctypes): 11-18 s
   if [ ! -s "$TAR" ]; then

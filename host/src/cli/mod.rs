@@ -71,6 +71,20 @@ TARGET: one hop, or a chain of hops joined with `/`, each started from the previ
     sudo:USER              sudo -u USER on this machine
     su:USER                su USER on this machine
     doas:USER              doas -u USER on this machine
+    docker:[USER@]NAME     docker exec -i into a running container (podman:NAME likewise)
+    docker-run:IMAGE       a throwaway container, docker run --rm -i (podman-run:IMAGE)
+    lxc:NAME  incus:NAME  lxd:NAME     lxc-attach / incus exec / lxc exec
+    nspawn:DIR             systemd-nspawn --pipe on a directory tree (a new container)
+    chroot:DIR             chroot DIR
+    kubectl:POD            kubectl exec -i (options namespace=, container=, context=)
+    buildah:NAME  jail:NAME            buildah run / jexec
+    setns:PID  setns:docker:NAME  setns:podman:NAME  setns:lxc:NAME
+                           enter a running process's namespaces (setns(2), no nsenter)
+    custom:'PREFIX'        PREFIX followed by the interpreter (custom:'systemd-run --pipe
+                           --wait'); custom:NAME from ~/.config/econtext/methods
+A container hop takes options after its name: docker:web,user=app,arg=-e,arg=TZ=UTC
+(user=, arg= for the runtime, repeatable; program= another client binary). See
+docs/methods.md for every method's argv, options and failures.
 
 FUNCTION is a dotted module.function, e.g. os.getpid, os.path.join, platform.node.
 Each ARG is a JSON literal when it parses as one (42, 1.5, true, null, \"text\", [1, 2],
@@ -120,6 +134,10 @@ EXAMPLES:
     econtext stream ssh:web1 -m lib logs.tail_log_file @channel /var/log/syslog
     econtext stream local -m lib mytasks.progress_events --json
     econtext stream local --raw -m lib dumps.tar_of /etc > etc.tar
+    econtext call docker:web platform.node
+    econtext call ssh:host1/sudo:root/docker:app@web os.getuid
+    econtext call setns:docker:web --python /usr/local/bin/python3 os.listdir /
+    econtext call 'nspawn:/srv/rootfs,arg=--read-only' platform.freedesktop_os_release
     econtext run ssh:db1 -- df -h
     tar -C site -c . | econtext run ssh:web1/sudo:www -- tar -C /srv/site -x
     econtext rsync ssh:bastion/sudo:app -- -a --delete site/ app:/srv/site/
