@@ -233,16 +233,27 @@ def spawn(g, body):
                     except OSError:
                         pass
                     try:
-                        if hasattr(_socket, 'fromfd'):
-                            s = _socket.fromfd(mine, _socket.AF_UNIX, _socket.SOCK_STREAM)
-                        else:
-                            s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, os.dup(mine))
-                        s.shutdown(2)
-                        s.close()
-                    except (OSError, ValueError, _socket.error):
+                        os.close(err_r)
+                    except OSError:
                         pass
-                g['T'](drain, ())
+                    # Only while the stream on `mine` is still this child's (under the write
+                    # lock, as the IO loop closes it): once it ended, that number may be
+                    # another spawn's.
+                    with g['WL']:
+                        if g['KIDS'].get(mine) is entry:
+                            try:
+                                if hasattr(_socket, 'fromfd'):
+                                    s = _socket.fromfd(mine, _socket.AF_UNIX, _socket.SOCK_STREAM)
+                                else:
+                                    s = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0,
+                                                       os.dup(mine))
+                                s.shutdown(2)
+                                s.close()
+                            except (OSError, ValueError, _socket.error):
+                                pass
                 g['adopt'](i, mine, name)
+                entry = g['KIDS'][mine]
                 if rest:
-                    g['frames'](g['KIDS'][mine][0], rest, mine)
+                    g['frames'](entry[0], rest, mine)
+                g['T'](drain, ())
                 return 0, g['Context'](i)

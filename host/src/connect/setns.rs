@@ -205,6 +205,9 @@ pub struct Resolved {
     pub env: Vec<(String, String)>,
     /// The interpreter's path inside.
     pub python: String,
+    /// It is a binary, not a `#!` script: the host can name the process itself and stage 1 can
+    /// run stage 2 in-process (one interpreter start instead of two).
+    pub native: bool,
 }
 
 fn failed(context: &str, failure: F, output: String) -> Error {
@@ -427,7 +430,10 @@ pub fn resolve(context: &str, e: &Enter) -> Result<Resolved, Error> {
             ),
         )
     })?;
+    let native =
+        bootstrap::is_native_executable(&root_path.join(&python[1..]).display().to_string());
     Ok(Resolved {
+        native,
         namespaces,
         root,
         cwd,
