@@ -121,7 +121,7 @@ fi
 CTR_N=${CTR_N:-20}
 if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = containers ]; then
     if [ -e /run/ectx-containers/ready ]; then
-        for m in docker podman lxc nspawn chroot docker-run setns-docker setns-podman setns-lxc; do
+        for m in docker podman lxc nspawn chroot docker-run setns-docker setns-podman setns-lxc setns-pid; do
             run econtext "ctr-$m" "$CTR_N" "$BENCH_BIN" "ctr-$m" "$PYTHON" "$CTR_N"
             case $m in
                 docker|podman|lxc|setns-docker|setns-lxc)
@@ -386,7 +386,7 @@ if ctr:
     mm = lambda x: "%.1f (%.1f)" % (x["median_ms"], x["min_ms"])
     for w in ctr:
         out.append("| `%s` | %s | %s | %s | %s |" % (
-            w[4:].replace("setns-", "setns:"),
+            w[4:].replace("setns-pid", "setns:PID (ectx-docker's)").replace("setns-", "setns:"),
             cell("econtext", w, mm),
             cell("mitogen", w, mm) if ("mitogen", w) in r else "no such method",
             cell("econtext", w, lambda x: "%.1f (%.1f): `%s`" % (x["floor_median_ms"], x["floor_min_ms"], x["floor"])),

@@ -2,7 +2,8 @@
 //! runtime's own `PREFIX python3 -c pass`. Needs the containers of tests/env/containers.sh.
 //!
 //! `ctr-METHOD PYTHON N` with METHOD one of docker, podman, lxc, nspawn, chroot, docker-run,
-//! setns-docker, setns-podman, setns-lxc (PYTHON is ignored: the container's python3 runs).
+//! setns-docker, setns-podman, setns-lxc, setns-pid (docker's leader by pid: no inspect per
+//! connect). PYTHON is ignored: the container's python3 runs.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,6 +76,12 @@ fn method(m: &str) -> BenchResult<(Box<dyn Method>, Vec<String>)> {
             Box::new(Setns::new(Leader::Lxc("ectx-lxc".into()))),
             nsenter(lxc_pid()?),
         ),
+        "setns-pid" => {
+            // The pure setns cost: the leader's pid given, no runtime client asked.
+            let pid = inspect("docker", "ectx-docker")?;
+            let p: u32 = pid.parse().map_err(|_| format!("docker inspect said {pid:?}"))?;
+            (Box::new(Setns::new(Leader::Pid(p))), nsenter(pid))
+        }
         other => return Err(format!("unknown container method {other:?}")),
     })
 }
