@@ -79,7 +79,9 @@ fn method(m: &str) -> BenchResult<(Box<dyn Method>, Vec<String>)> {
         "setns-pid" => {
             // The pure setns cost: the leader's pid given, no runtime client asked.
             let pid = inspect("docker", "ectx-docker")?;
-            let p: u32 = pid.parse().map_err(|_| format!("docker inspect said {pid:?}"))?;
+            let p: u32 = pid
+                .parse()
+                .map_err(|_| format!("docker inspect said {pid:?}"))?;
             (Box::new(Setns::new(Leader::Pid(p))), nsenter(pid))
         }
         other => return Err(format!("unknown container method {other:?}")),

@@ -57,15 +57,33 @@ def send(dst, h, body, rt=0, f=0, src=None):
 
 
 def die(*a):
-    # Exit now, and kill the programs our functions started (our process group) from a forked
-    # helper a moment later, so our own exit is a clean one for sudo/su/doas to report.
-    g = os.getpgrp()
-    if g == os.getpid() and not os.fork():
-        # The helper holds none of our streams: the parent must see them end at once.
-        os.closerange(0, 4096)
-        select.select([], [], [], .1)
-        os.killpg(g, 9)
-    os._exit(0)
+    # Exit, killing the programs our functions started (our process group). Reap every child
+    # that is gone first (stage 1's inflater too), so nothing is left to a container's init
+    # that never reaps (sleep, an app as PID 1). Then move to a group held by an anchor child
+    # (gone again at once) and kill the old group: our own exit stays a clean one. A session
+    # leader cannot move (docker exec, sudo on a pty): the group kill ends it too.
+    try:
+        try:
+            while os.waitpid(-1, 1)[0]:
+                pass
+        except OSError:
+            pass
+        g = os.getpgrp()
+        if g == os.getpid():
+            h = os.fork()
+            if not h:
+                select.select([], [], [])
+            try:
+                os.setpgid(h, h)
+                os.setpgid(0, h)
+            except OSError:
+                pass
+            os.kill(h, 9)
+            os.waitpid(h, 0)
+            # As a container's PID 1 this is kill(-1): ESRCH when nothing else is left.
+            os.killpg(g, 9)
+    finally:
+        os._exit(0)
 
 
 # stdio capture: fd -> [logger, level, partial line]

@@ -652,3 +652,94 @@ fn named_custom_methods_from_the_config_file() {
     assert_eq!(out.status.code(), Some(2));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Zombie children of `pid` (a container's init that never reaps).
+fn zombies_of(pid: &str) -> usize {
+    sh(&format!(
+        "ps -eo ppid=,stat= | awk '$1 == {pid} && $2 ~ /^Z/' | wc -l"
+    ))
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn contexts_leave_no_zombie_under_a_container_init_that_never_reaps() {
+    if !containers() {
+        return;
+    }
+    // PID 1 of these containers is `sleep infinity`: whatever a context leaves to it stays.
+    let docker = sh("docker inspect -f '{{.State.Pid}}' ectx-docker");
+    let lxc = sh("lxc-info -n ectx-lxc -pH");
+    let before = (zombies_of(&docker), zombies_of(&lxc));
+    let (router, _) = router();
+    let mark = format!("ECTX_ZMARK={}", std::process::id());
+    for _ in 0..3 {
+        for m in [
+            Box::new(Container::docker("ectx-docker").arg("-e").arg(&mark)) as Box<dyn Method>,
+            Box::new(Container::lxc("ectx-lxc").arg("--set-var").arg(&mark)),
+            Box::new(Setns::new(Leader::Docker("ectx-docker".into()))),
+        ] {
+            let ctx = router.connect(m.as_ref()).unwrap();
+            ctx.call("os.system", vec!["true".into()]).unwrap();
+            ctx.shutdown().unwrap();
+        }
+    }
+    // Nothing of theirs lives on (a helper of the stub's exit carries its environment).
+    let t0 = Instant::now();
+    while !processes_with_env(&mark).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "left behind: {:?}",
+            processes_with_env(&mark)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!((zombies_of(&docker), zombies_of(&lxc)), before);
+}
+
+#[test]
+fn a_context_exits_by_itself_on_shutdown_without_help() {
+    // The host kills a context that has not exited EXIT_GRACE after SHUTDOWN: a stub whose own
+    // exit hung (its group kill raised) would only show as that kill. So: gone well before it.
+    let (router, _) = router();
+    for m in [
+        Box::new(econtext::Local::new().python(python())) as Box<dyn Method>,
+        Box::new(BecomeUser::sudo("root")),
+    ] {
+        let ctx = router.connect(m.as_ref()).unwrap();
+        let Value::Int(pid) = ctx.call("os.getpid", vec![]).unwrap() else {
+            panic!()
+        };
+        ctx.call("os.system", vec!["true".into()]).unwrap();
+        let t0 = Instant::now();
+        ctx.shutdown().unwrap();
+        while alive(pid as u32) {
+            assert!(
+                t0.elapsed() < Duration::from_millis(500),
+                "{}: still there after shutdown",
+                ctx.name()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    if !containers() {
+        return;
+    }
+    // A throwaway container whose PID 1 is the stub itself: it ends, and the container with it.
+    let name = format!("ectx-run-{}", std::process::id());
+    let ctx = router
+        .connect(
+            &Container::docker_run("localhost/pyroot")
+                .arg("--network=none")
+                .arg("--name")
+                .arg(&name),
+        )
+        .unwrap();
+    assert_eq!(ctx.call("os.getpid", vec![]).unwrap(), Value::Int(1));
+    ctx.shutdown().unwrap();
+    let t0 = Instant::now();
+    while !sh(&format!("docker ps -aq --filter name=^{name}$")).is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(5), "{name} still there");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
