@@ -118,7 +118,7 @@ impl Router {
         let recipe_timeout = recipe.connect_timeout;
         self.shared.submit(Cmd::Connect {
             id,
-            recipe,
+            recipe: Box::new(recipe),
             enter,
             done: done.clone(),
             gone: gone.clone(),

@@ -36,7 +36,7 @@ pub(crate) enum Cmd {
     /// Start a context.
     Connect {
         id: ContextId,
-        recipe: Recipe,
+        recipe: Box<Recipe>,
         /// Namespaces to enter (setns), resolved by the caller's thread.
         enter: Option<Box<crate::connect::setns::Resolved>>,
         done: Arc<Latch<Result<(), Error>>>,
@@ -389,7 +389,7 @@ impl Broker {
                 enter,
                 done,
                 gone,
-            } => self.connect(id, recipe, enter, done, gone),
+            } => self.connect(id, *recipe, enter, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
             Cmd::Expect { handle, slot } => {
                 // A context that went before this got here: what waits on it ends now.

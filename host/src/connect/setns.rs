@@ -320,8 +320,8 @@ fn find_python(root: &Path, python: Option<&str>, path: &str) -> Option<String> 
         None => vec!["python3", "python"],
     };
     for n in names {
-        if n.starts_with('/') {
-            if root.join(&n[1..]).symlink_metadata().is_ok() {
+        if let Some(rel) = n.strip_prefix('/') {
+            if root.join(rel).symlink_metadata().is_ok() {
                 return Some(n.to_string());
             }
             continue;
