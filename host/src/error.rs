@@ -93,6 +93,17 @@ pub enum Error {
     Usage(String),
     /// An OS-level IO failure in the host.
     Io(String),
+    /// A file could not be put or fetched: which one, where, and why.
+    File {
+        /// The context whose file it is (`local` for this host's side).
+        context: String,
+        /// The path as given.
+        path: String,
+        /// What went wrong, for a program to match.
+        kind: crate::FileErrorKind,
+        /// The system's words for it.
+        detail: String,
+    },
 }
 
 impl fmt::Display for Error {
@@ -146,6 +157,12 @@ impl fmt::Display for Error {
             Error::RouterClosed => f.write_str("the router was shut down"),
             Error::Usage(m) => f.write_str(m),
             Error::Io(m) => write!(f, "I/O error: {m}"),
+            Error::File {
+                context,
+                path,
+                kind,
+                detail,
+            } => write!(f, "{context}: {path}: {kind:?}: {detail}"),
         }
     }
 }

@@ -40,8 +40,9 @@ pub(crate) mod sys;
 mod text;
 
 pub use api::{
-    ByteReader, ByteWriter, CallBuilder, CallHandle, Context, ExitStatus, Process, ProcessBuilder,
-    Receiver, Router, RouterOptions, Select, Sender,
+    sha256_file, ByteReader, ByteWriter, CallBuilder, CallHandle, Context, ExitStatus,
+    FileErrorKind, GetOptions, Process, ProcessBuilder, PutOptions, Receiver, Router,
+    RouterOptions, Select, Sender, Transfer,
 };
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{

@@ -32,3 +32,6 @@ pub const PROCESS_PY: &str = include_str!("../python/process.py");
 /// its ssh program, whose invocations reach another context. Served from the host binary the
 /// first time a context runs one.
 pub const FAKESSH_PY: &str = include_str!("../python/fakessh.py");
+
+/// `econtext_files`: put and get (docs/files.md), served on demand.
+pub const FILES_PY: &str = include_str!("../python/files.py");

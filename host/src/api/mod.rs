@@ -2,12 +2,14 @@
 
 mod channel;
 mod context;
+mod files;
 mod process;
 mod router;
 mod select;
 
 pub use channel::{ByteReader, ByteWriter, Receiver, Sender};
 pub use context::{CallBuilder, CallHandle, Context};
+pub use files::{sha256_file, FileErrorKind, GetOptions, PutOptions, Transfer};
 pub use process::{ExitStatus, Process, ProcessBuilder};
 pub use router::{Router, RouterOptions};
 pub use select::Select;

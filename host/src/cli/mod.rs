@@ -14,6 +14,7 @@ macro_rules! say {
 use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
 mod fakessh;
+mod files;
 mod run;
 mod shell;
 mod stream;
@@ -175,6 +176,16 @@ const CALL_FLAGS: &[&str] = &[
     "--timeout",
     "--connect-timeout",
     "--kw",
+    "--mode",
+    "--owner",
+    "--group",
+    "--preserve",
+    "--no-verify",
+    "--mkdirs",
+    "--skip-unchanged",
+    "--no-overwrite",
+    "--no-fsync",
+    "--follow-symlinks",
 ];
 
 /// Edit distance between two short strings.
@@ -247,6 +258,8 @@ pub struct CallCmd {
     pub argv: Vec<String>,
     /// `run --ssh-to TO`: where the program's ssh invocations go.
     pub ssh_to: Option<String>,
+    /// `put` / `get`: how the file moves.
+    pub put: crate::PutOptions,
 }
 
 /// The subcommand of a [`CallCmd`].
@@ -262,6 +275,10 @@ pub enum Mode {
     Shell,
     /// `rsync`, `scp`, `sftp`, `git`: a local tool with econtext as its ssh.
     Tool(Tool),
+    /// `put TARGET LOCAL REMOTE`.
+    Put,
+    /// `get TARGET REMOTE LOCAL`.
+    Get,
 }
 
 /// Options of the connection method, from the command line.
@@ -327,6 +344,8 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             Some("stream") => break Mode::Stream,
             Some("run") => break Mode::Run,
             Some("shell") => break Mode::Shell,
+            Some("put") => break Mode::Put,
+            Some("get") => break Mode::Get,
             Some(t) if Tool::from_name(t).is_some() => {
                 break Mode::Tool(Tool::from_name(t).unwrap_or(Tool::Rsync))
             }
@@ -343,8 +362,8 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                     "command",
                     other,
                     &[
-                        "call", "stream", "run", "shell", "rsync", "scp", "sftp", "git", "help",
-                        "version",
+                        "call", "stream", "run", "shell", "put", "get", "rsync", "scp", "sftp",
+                        "git", "help", "version",
                     ],
                     "`econtext --help`",
                 ))
@@ -368,6 +387,7 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         raw: false,
         argv: vec![],
         ssh_to: None,
+        put: crate::PutOptions::default(),
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -382,6 +402,32 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "--raw" if c.mode == Mode::Stream => c.raw = true,
             "--ssh-to" if c.mode == Mode::Run => {
                 c.ssh_to = Some(it.next().ok_or("--ssh-to needs a TARGET (where ssh goes)")?)
+            }
+            "--mode" if matches!(c.mode, Mode::Put) => {
+                let v = it.next().ok_or("--mode needs octal permission bits, e.g. 0640")?;
+                c.put.mode = Some(
+                    u32::from_str_radix(v.trim_start_matches("0o"), 8)
+                        .ok()
+                        .filter(|m| *m <= 0o7777)
+                        .ok_or_else(|| format!("--mode {v:?}: expected octal bits, e.g. 0640"))?,
+                );
+            }
+            "--owner" if c.mode == Mode::Put => {
+                c.put.owner = Some(it.next().ok_or("--owner needs a user name or uid")?)
+            }
+            "--group" if c.mode == Mode::Put => {
+                c.put.group = Some(it.next().ok_or("--group needs a group name or gid")?)
+            }
+            "--preserve" if matches!(c.mode, Mode::Put | Mode::Get) => {
+                c.put.preserve_times = true
+            }
+            "--no-verify" if matches!(c.mode, Mode::Put | Mode::Get) => c.put.verify = false,
+            "--mkdirs" if c.mode == Mode::Put => c.put.mkdirs = true,
+            "--skip-unchanged" if c.mode == Mode::Put => c.put.skip_unchanged = true,
+            "--no-overwrite" if c.mode == Mode::Put => c.put.overwrite = false,
+            "--no-fsync" if c.mode == Mode::Put => c.put.fsync = false,
+            "--follow-symlinks" if matches!(c.mode, Mode::Put | Mode::Get) => {
+                c.put.follow_symlinks = true
             }
             "-v" => c.verbosity = 1,
             "-q" => c.verbosity = -1,
@@ -462,6 +508,18 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
                 t.name(),
                 t.name().to_uppercase()
             ));
+        }
+        return Ok(Command::Call(Box::new(c)));
+    }
+    if matches!(c.mode, Mode::Put | Mode::Get) {
+        c.argv = pos.collect();
+        if c.argv.len() != 2 {
+            return Err(if c.mode == Mode::Put {
+                "usage: econtext put TARGET LOCAL REMOTE [--mode M] [--owner U] [--group G] [--preserve] [--mkdirs] [--skip-unchanged] (see `econtext --help`)"
+            } else {
+                "usage: econtext get TARGET REMOTE LOCAL [--preserve] (see `econtext --help`)"
+            }
+            .into());
         }
         return Ok(Command::Call(Box::new(c)));
     }
@@ -928,6 +986,7 @@ pub fn run(cmd: Command) -> i32 {
         }
         Mode::Tool(t) => return fakessh::run(&ctx, t, c),
         Mode::Shell => return shell::run(&ctx, c),
+        Mode::Put | Mode::Get => return files::run(&ctx, c),
         Mode::Call => {}
     }
     let mut b = match ctx.build(&c.function) {

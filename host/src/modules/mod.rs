@@ -16,12 +16,13 @@ use econtext_core::body::{ByteBuf, Module, ModuleReply};
 use crate::Error;
 
 /// Modules every host serves from its own binary: the spawn routine for `via` hops, the
-/// channel runtime, the process runtime and fakessh.
+/// channel runtime, the process runtime, fakessh and files.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("econtext_spawn", econtext_stub::SPAWN_PY),
     ("econtext_channel", econtext_stub::CHANNEL_PY),
     ("econtext_process", econtext_stub::PROCESS_PY),
     ("econtext_fakessh", econtext_stub::FAKESSH_PY),
+    ("econtext_files", econtext_stub::FILES_PY),
 ];
 
 /// Most modules preloaded with one reply.
@@ -298,6 +299,7 @@ mod tests {
             vec![
                 "econtext_channel",
                 "econtext_fakessh",
+                "econtext_files",
                 "econtext_process",
                 "econtext_spawn",
                 "escape",

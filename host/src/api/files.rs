@@ -1,0 +1,505 @@
+//! Files: `Context::put` and `Context::get`, streamed over a channel, atomic and verified at the
+//! far end (docs/files.md). The remote half is `econtext_files` (stub/python/files.py).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use crate::{Context, Error, Value};
+
+/// Bytes per channel item.
+const CHUNK: usize = 1 << 18;
+
+/// How a file is put.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutOptions {
+    /// Permission bits (default: the source file's, or 0666 minus the remote umask for a
+    /// reader).
+    pub mode: Option<u32>,
+    /// Owner by name or uid (needs the right to chown there).
+    pub owner: Option<String>,
+    /// Group by name or gid.
+    pub group: Option<String>,
+    /// Copy the source's access and modification times.
+    pub preserve_times: bool,
+    /// Create missing parent directories.
+    pub mkdirs: bool,
+    /// fsync the file and its directory before reporting success (default on).
+    pub fsync: bool,
+    /// Compare sha256 first and send nothing when the destination already has these bytes.
+    pub skip_unchanged: bool,
+    /// Replace an existing destination (default on).
+    pub overwrite: bool,
+    /// Write through a symlink at the destination (default: refuse it).
+    pub follow_symlinks: bool,
+    /// Compare the sha256 of what arrived with what was sent (default on; the write stays
+    /// atomic either way).
+    pub verify: bool,
+}
+
+impl Default for PutOptions {
+    fn default() -> Self {
+        PutOptions {
+            mode: None,
+            owner: None,
+            group: None,
+            preserve_times: false,
+            mkdirs: false,
+            fsync: true,
+            skip_unchanged: false,
+            overwrite: true,
+            follow_symlinks: false,
+            verify: true,
+        }
+    }
+}
+
+/// How a file is fetched.
+#[derive(Debug, Clone, Default)]
+pub struct GetOptions {
+    /// Copy the remote file's permission bits and times to the local file.
+    pub preserve: bool,
+    /// Read through a symlink at the remote path (default: refuse it).
+    pub follow_symlinks: bool,
+}
+
+/// What moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    /// Bytes sent (0 when skipped).
+    pub bytes: u64,
+    /// sha256 of the content, hex.
+    pub sha256: String,
+    /// Nothing was sent: the destination had the same content already.
+    pub skipped: bool,
+}
+
+/// Why a file operation failed (the kinds of docs/files.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FileErrorKind {
+    /// No such file or directory.
+    NotFound,
+    /// The account may not read or write there.
+    PermissionDenied,
+    /// The path is (or names) a directory.
+    IsADirectory,
+    /// A component of the path is not a directory.
+    NotADirectory,
+    /// The disk (or quota) is full.
+    NoSpace,
+    /// It exists and overwriting was off.
+    Exists,
+    /// A symlink where following was not asked for.
+    Symlink,
+    /// A `..` component (refused, never resolved).
+    BadPath,
+    /// A read-only file system.
+    ReadOnly,
+    /// A device, fifo or socket: never replaced or read as a file.
+    NotRegular,
+    /// The owner or group does not exist there.
+    UnknownUser,
+    /// What arrived is not what was sent (sha256 differs).
+    Checksum,
+    /// The stream ended early (the sender failed or went).
+    Incomplete,
+    /// Any other I/O error.
+    Io,
+}
+
+impl FileErrorKind {
+    /// From the remote module's name for it.
+    pub fn from_name(s: &str) -> FileErrorKind {
+        match s {
+            "not_found" => FileErrorKind::NotFound,
+            "permission_denied" => FileErrorKind::PermissionDenied,
+            "is_a_directory" => FileErrorKind::IsADirectory,
+            "not_a_directory" => FileErrorKind::NotADirectory,
+            "no_space" => FileErrorKind::NoSpace,
+            "exists" => FileErrorKind::Exists,
+            "symlink" => FileErrorKind::Symlink,
+            "bad_path" => FileErrorKind::BadPath,
+            "read_only" => FileErrorKind::ReadOnly,
+            "not_regular" => FileErrorKind::NotRegular,
+            "unknown_user" => FileErrorKind::UnknownUser,
+            "checksum" => FileErrorKind::Checksum,
+            "incomplete" => FileErrorKind::Incomplete,
+            _ => FileErrorKind::Io,
+        }
+    }
+
+    fn of_io(e: &std::io::Error) -> FileErrorKind {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::NotFound => FileErrorKind::NotFound,
+            K::PermissionDenied => FileErrorKind::PermissionDenied,
+            K::IsADirectory => FileErrorKind::IsADirectory,
+            K::NotADirectory => FileErrorKind::NotADirectory,
+            K::StorageFull | K::QuotaExceeded => FileErrorKind::NoSpace,
+            K::AlreadyExists => FileErrorKind::Exists,
+            K::ReadOnlyFilesystem => FileErrorKind::ReadOnly,
+            _ => FileErrorKind::Io,
+        }
+    }
+}
+
+fn local_err(path: &Path, e: std::io::Error) -> Error {
+    Error::File {
+        context: "local".into(),
+        path: path.display().to_string(),
+        kind: FileErrorKind::of_io(&e),
+        detail: e.to_string(),
+    }
+}
+
+/// A remote `econtext_files.FileError` as `Error::File`; anything else unchanged.
+fn remote_err(ctx: &Context, e: Error) -> Error {
+    match e {
+        Error::Remote(r) if r.type_name == "econtext_files.FileError" => {
+            let mut parts = r.message.splitn(3, ": ");
+            let kind = FileErrorKind::from_name(parts.next().unwrap_or(""));
+            let path = parts.next().unwrap_or("").to_string();
+            let detail = parts.next().unwrap_or("").to_string();
+            Error::File {
+                context: ctx.name().to_string(),
+                path,
+                kind,
+                detail,
+            }
+        }
+        other => other,
+    }
+}
+
+fn hex(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// sha256 of a local file, hex.
+pub fn sha256_file(path: &Path) -> Result<String, Error> {
+    let mut f = File::open(path).map_err(|e| local_err(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| local_err(path, e))?;
+        if n == 0 {
+            return Ok(hex(&h.finalize()));
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+fn opt_str(v: &Option<String>) -> Value {
+    v.clone().map(Value::Str).unwrap_or(Value::None)
+}
+
+fn secs(t: std::io::Result<std::time::SystemTime>) -> f64 {
+    t.ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl Context {
+    /// Put the local file `local` at `remote` on this context (atomic: a temporary in the
+    /// destination directory renamed over it once every byte is in and its sha256 matches).
+    pub fn put(&self, local: &Path, remote: &str, o: &PutOptions) -> Result<Transfer, Error> {
+        let meta = std::fs::metadata(local).map_err(|e| local_err(local, e))?;
+        if meta.is_dir() {
+            return Err(local_err(
+                local,
+                std::io::Error::from(std::io::ErrorKind::IsADirectory),
+            ));
+        }
+        let mut o = o.clone();
+        if o.mode.is_none() {
+            use std::os::unix::fs::PermissionsExt;
+            o.mode = Some(meta.permissions().mode() & 0o7777);
+        }
+        let times = o
+            .preserve_times
+            .then(|| (secs(meta.accessed()), secs(meta.modified())));
+        if o.skip_unchanged {
+            let mine = sha256_file(local)?;
+            let theirs = self
+                .call(
+                    "econtext_files.digest",
+                    vec![remote.into(), self::opts(&o, None)],
+                )
+                .map_err(|e| remote_err(self, e))?;
+            if theirs == Value::Str(mine.clone()) {
+                return Ok(Transfer {
+                    bytes: 0,
+                    sha256: mine,
+                    skipped: true,
+                });
+            }
+        }
+        let f = File::open(local).map_err(|e| local_err(local, e))?;
+        self.put_inner(f, local, remote, &o, times)
+    }
+
+    /// Put the bytes of `source` at `remote` (as [`Context::put`]; mode default 0666 minus the
+    /// remote umask).
+    pub fn put_reader(
+        &self,
+        source: impl Read,
+        remote: &str,
+        o: &PutOptions,
+    ) -> Result<Transfer, Error> {
+        self.put_inner(source, Path::new("<reader>"), remote, o, None)
+    }
+
+    fn put_inner(
+        &self,
+        mut source: impl Read,
+        shown: &Path,
+        remote: &str,
+        o: &PutOptions,
+        times: Option<(f64, f64)>,
+    ) -> Result<Transfer, Error> {
+        let (tx, call) = self.stream_to(
+            "econtext_files.put",
+            vec![remote.into(), opts(o, times)],
+        )?;
+        let mut h = Sha256::new();
+        let mut sent = 0u64;
+        let mut failed = None;
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            let n = match read_full(&mut source, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    failed = Some(local_err(shown, e));
+                    break;
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            h.update(&buf);
+            sent += n as u64;
+            // A failed send means the far end stopped (its error comes with the call).
+            if tx.send(Value::Bytes(buf)).is_err() {
+                break;
+            }
+        }
+        let digest = hex(&h.finalize());
+        if failed.is_none() {
+            let end = if o.verify {
+                format!("sha256:{digest}")
+            } else {
+                "unverified".into()
+            };
+            let _ = tx.send(Value::Str(end));
+        }
+        // Without the checksum item the far end discards what it got.
+        drop(tx);
+        let r = call.wait().map_err(|e| remote_err(self, e));
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let r = r?;
+        let got = match &r {
+            Value::Dict(kv) => kv.iter().find_map(|(k, v)| match (k, v) {
+                (Value::Str(k), Value::Str(v)) if k == "sha256" => Some(v.clone()),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if o.verify && got.as_deref() != Some(digest.as_str()) {
+            return Err(Error::File {
+                context: self.name().to_string(),
+                path: remote.to_string(),
+                kind: FileErrorKind::Checksum,
+                detail: format!("sent {digest}, the far end reports {got:?}"),
+            });
+        }
+        Ok(Transfer {
+            bytes: sent,
+            sha256: digest,
+            skipped: false,
+        })
+    }
+
+    /// Fetch `remote` from this context into the local file `local` (atomic: a temporary
+    /// beside it, renamed over it once complete and verified).
+    pub fn get(&self, remote: &str, local: &Path, o: &GetOptions) -> Result<Transfer, Error> {
+        let dir = match local.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if local.is_dir() {
+            return Err(local_err(
+                local,
+                std::io::Error::from(std::io::ErrorKind::IsADirectory),
+            ));
+        }
+        let name = local
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "file".into());
+        let tmp = dir.join(format!(".{name}.econtext-{}", std::process::id()));
+        let result = (|| {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)
+                .map_err(|e| local_err(&tmp, e))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+            let (t, meta) = self.get_inner(remote, &mut w, local, o)?;
+            let f = w
+                .into_inner()
+                .map_err(|e| local_err(local, e.into_error()))?;
+            if o.preserve {
+                use std::os::unix::fs::PermissionsExt;
+                if let Some(m) = meta.mode {
+                    f.set_permissions(std::fs::Permissions::from_mode(m))
+                        .map_err(|e| local_err(local, e))?;
+                }
+                if let Some(mt) = meta.mtime {
+                    let t = UNIX_EPOCH + Duration::from_secs_f64(mt.max(0.0));
+                    f.set_modified(t).map_err(|e| local_err(local, e))?;
+                }
+            }
+            f.sync_all().map_err(|e| local_err(local, e))?;
+            std::fs::rename(&tmp, local).map_err(|e| local_err(local, e))?;
+            Ok(t)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    /// Fetch `remote` into any writer (verified: the sha256 of what was written must match the
+    /// far end's).
+    pub fn get_writer(
+        &self,
+        remote: &str,
+        mut dest: impl Write,
+        o: &GetOptions,
+    ) -> Result<Transfer, Error> {
+        self.get_inner(remote, &mut dest, Path::new("<writer>"), o)
+            .map(|(t, _)| t)
+    }
+
+    fn get_inner(
+        &self,
+        remote: &str,
+        dest: &mut dyn Write,
+        shown: &Path,
+        o: &GetOptions,
+    ) -> Result<(Transfer, Meta), Error> {
+        let opts = Value::Dict(vec![(
+            Value::Str("follow".into()),
+            Value::Bool(o.follow_symlinks),
+        )]);
+        let rx = self.stream("econtext_files.read", vec![remote.into(), opts])?;
+        let mut h = Sha256::new();
+        let mut n = 0u64;
+        let mut meta = Meta::default();
+        let mut sent = None;
+        for item in &rx {
+            match item.map_err(|e| remote_err(self, e))? {
+                Value::Bytes(b) => {
+                    h.update(&b);
+                    n += b.len() as u64;
+                    dest.write_all(&b).map_err(|e| local_err(shown, e))?;
+                }
+                Value::Dict(kv) => meta = Meta::from(&kv),
+                Value::Str(s) => sent = Some(s),
+                other => {
+                    return Err(Error::Protocol {
+                        context: self.name().to_string(),
+                        reason: format!("unexpected item in a file stream: {other:?}"),
+                    })
+                }
+            }
+        }
+        dest.flush().map_err(|e| local_err(shown, e))?;
+        let got = hex(&h.finalize());
+        let kind = match &sent {
+            None => Some(FileErrorKind::Incomplete),
+            Some(s) if s.strip_prefix("sha256:") != Some(got.as_str()) => {
+                Some(FileErrorKind::Checksum)
+            }
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            return Err(Error::File {
+                context: self.name().to_string(),
+                path: remote.to_string(),
+                kind,
+                detail: format!("received {got}, the far end sent {sent:?}"),
+            });
+        }
+        Ok((
+            Transfer {
+                bytes: n,
+                sha256: got,
+                skipped: false,
+            },
+            meta,
+        ))
+    }
+}
+
+#[derive(Debug, Default)]
+struct Meta {
+    mode: Option<u32>,
+    mtime: Option<f64>,
+}
+
+impl Meta {
+    fn from(kv: &[(Value, Value)]) -> Meta {
+        let mut m = Meta::default();
+        for (k, v) in kv {
+            match (k, v) {
+                (Value::Str(k), Value::Int(i)) if k == "mode" => m.mode = u32::try_from(*i).ok(),
+                (Value::Str(k), Value::Float(f)) if k == "mtime" => m.mtime = Some(*f),
+                (Value::Str(k), Value::Int(i)) if k == "mtime" => m.mtime = Some(*i as f64),
+                _ => {}
+            }
+        }
+        m
+    }
+}
+
+/// Read until `buf` is full or the source ends.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn opts(o: &PutOptions, times: Option<(f64, f64)>) -> Value {
+    let s = |k: &str| Value::Str(k.into());
+    Value::Dict(vec![
+        (s("mode"), o.mode.map(|m| Value::Int(m.into())).unwrap_or(Value::None)),
+        (s("owner"), opt_str(&o.owner)),
+        (s("group"), opt_str(&o.group)),
+        (
+            s("times"),
+            times
+                .map(|(a, m)| Value::List(vec![Value::Float(a), Value::Float(m)]))
+                .unwrap_or(Value::None),
+        ),
+        (s("mkdirs"), Value::Bool(o.mkdirs)),
+        (s("fsync"), Value::Bool(o.fsync)),
+        (s("overwrite"), Value::Bool(o.overwrite)),
+        (s("follow"), Value::Bool(o.follow_symlinks)),
+    ])
+}

@@ -1,0 +1,216 @@
+# econtext_files: Context::put / Context::get (docs/files.md). Fetched on demand, the first
+# time a file moves. Runs on Python 2.7 and 3.6+.
+#
+# put(channel, path, opts): the host streams bytes items and ends with the str "sha256:<hex>"
+# of what it sent (or "unverified" when asked not to compare). Written to an unnamed file in the destination directory (O_TMPFILE: a
+# connection killed mid-transfer leaves nothing), linked under a temporary name and renamed over
+# the destination only once everything is in and verified; on any failure the old file is
+# intact and no temporary remains.
+# read(path, opts): a generator for Context::stream: a dict of metadata, bytes items, then the
+# str "sha256:<hex>" of what was read.
+import errno
+import hashlib
+import os
+import stat
+
+CHUNK = 1 << 18
+PY3 = str is not bytes
+
+
+class FileError(Exception):
+    # args: (kind, path, detail); kind is one of docs/files.md's error kinds.
+    def __str__(s):
+        return '%s: %s: %s' % s.args
+
+
+KINDS = {errno.ENOENT: 'not_found', errno.EACCES: 'permission_denied',
+         errno.EPERM: 'permission_denied', errno.EISDIR: 'is_a_directory',
+         errno.ENOTDIR: 'not_a_directory', errno.ENOSPC: 'no_space',
+         errno.EDQUOT: 'no_space', errno.EEXIST: 'exists', errno.ELOOP: 'symlink',
+         errno.EROFS: 'read_only', errno.EFBIG: 'no_space'}
+
+
+def fail(e, path):
+    if isinstance(e, FileError):
+        raise e
+    n = getattr(e, 'errno', None)
+    raise FileError(KINDS.get(n, 'io'), path, os.strerror(n) if n else str(e))
+
+
+def check(path, opts):
+    # The path as given must not climb (no '..' component) and, unless asked to follow, must
+    # not be a symlink: both refused, never guessed.
+    if '..' in path.split('/'):
+        raise FileError('bad_path', path, "a '..' component is refused")
+    if os.path.islink(path):
+        if not opts.get('follow'):
+            raise FileError('symlink', path, 'is a symlink (follow it with follow_symlinks)')
+        path = os.path.realpath(path)
+    return path
+
+
+def digest(path, opts):
+    # sha256 hex of the file, or None when there is none (for skip-when-unchanged).
+    path = check(path, opts)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return None
+        fail(e, path)
+    try:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise FileError('is_a_directory', path, 'is a directory')
+        h = hashlib.sha256()
+        while 1:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                return h.hexdigest()
+            h.update(b)
+    finally:
+        os.close(fd)
+
+
+def ids(opts, path):
+    uid = gid = -1
+    try:
+        if opts.get('owner') is not None:
+            import pwd
+            o = opts['owner']
+            uid = int(o) if str(o).isdigit() else pwd.getpwnam(o).pw_uid
+        if opts.get('group') is not None:
+            import grp
+            g = opts['group']
+            gid = int(g) if str(g).isdigit() else grp.getgrnam(g).gr_gid
+    except KeyError as e:
+        raise FileError('unknown_user', path, 'no such user or group: %s' % e)
+    return uid, gid
+
+
+def tmpname(d, base):
+    return os.path.join(d, '.%s.econtext-%d-%s' % (base, os.getpid(),
+                                                  os.urandom(4).hex() if PY3 else
+                                                  os.urandom(4).encode('hex')))
+
+
+def put(channel, path, opts):
+    path = check(path, opts)
+    d, base = os.path.split(path)
+    d = d or '.'
+    if not base:
+        raise FileError('is_a_directory', path, 'names a directory')
+    if os.path.isdir(path):
+        raise FileError('is_a_directory', path, 'is a directory')
+    # Never rename over a device, fifo or socket (/dev/null as root would be replaced).
+    if os.path.lexists(path) and not stat.S_ISREG(os.lstat(path).st_mode) and \
+            not os.path.islink(path):
+        raise FileError('not_regular', path, 'is not a regular file')
+    if not opts.get('overwrite', True) and os.path.lexists(path):
+        raise FileError('exists', path, 'exists (overwrite is off)')
+    uid, gid = ids(opts, path)
+    if opts.get('mkdirs') and not os.path.isdir(d):
+        try:
+            os.makedirs(d)
+        except OSError as e:
+            if not os.path.isdir(d):
+                fail(e, d)
+    mode = opts.get('mode')
+    tmp = None
+    fd = -1
+    try:
+        # Unnamed until complete: nothing is left if this process is killed. Linking it needs
+        # /proc (absent in a bare chroot): else a named temporary, removed on any failure.
+        if getattr(os, 'O_TMPFILE', 0) and os.path.isdir('/proc/self/fd'):
+            try:
+                fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600)
+            except OSError:
+                fd = -1
+        if fd < 0:
+            tmp = tmpname(d, base)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        h = hashlib.sha256()
+        n = 0
+        want = None
+        for item in channel:
+            if isinstance(item, (bytes, bytearray)):
+                h.update(item)
+                n += len(item)
+                view = memoryview(item)
+                while view:
+                    view = view[os.write(fd, view):]
+            else:
+                want = item
+        got = 'sha256:' + h.hexdigest()
+        if want is None:
+            raise FileError('incomplete', path, 'the stream ended without its checksum')
+        if want != got and want != 'unverified':
+            raise FileError('checksum', path, 'sent %s, written %s' % (want, got))
+        if mode is not None:
+            os.fchmod(fd, mode)
+        else:
+            um = os.umask(0)
+            os.umask(um)
+            os.fchmod(fd, 0o666 & ~um)
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        if opts.get('fsync', True):
+            os.fsync(fd)
+        if tmp is None:
+            tmp = tmpname(d, base)
+            # A dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW), which follows the magic
+            # link to the unnamed file (plain link() would try to link the /proc entry).
+            dfd = os.open(d, os.O_RDONLY)
+            try:
+                os.link('/proc/self/fd/%d' % fd, tmp, src_dir_fd=dfd, follow_symlinks=True)
+            finally:
+                os.close(dfd)
+        os.rename(tmp, path)
+        tmp = None
+        if opts.get('times'):
+            os.utime(path, tuple(opts['times']))
+        if opts.get('fsync', True):
+            dfd = os.open(d, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        return {'bytes': n, 'sha256': got[7:]}
+    except Exception as e:
+        fail(e, path)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def read(path, opts):
+    path = check(path, opts)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        fail(e, path)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise FileError('is_a_directory', path, 'is a directory')
+        if not stat.S_ISREG(st.st_mode):
+            raise FileError('not_regular', path, 'is not a regular file')
+        yield {'size': st.st_size, 'mode': stat.S_IMODE(st.st_mode),
+               'atime': st.st_atime, 'mtime': st.st_mtime}
+        h = hashlib.sha256()
+        while 1:
+            try:
+                b = os.read(fd, CHUNK)
+            except OSError as e:
+                fail(e, path)
+            if not b:
+                break
+            h.update(b)
+            yield b
+        yield 'sha256:' + h.hexdigest()
+    finally:
+        os.close(fd)
