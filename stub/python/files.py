@@ -174,7 +174,8 @@ def put(channel, path, opts):
                 os.fsync(dfd)
             finally:
                 os.close(dfd)
-        return {'bytes': n, 'sha256': got[7:]}
+        # u'': text on python 2 too (its str would arrive as bytes).
+        return {u'bytes': n, u'sha256': u'' + got[7:]}
     except Exception as e:
         fail(e, path)
     finally:
@@ -199,8 +200,8 @@ def read(path, opts):
             raise FileError('is_a_directory', path, 'is a directory')
         if not stat.S_ISREG(st.st_mode):
             raise FileError('not_regular', path, 'is not a regular file')
-        yield {'size': st.st_size, 'mode': stat.S_IMODE(st.st_mode),
-               'atime': st.st_atime, 'mtime': st.st_mtime}
+        yield {u'size': st.st_size, u'mode': stat.S_IMODE(st.st_mode),
+               u'atime': st.st_atime, u'mtime': st.st_mtime}
         h = hashlib.sha256()
         while 1:
             try:
@@ -211,6 +212,6 @@ def read(path, opts):
                 break
             h.update(b)
             yield b
-        yield 'sha256:' + h.hexdigest()
+        yield u'sha256:' + h.hexdigest()
     finally:
         os.close(fd)

@@ -262,10 +262,8 @@ impl Context {
         o: &PutOptions,
         times: Option<(f64, f64)>,
     ) -> Result<Transfer, Error> {
-        let (tx, call) = self.stream_to(
-            "econtext_files.put",
-            vec![remote.into(), opts(o, times)],
-        )?;
+        let (tx, call) =
+            self.stream_to("econtext_files.put", vec![remote.into(), opts(o, times)])?;
         let mut h = Sha256::new();
         let mut sent = 0u64;
         let mut failed = None;
@@ -488,7 +486,10 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 fn opts(o: &PutOptions, times: Option<(f64, f64)>) -> Value {
     let s = |k: &str| Value::Str(k.into());
     Value::Dict(vec![
-        (s("mode"), o.mode.map(|m| Value::Int(m.into())).unwrap_or(Value::None)),
+        (
+            s("mode"),
+            o.mode.map(|m| Value::Int(m.into())).unwrap_or(Value::None),
+        ),
         (s("owner"), opt_str(&o.owner)),
         (s("group"), opt_str(&o.group)),
         (

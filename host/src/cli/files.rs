@@ -9,7 +9,11 @@ use crate::{Context, Error, GetOptions};
 /// `dir/` + the last component of `from`, when `to` names a directory.
 fn into_dir(to: &str, from: &str, is_dir: bool) -> String {
     if to.ends_with('/') || is_dir {
-        let base = from.trim_end_matches('/').rsplit('/').next().unwrap_or(from);
+        let base = from
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(from);
         format!("{}/{base}", to.trim_end_matches('/'))
     } else {
         to.to_string()
@@ -62,7 +66,10 @@ pub fn run(ctx: &Context, c: CallCmd) -> i32 {
             } else if c.verbosity >= 0 && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
                 let mib = t.bytes as f64 / (1 << 20) as f64;
                 if t.skipped {
-                    say!("econtext: {what}: unchanged (sha256 {}), nothing sent", &t.sha256[..16]);
+                    say!(
+                        "econtext: {what}: unchanged (sha256 {}), nothing sent",
+                        &t.sha256[..16]
+                    );
                 } else {
                     say!(
                         "econtext: {what}: {mib:.1} MiB in {secs:.2} s ({:.0} MiB/s), sha256 {}",
