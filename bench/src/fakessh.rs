@@ -12,7 +12,7 @@ use econtext::fakessh::Gateway;
 use super::{median, min, ms, quiet_router, testenv, BenchResult, TestEnv};
 
 /// The release `econtext` binary beside this benchmark.
-fn cli() -> BenchResult<PathBuf> {
+pub(crate) fn cli() -> BenchResult<PathBuf> {
     let me = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let p = me.with_file_name("econtext");
     if !p.exists() {
@@ -25,10 +25,10 @@ fn cli() -> BenchResult<PathBuf> {
 }
 
 /// A scratch directory (removed on drop) that the test users can write.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(tag: &str) -> BenchResult<Scratch> {
+    pub(crate) fn new(tag: &str) -> BenchResult<Scratch> {
         let d = std::env::temp_dir().join(format!("econtext-bench-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).map_err(|e| format!("{}: {e}", d.display()))?;
@@ -43,7 +43,7 @@ impl Drop for Scratch {
     }
 }
 
-fn sh(line: &str) -> BenchResult<String> {
+pub(crate) fn sh(line: &str) -> BenchResult<String> {
     let out = Command::new("sh")
         .args(["-c", line])
         .output()
@@ -58,7 +58,7 @@ fn sh(line: &str) -> BenchResult<String> {
 }
 
 /// `mib` MiB of random bytes in `dir/data`.
-fn data_file(dir: &Path, mib: usize) -> BenchResult<PathBuf> {
+pub(crate) fn data_file(dir: &Path, mib: usize) -> BenchResult<PathBuf> {
     let p = dir.join("data");
     sh(&format!("head -c {}M /dev/urandom > {}", mib, p.display()))?;
     Ok(p)
@@ -74,7 +74,7 @@ fn ssh_line(env: &TestEnv) -> String {
 }
 
 /// The econtext TARGET and options for ectest on the private sshd.
-fn target(env: &TestEnv) -> Vec<String> {
+pub(crate) fn target(env: &TestEnv) -> Vec<String> {
     vec![
         format!("ssh:ectest@127.0.0.1:{}", env.port),
         "-i".into(),
@@ -85,7 +85,7 @@ fn target(env: &TestEnv) -> Vec<String> {
 }
 
 /// Run `make()` `runs` times, each after `reset`; durations of successful runs.
-fn timed(
+pub(crate) fn timed(
     runs: usize,
     mut reset: impl FnMut() -> BenchResult<()>,
     mut make: impl FnMut() -> Command,
@@ -112,7 +112,7 @@ fn timed(
 }
 
 /// The JSON fields of `bytes` moved through econtext (`e`) and directly (`d`).
-fn compared(bytes: usize, e: &[Duration], d: &[Duration]) -> String {
+pub(crate) fn compared(bytes: usize, e: &[Duration], d: &[Duration]) -> String {
     let (em, dm) = (median(e), median(d));
     format!(
         "\"gbps\":{:.3},\"runs\":[{}],\"direct_gbps\":{:.3},\"direct_runs\":[{}],\"of_direct\":{:.3}",
@@ -162,7 +162,7 @@ fn transfer(
     Ok(compared(bytes, &e, &d))
 }
 
-fn sha(p: &Path) -> BenchResult<String> {
+pub(crate) fn sha(p: &Path) -> BenchResult<String> {
     sh(&format!("sha256sum < {}", p.display()))
 }
 

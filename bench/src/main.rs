@@ -28,6 +28,7 @@
 
 mod containers;
 mod fakessh;
+mod files;
 mod streams;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -54,7 +55,7 @@ fn main() {
         eprintln!(
             "usage: econtext-bench bootstrap|roundtrip|fanout|ssh-bootstrap|ssh-roundtrip|\
 bytes-before-first-reply|stream-down|stream-up|ssh-stream|pingpong|busy-roundtrip|\
-slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
+slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD|files-ssh|files-local|files-small PYTHON N\n       econtext-bench sudo2 PYTHON N [ROUNDTRIPS]"
         );
         std::process::exit(2);
     }
@@ -84,6 +85,9 @@ slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD PYTHON 
         "run-cat" => fakessh::run_cat(python, n),
         "fakessh-start" => fakessh::start(python, n),
         w if w.starts_with("ctr-") => containers::boot(&w[4..], n),
+        "files-ssh" => files::ssh(python, n),
+        "files-local" => files::local(python, n),
+        "files-small" => files::small(python, n),
         "sudo2" => {
             let m = match args.get(4).map(|a| a.parse::<usize>()) {
                 None => 1000,

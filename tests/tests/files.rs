@@ -512,6 +512,17 @@ fn cli_put_and_get() {
     assert_eq!(sh(&format!("stat -c %a {}", put.display())), "600");
     let o = run(&["get", &target, &put.display().to_string(), "-"]);
     assert_eq!(o.stdout, b"x = 1\n");
+    // Unverified: no hashing either end, still atomic.
+    let o = run(&[
+        "put",
+        &target,
+        &src.display().to_string(),
+        &d.s("nv"),
+        "--no-verify",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read(d.path("nv")).unwrap(), b"x = 1\n");
     let o = run(&["get", &target, &d.s("nope"), &d.s("x")]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("NotFound"));

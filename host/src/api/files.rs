@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::{Context, Error, Value};
 
 /// Bytes per channel item.
-const CHUNK: usize = 1 << 18;
+const CHUNK: usize = 1 << 16;
 
 /// How a file is put.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,14 +280,20 @@ impl Context {
                 break;
             }
             buf.truncate(n);
-            h.update(&buf);
+            if o.verify {
+                h.update(&buf);
+            }
             sent += n as u64;
             // A failed send means the far end stopped (its error comes with the call).
             if tx.send(Value::Bytes(buf)).is_err() {
                 break;
             }
         }
-        let digest = hex(&h.finalize());
+        let digest = if o.verify {
+            hex(&h.finalize())
+        } else {
+            String::new()
+        };
         if failed.is_none() {
             let end = if o.verify {
                 format!("sha256:{digest}")
@@ -502,5 +508,6 @@ fn opts(o: &PutOptions, times: Option<(f64, f64)>) -> Value {
         (s("fsync"), Value::Bool(o.fsync)),
         (s("overwrite"), Value::Bool(o.overwrite)),
         (s("follow"), Value::Bool(o.follow_symlinks)),
+        (s("verify"), Value::Bool(o.verify)),
     ])
 }

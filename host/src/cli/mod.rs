@@ -31,6 +31,8 @@ USAGE:
     econtext [-v | -q] run TARGET [OPTIONS] -- CMD [ARG...]
     econtext [-v | -q] run FROM --ssh-to TO [OPTIONS] -- CMD [ARG...]
     econtext [-v | -q] shell TARGET [OPTIONS]
+    econtext [-v | -q] put TARGET LOCAL REMOTE [FILE OPTIONS]
+    econtext [-v | -q] get TARGET REMOTE LOCAL [--preserve]
     econtext [-v | -q] rsync TARGET [OPTIONS] -- [RSYNC ARG...]
     econtext [-v | -q] scp TARGET [OPTIONS] -- [SCP ARG...]
     econtext [-v | -q] sftp TARGET [OPTIONS] [-- SFTP ARG...]
@@ -63,6 +65,16 @@ tool's exit status is returned.
 `shell` opens the account's login shell on a pty at the end of the chain (e.g.
 ssh:bastion/sudo:app/ssh:billing0): this terminal goes to raw mode (restored on exit), its
 size and size changes follow, ^C and ^Z act there, and the shell's exit status is returned.
+
+`put` copies LOCAL (`-`: stdin) to REMOTE on the target and `get` REMOTE to LOCAL (`-`:
+stdout), streamed, atomic (a temporary in the destination directory renamed over it once
+complete; on any failure the old file is intact and nothing is left) and verified (sha256 both
+ends). A REMOTE ending in `/` (or a LOCAL directory for get) takes the source's name. FILE
+OPTIONS: --mode 0640, --owner USER, --group GROUP, --preserve (times; get: mode and mtime),
+--mkdirs, --skip-unchanged (compare sha256, send nothing when equal), --no-overwrite,
+--no-fsync, --no-verify, --follow-symlinks (else a symlink destination is refused). `..`
+components and non-regular destinations (/dev/null) are refused. Exit status 1 for a file
+error (its kind and path on stderr), 3 when the connection failed.
 
 TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
 (e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
@@ -140,6 +152,8 @@ EXAMPLES:
     econtext call setns:docker:web --python /usr/local/bin/python3 os.listdir /
     econtext call 'nspawn:/srv/rootfs,arg=--read-only' platform.freedesktop_os_release
     econtext run ssh:db1 -- df -h
+    econtext put ssh:web1/sudo:root app.conf /etc/app/ --mode 0640 --owner app
+    econtext get ssh:db1 /var/log/syslog ./logs/
     tar -C site -c . | econtext run ssh:web1/sudo:www -- tar -C /srv/site -x
     econtext rsync ssh:bastion/sudo:app -- -a --delete site/ app:/srv/site/
     econtext scp ssh:db1 -- db1:/var/backups/latest.dump .

@@ -1,0 +1,160 @@
+//! put and get (issue 13): `econtext put` / `econtext get` over ssh against `scp` (SFTP mode)
+//! to the same sshd; put/get on a local context (library); a 4 KiB put on a live ssh context
+//! against one trivial call.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use econtext::{GetOptions, Local, PutOptions};
+
+use super::fakessh::{cli, compared, data_file, sha, target, timed, Scratch};
+use super::{median, ms, quiet_router, testenv, BenchResult};
+
+fn scp(env: &super::TestEnv, from: &str, to: &str) -> Command {
+    let mut c = Command::new("scp");
+    c.args([
+        "-q",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ])
+    .arg("-o")
+    .arg(format!("UserKnownHostsFile={}", env.known_hosts))
+    .args(["-i", &env.key, "-P", &env.port.to_string(), from, to]);
+    c
+}
+
+/// `econtext put|get ssh:ectest@127.0.0.1 ...` against `scp` up and down, `mib` MiB, 3 runs
+/// each, alternating (each includes its own connection, as scp's does).
+pub fn ssh(_python: &str, mib: usize) -> BenchResult<String> {
+    let env = testenv()?;
+    let exe = cli()?;
+    let s = Scratch::new("files")?;
+    let src = data_file(&s.0, mib)?;
+    let dst = s.0.join("dst");
+    let back = s.0.join("back");
+    let reset = || {
+        let _ = std::fs::remove_file(s.0.join("dst"));
+        let _ = std::fs::remove_file(s.0.join("back"));
+        Ok(())
+    };
+    let eput = |src: &Path, dst: &Path| {
+        let mut c = Command::new(&exe);
+        c.arg("put")
+            .args(target(&env))
+            .arg(src)
+            .arg(dst)
+            .arg("--no-fsync");
+        c
+    };
+    let eget = |dst: &Path, back: &Path| {
+        let mut c = Command::new(&exe);
+        c.arg("get").args(target(&env)).arg(dst).arg(back);
+        c
+    };
+    let remote = |p: &Path| format!("ectest@127.0.0.1:{}", p.display());
+    let (mut pe, mut pd, mut ge, mut gd) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..3 {
+        pe.extend(timed(1, reset, || eput(&src, &dst))?);
+        ge.extend(timed(1, || Ok(()), || eget(&dst, &back))?);
+        if sha(&src)? != sha(&back)? {
+            return Err("the round trip through econtext differs".into());
+        }
+        pd.extend(timed(1, reset, || {
+            scp(&env, &src.display().to_string(), &remote(&dst))
+        })?);
+        gd.extend(timed(
+            1,
+            || Ok(()),
+            || scp(&env, &remote(&dst), &back.display().to_string()),
+        )?);
+    }
+    let bytes = mib << 20;
+    Ok(format!(
+        "\"put\":{{{}}},\"get\":{{{}}}",
+        compared(bytes, &pe, &pd),
+        compared(bytes, &ge, &gd)
+    ))
+}
+
+/// Library put and get of `mib` MiB on a local context, 3 runs each, in memory (/dev/shm: the
+/// transfer, not this machine's disk).
+pub fn local(python: &str, mib: usize) -> BenchResult<String> {
+    if Path::new("/dev/shm").is_dir() {
+        std::env::set_var("TMPDIR", "/dev/shm");
+    }
+    let s = Scratch::new("files-local")?;
+    let src = data_file(&s.0, mib)?;
+    let router = quiet_router()?;
+    let ctx = router
+        .connect(&Local::new().python(python))
+        .map_err(|e| format!("connect: {e}"))?;
+    let dst = s.0.join("dst").display().to_string();
+    let back = s.0.join("back");
+    let o = PutOptions {
+        fsync: false,
+        ..Default::default()
+    };
+    let (mut p, mut g) = (vec![], vec![]);
+    for _ in 0..3 {
+        let t = Instant::now();
+        ctx.put(&src, &dst, &o).map_err(|e| format!("put: {e}"))?;
+        p.push(t.elapsed());
+        let t = Instant::now();
+        ctx.get(&dst, &back, &GetOptions::default())
+            .map_err(|e| format!("get: {e}"))?;
+        g.push(t.elapsed());
+    }
+    let gbps = |d: Duration| (mib << 20) as f64 / d.as_secs_f64() / 1e9;
+    let t = Instant::now();
+    econtext::sha256_file(&src).map_err(|e| e.to_string())?;
+    let hash = gbps(t.elapsed());
+    let runs = |v: &[Duration]| {
+        v.iter()
+            .map(|d| format!("{:.2}", gbps(*d)))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    Ok(format!(
+        "\"put_gbps\":{:.3},\"put_runs\":[{}],\"get_gbps\":{:.3},\"get_runs\":[{}],\"host_sha256_gbps\":{hash:.2}",
+        gbps(median(&p)),
+        runs(&p),
+        gbps(median(&g)),
+        runs(&g)
+    ))
+}
+
+/// A 4 KiB put, N times, on a live ssh context, against one trivial call on it.
+pub fn small(python: &str, n: usize) -> BenchResult<String> {
+    let env = testenv()?;
+    let s = Scratch::new("files-small")?;
+    let src = s.0.join("small");
+    std::fs::write(&src, vec![b'x'; 4096]).map_err(|e| e.to_string())?;
+    let router = quiet_router()?;
+    let ctx = router
+        .connect(&env.ssh("ectest", python))
+        .map_err(|e| format!("connect: {e}"))?;
+    let dst = s.0.join("dst").display().to_string();
+    let o = PutOptions {
+        fsync: false,
+        ..Default::default()
+    };
+    ctx.put(&src, &dst, &o).map_err(|e| format!("put: {e}"))?; // fetch the module once
+    let (mut p, mut c) = (vec![], vec![]);
+    for _ in 0..n {
+        let t = Instant::now();
+        ctx.put(&src, &dst, &o).map_err(|e| format!("put: {e}"))?;
+        p.push(t.elapsed());
+        let t = Instant::now();
+        ctx.call("os.getpid", vec![])
+            .map_err(|e| format!("call: {e}"))?;
+        c.push(t.elapsed());
+    }
+    Ok(format!(
+        "\"put_median_ms\":{:.3},\"call_median_ms\":{:.3}",
+        ms(median(&p)),
+        ms(median(&c))
+    ))
+}
