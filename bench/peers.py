@@ -508,6 +508,47 @@ def pingpong(peer, n, _m):
     return {"median_us": out["raw_channel_median_us"], "p99_us": out["raw_channel_p99_us"]}
 
 
+def _mitogen_fetch(context, path, dest):
+    # Runs in the Mitogen child: pull `path` from the master's FileService.
+    import mitogen.service
+    with open(dest, "wb") as fp:
+        ok, _meta = mitogen.service.FileService.get(context, path, fp)
+    return ok
+
+
+def files_ssh(peer, mib, _m):
+    """Mitogen's FileService (as its Ansible plugin uses it), ssh compression off: the host
+    serves a MIB MiB file, the ssh context pulls it, 3 times."""
+    import shutil
+    import tempfile
+    import mitogen.service
+    d = tempfile.mkdtemp(prefix="econtext-bench-mitogen-files-")
+    try:
+        os.chmod(d, 0o1777)
+        src = os.path.join(d, "data")
+        with open(src, "wb") as f:
+            for _ in range(mib):
+                f.write(os.urandom(1 << 20))
+        ctx = peer.connect(compression=False)
+        fs = mitogen.service.FileService(peer.router)
+        pool = mitogen.service.Pool(peer.router, services=[fs])
+        fs.register(src)
+        runs = []
+        for _ in range(3):
+            dst = os.path.join(d, "dst")
+            t0 = time.perf_counter()
+            ok = ctx.call(_mitogen_fetch, peer.router.myself(), src, dst)
+            runs.append(time.perf_counter() - t0)
+            if not ok or os.path.getsize(dst) != mib << 20:
+                raise RuntimeError("FileService copy incomplete")
+            os.unlink(dst)
+        pool.stop()
+        gb = (mib << 20) / 1e9
+        return {"gbps": round(gb / median(runs), 3), "runs": [round(gb / r, 3) for r in runs]}
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 PEERS = {
     "mitogen": Mitogen,
     "execnet": Execnet,
@@ -530,7 +571,9 @@ WORKLOADS = {
 for _w in MitogenContainer.METHODS:
     WORKLOADS[_w] = lambda peer, n, _m: bootstrap(peer, n)
 # The ssh workloads run on the ssh flavour of each peer; execnet cannot answer a password.
+WORKLOADS["files-ssh"] = files_ssh
 SSH_WORKLOADS = {
+    "files-ssh": ("mitogen",),
     "ssh-bootstrap": ("mitogen", "execnet"),
     "ssh-roundtrip": ("mitogen", "execnet"),
     "bytes-before-first-reply": ("mitogen",),

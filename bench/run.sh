@@ -6,7 +6,8 @@
 # environment: SSH_BOOT_N=10 SSH_RT_N=2000 SUDO_N=5 SUDO_RT_N=1000. BENCH_ONLY=local|ssh runs
 # one section; BENCH_ONLY=streams the channel section (STREAM_MIB=256 PING_N=3000
 # BUSY_N=2000 SLOW_MIB=1024); BENCH_ONLY=fakessh the fakessh section (FAKESSH_N=20
-# FAKESSH_MIB=1024); BENCH_ONLY=containers the container methods (CTR_N=20).
+# FAKESSH_MIB=1024); BENCH_ONLY=containers the container methods (CTR_N=20); BENCH_ONLY=files
+# put and get (FILES_MIB=512 FILES_SMALL_N=200).
 # Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the tables).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -130,6 +131,22 @@ if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = containers ]; then
         done
     else
         echo "--- containers section skipped: run tests/env/containers.sh up as root" >&2
+    fi
+fi
+
+# Files (issue 13): put/get on a local context (in /dev/shm), `econtext put|get` over ssh
+# against scp (SFTP mode) to the same sshd, a 4 KiB put against one call. FILES_MIB=512
+# FILES_SMALL_N=200.
+FILES_MIB=${FILES_MIB:-512}
+FILES_SMALL_N=${FILES_SMALL_N:-200}
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = files ]; then
+    run econtext files-local "$FILES_MIB" "$BENCH_BIN" files-local "$PYTHON" "$FILES_MIB"
+    if [ -r "$TESTENV_FILE" ]; then
+        run econtext files-ssh "$FILES_MIB" "$BENCH_BIN" files-ssh "$PYTHON" "$FILES_MIB"
+        run econtext files-small "$FILES_SMALL_N" "$BENCH_BIN" files-small "$PYTHON" "$FILES_SMALL_N"
+        run mitogen files-ssh "$FILES_MIB" "$VENV_PY" peers.py mitogen files-ssh "$PYTHON" "$FILES_MIB"
+    else
+        echo "--- files over ssh skipped: no $TESTENV_FILE (run tests/env/up.sh as root)" >&2
     fi
 fi
 
@@ -392,6 +409,37 @@ if ctr:
             cell("econtext", w, lambda x: "%.1f (%.1f): `%s`" % (x["floor_median_ms"], x["floor_min_ms"], x["floor"])),
             cell("econtext", w, lambda x: "%.2fx" % x["ratio_to_floor"]),
         ))
+    out.append("")
+
+if ("econtext", "files-local") in r or ("econtext", "files-ssh") in r:
+    out.append("### Files")
+    out.append("")
+    out.append("| workload | econtext | peer | ratio | target |")
+    out.append("|---|---|---|---|---|")
+    fl = get("econtext", "files-local")
+    out.append("| local context put / get, %s MiB in /dev/shm, median of 3 | %s | | | >= 1 GB/s |" % (
+        fl.get("n", "?"),
+        cell("econtext", "files-local", lambda x: "put %.2f GB/s (runs %s), get %.2f GB/s (runs %s); host sha256 %.2f GB/s" % (
+            x["put_gbps"], ", ".join("%.2f" % v for v in x["put_runs"]), x["get_gbps"],
+            ", ".join("%.2f" % v for v in x["get_runs"]), x["host_sha256_gbps"]))))
+    fs = get("econtext", "files-ssh")
+    for d in ("put", "get"):
+        out.append("| `econtext %s` vs `scp` (SFTP) over ssh to 127.0.0.1, %s MiB, each with its connection, median of 3 | %s | %s | %s | >= 1.0x |" % (
+            d, fs.get("n", "?"),
+            cell("econtext", "files-ssh", lambda x: "%.3f GB/s (runs %s)" % (x[d]["gbps"], ", ".join("%.3f" % v for v in x[d]["runs"]))),
+            cell("econtext", "files-ssh", lambda x: "scp %.3f GB/s (runs %s)" % (x[d]["direct_gbps"], ", ".join("%.3f" % v for v in x[d]["direct_runs"]))),
+            cell("econtext", "files-ssh", lambda x: "%.2fx%s" % (x[d]["of_direct"], verdict(x[d]["of_direct"] >= 1.0))),
+        ))
+    out.append("| on a live ssh context (library, no connect): host -> remote (put) / remote -> host (get) vs Mitogen FileService (master -> child, as put; compression off), %s MiB, median of 3 | %s | %s | %s | |" % (
+        fs.get("n", "?"),
+        cell("econtext", "files-ssh", lambda x: "put %.3f / get %.3f GB/s" % (x["live_put_gbps"], x["live_get_gbps"])),
+        cell("mitogen", "files-ssh", lambda x: "Mitogen %.3f GB/s (runs %s)" % (x["gbps"], ", ".join("%.3f" % v for v in x["runs"])))
+        if ("mitogen", "files-ssh") in r else "not run",
+        cell("econtext", "files-ssh", lambda x: "put %.2fx Mitogen" % (x["live_put_gbps"] / get("mitogen", "files-ssh")["gbps"]))
+        if "gbps" in get("mitogen", "files-ssh") else ""))
+    out.append("| 4 KiB put on a live ssh context, median ms, N=%s | %s | | | one round trip |" % (
+        get("econtext", "files-small").get("n", "?"),
+        cell("econtext", "files-small", lambda x: "%.2f ms (one call: %.2f ms)" % (x["put_median_ms"], x["call_median_ms"]))))
     out.append("")
 
 m = get("mitogen", "bootstrap")

@@ -72,10 +72,34 @@ pub fn ssh(_python: &str, mib: usize) -> BenchResult<String> {
         )?);
     }
     let bytes = mib << 20;
+    // The library on a live context (no connection in the time), as Mitogen's row is.
+    let router = quiet_router()?;
+    let ctx = router
+        .connect(&env.ssh("ectest", _python))
+        .map_err(|e| format!("connect: {e}"))?;
+    let o = PutOptions {
+        fsync: false,
+        ..Default::default()
+    };
+    let (mut lp, mut lg) = (vec![], vec![]);
+    let dsts = dst.display().to_string();
+    for _ in 0..3 {
+        reset()?;
+        let t = Instant::now();
+        ctx.put(&src, &dsts, &o).map_err(|e| format!("put: {e}"))?;
+        lp.push(t.elapsed());
+        let t = Instant::now();
+        ctx.get(&dsts, &back, &GetOptions::default())
+            .map_err(|e| format!("get: {e}"))?;
+        lg.push(t.elapsed());
+    }
+    let g = |v: &[Duration]| bytes as f64 / median(v).as_secs_f64() / 1e9;
     Ok(format!(
-        "\"put\":{{{}}},\"get\":{{{}}}",
+        "\"put\":{{{}}},\"get\":{{{}}},\"live_put_gbps\":{:.3},\"live_get_gbps\":{:.3}",
         compared(bytes, &pe, &pd),
-        compared(bytes, &ge, &gd)
+        compared(bytes, &ge, &gd),
+        g(&lp),
+        g(&lg)
     ))
 }
 
