@@ -38,6 +38,8 @@ def leader(spec):
         return said
     if 'permission denied' in said.lower():
         die('permission denied', said)
+    if 'cannot connect' in said.lower() or 'connection refused' in said.lower():
+        die('cannot connect', said)
     die('no such container', '%s: %s' % (cmd[0], said))
 
 

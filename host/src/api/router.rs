@@ -101,8 +101,14 @@ impl Router {
         let enter = match &recipe.enter {
             Some(e) => {
                 let r = crate::connect::setns::resolve(&recipe.name, e)?;
-                recipe.argv =
-                    bootstrap::stage0_argv(&r.python, &self.title, econtext_stub::STAGE2.len());
+                let len = econtext_stub::STAGE2.len();
+                if r.native {
+                    // We exec it ourselves: name it, and stage 2 runs in the same process.
+                    recipe.argv = bootstrap::stage0_argv_inprocess(&r.python, len);
+                    recipe.arg0 = Some(self.title.clone());
+                } else {
+                    recipe.argv = bootstrap::stage0_argv(&r.python, &self.title, len);
+                }
                 Some(Box::new(r))
             }
             None => None,

@@ -134,6 +134,7 @@ fn setns_failures() -> Vec<FailureRule> {
         FailureRule::new("econtext-setns: unknown user", F::UnknownUser),
         FailureRule::new("econtext-setns: no python", F::NoPython),
         FailureRule::new("econtext-setns: cannot run", F::ProgramMissing),
+        FailureRule::new("econtext-setns: cannot connect", F::ConnectionRefused),
     ]);
     f
 }
@@ -264,7 +265,9 @@ fn leader_pid(context: &str, l: &Leader) -> Result<u32, Error> {
         Ok(p) if out.status.success() => Ok(p),
         _ => {
             let low = said.to_lowercase();
-            let kind = if low.contains("no such") || low.contains("doesn't exist") {
+            let kind = if low.contains("cannot connect") || low.contains("connection refused") {
+                F::ConnectionRefused
+            } else if low.contains("no such") || low.contains("doesn't exist") {
                 F::NoSuchContainer
             } else if low.contains("permission denied") {
                 F::PermissionDenied
