@@ -264,21 +264,24 @@ fn leader_pid(context: &str, l: &Leader) -> Result<u32, Error> {
         Ok(0) => Err(failed(context, F::ContainerNotRunning, said)),
         Ok(p) if out.status.success() => Ok(p),
         _ => {
-            let low = said.to_lowercase();
-            let kind = if low.contains("cannot connect") || low.contains("connection refused") {
-                F::ConnectionRefused
-            } else if low.contains("no such") || low.contains("doesn't exist") {
-                F::NoSuchContainer
-            } else if low.contains("permission denied") {
-                F::PermissionDenied
-            } else if out.status.success() && said.is_empty() {
-                // lxc-info prints no pid for a stopped container.
-                F::ContainerNotRunning
-            } else {
-                F::NoSuchContainer
-            };
+            let kind = classify(&said, out.status.success());
             Err(failed(context, kind, format!("{prog}: {said}")))
         }
+    }
+}
+
+/// What a runtime's leader lookup said when it gave no pid.
+fn classify(said: &str, success: bool) -> F {
+    let low = said.to_lowercase();
+    if low.contains("cannot connect") || low.contains("connection refused") {
+        F::ConnectionRefused
+    } else if low.contains("permission denied") {
+        F::PermissionDenied
+    } else if success && said.is_empty() {
+        // lxc-info prints no pid for a stopped container.
+        F::ContainerNotRunning
+    } else {
+        F::NoSuchContainer
     }
 }
 
@@ -470,6 +473,25 @@ mod tests {
         assert_eq!(passwd_entry(pw, "nope"), None);
         let gr = "adm:x:4:app,other\nwww:x:33:\nstaff:x:50:app\n";
         assert_eq!(groups_of(gr, "app", 1001), [1001, 4, 50]);
+    }
+
+    #[test]
+    fn lookup_messages_are_typed() {
+        let c = |s: &str, ok| classify(s, ok);
+        assert_eq!(c("Error: No such object: nope", false), F::NoSuchContainer);
+        assert_eq!(c("nope doesn't exist", false), F::NoSuchContainer);
+        assert_eq!(c("", true), F::ContainerNotRunning);
+        assert_eq!(
+            c("Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?", false),
+            F::ConnectionRefused
+        );
+        assert_eq!(
+            c(
+                "permission denied while trying to connect to the Docker daemon socket",
+                false
+            ),
+            F::PermissionDenied
+        );
     }
 
     #[test]
