@@ -1059,6 +1059,28 @@ mod tests {
     }
 
     #[test]
+    fn hops_split_only_before_a_method() {
+        // Regression: `/local` inside a path started a new hop.
+        assert_eq!(
+            hops("local:/usr/local/bin/python3"),
+            ["local:/usr/local/bin/python3"]
+        );
+        assert_eq!(
+            hops("ssh:h/nspawn:/srv/local/root/sudo:app"),
+            ["ssh:h", "nspawn:/srv/local/root", "sudo:app"]
+        );
+        assert_eq!(hops("ssh:h/local"), ["ssh:h", "local"]);
+        assert_eq!(
+            hops("ssh:b/sudo:root/setns:docker:web"),
+            ["ssh:b", "sudo:root", "setns:docker:web"]
+        );
+        assert_eq!(
+            hops("custom:systemd-run --pipe /usr/bin/env/docker:x"),
+            ["custom:systemd-run --pipe /usr/bin/env", "docker:x"]
+        );
+    }
+
+    #[test]
     fn parses_a_call() {
         let Ok(Command::Call(c)) = p(&[
             "call",
