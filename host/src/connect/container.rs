@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::watch::{shell_failures, ConnectFailure as F, FailureRule, Whose};
+use super::watch::{shell_failures, ConnectFailure as F, FailureRule};
 use super::{bootstrap, Method, Recipe, DEFAULT_CONNECT_TIMEOUT};
 
 /// The container runtime a [`Container`] uses.
@@ -464,25 +464,11 @@ impl Method for Container {
             stage2_len,
         ));
         let kind = self.runtime.method();
-        Recipe {
-            name: self
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{kind}:{}", self.target)),
-            kind,
-            whose: Whose::AsPrompted,
-            argv,
-            arg0: None,
-            pty: false,
-            stdio_on_pty: false,
-            wait_for_stage1: false,
-            connect_timeout: self.timeout,
-            prompts: Vec::new(),
-            failures: container_failures(),
-            password: None,
-            program_missing: Some(F::ProgramMissing),
-            enter: None,
-        }
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{kind}:{}", self.target));
+        Recipe::exec(name, kind, argv, self.timeout, container_failures())
     }
 }
 

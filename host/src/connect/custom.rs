@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::container::{container_failures, python_argv};
-use super::watch::{ConnectFailure as F, Whose};
 use super::{bootstrap, Method, Recipe, DEFAULT_CONNECT_TIMEOUT};
 use crate::Error;
 
@@ -226,25 +225,11 @@ impl Method for Custom {
         } else {
             argv.extend(python_argv(self.python.as_deref(), None, title, stage2_len));
         }
-        Recipe {
-            name: self
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("custom:{}", self.prefix.join(" "))),
-            kind: "custom",
-            whose: Whose::AsPrompted,
-            argv,
-            arg0: None,
-            pty: false,
-            stdio_on_pty: false,
-            wait_for_stage1: false,
-            connect_timeout: self.timeout,
-            prompts: Vec::new(),
-            failures: container_failures(),
-            password: None,
-            program_missing: Some(F::ProgramMissing),
-            enter: None,
-        }
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("custom:{}", self.prefix.join(" ")));
+        Recipe::exec(name, "custom", argv, self.timeout, container_failures())
     }
 }
 

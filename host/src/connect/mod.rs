@@ -60,6 +60,36 @@ pub struct Recipe {
     pub enter: Option<setns::Enter>,
 }
 
+impl Recipe {
+    /// A method whose program runs the interpreter at the end of its argv with nothing to
+    /// answer: no pty, no prompt, stage 2 sent at once, `ProgramMissing` when the hop cannot
+    /// run `argv[0]` (containers, setns, custom prefixes).
+    pub fn exec(
+        name: String,
+        kind: &'static str,
+        argv: Vec<String>,
+        connect_timeout: Duration,
+        failures: Vec<FailureRule>,
+    ) -> Recipe {
+        Recipe {
+            name,
+            kind,
+            whose: Whose::AsPrompted,
+            argv,
+            arg0: None,
+            pty: false,
+            stdio_on_pty: false,
+            wait_for_stage1: false,
+            connect_timeout,
+            prompts: Vec::new(),
+            failures,
+            password: None,
+            program_missing: Some(watch::ConnectFailure::ProgramMissing),
+            enter: None,
+        }
+    }
+}
+
 /// A way to start a context.
 pub trait Method {
     /// Build the recipe. `title` is the remote process title, `stage2_len` the number of

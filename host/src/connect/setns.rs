@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use super::container::container_failures;
-use super::watch::{ConnectFailure as F, FailureRule, Whose};
+use super::watch::{ConnectFailure as F, FailureRule};
 use super::{bootstrap, Method, Recipe, DEFAULT_CONNECT_TIMEOUT};
 use crate::Error;
 
@@ -159,24 +159,14 @@ impl Method for Setns {
             "exec $(command -v python3||echo python) -Sc {}",
             quoted.join(" ")
         );
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("setns:{}", display(&e.leader)));
+        let argv = vec!["/bin/sh".into(), "-c".into(), line];
         Recipe {
-            name: self
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("setns:{}", display(&e.leader))),
-            kind: "setns",
-            whose: Whose::AsPrompted,
-            argv: vec!["/bin/sh".into(), "-c".into(), line],
-            arg0: None,
-            pty: false,
-            stdio_on_pty: false,
-            wait_for_stage1: false,
-            connect_timeout: self.timeout,
-            prompts: Vec::new(),
-            failures: setns_failures(),
-            password: None,
-            program_missing: Some(F::ProgramMissing),
             enter: Some(e.clone()),
+            ..Recipe::exec(name, "setns", argv, self.timeout, setns_failures())
         }
     }
 }
