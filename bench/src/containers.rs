@@ -15,55 +15,29 @@ use super::{getpid, median, min, ms, quiet_router, BenchResult};
 
 const ROOTFS: &str = "/srv/rootfs";
 
-/// The method and the exec prefix its floor runs `python3 -c pass` behind (`None`: setns, whose
-/// floor is `nsenter -t PID -a`).
+/// The method and the exec prefix its floor runs `python3 -c pass` behind: for a runtime, its
+/// own recipe's argv up to the interpreter (so the floor runs exactly what econtext runs); for
+/// setns, `nsenter -t PID -a`.
 fn method(m: &str) -> BenchResult<(Box<dyn Method>, Vec<String>)> {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let nsenter = |pid: String| v(&["nsenter", "-t", &pid, "-a"]);
+    let runtime = |c: Container| -> (Box<dyn Method>, Vec<String>) {
+        // The recipe ends in the interpreter's command: `/bin/sh -c LINE`.
+        let mut prefix = c.recipe("floor", 1).argv;
+        prefix.truncate(prefix.len() - 3);
+        (Box::new(c), prefix)
+    };
     Ok(match m {
-        "docker" => (
-            Box::new(Container::docker("ectx-docker")),
-            v(&["docker", "exec", "-i", "ectx-docker"]),
+        "docker" => runtime(Container::docker("ectx-docker")),
+        "podman" => runtime(Container::podman("ectx-podman")),
+        "lxc" => runtime(Container::lxc("ectx-lxc")),
+        "nspawn" => runtime(
+            Container::nspawn(ROOTFS)
+                .arg("--read-only")
+                .arg("--timezone=off"),
         ),
-        "podman" => (
-            Box::new(Container::podman("ectx-podman")),
-            v(&["podman", "exec", "-i", "ectx-podman"]),
-        ),
-        "lxc" => (
-            Box::new(Container::lxc("ectx-lxc")),
-            v(&["lxc-attach", "--clear-env", "-n", "ectx-lxc", "--"]),
-        ),
-        "nspawn" => (
-            Box::new(
-                Container::nspawn(ROOTFS)
-                    .arg("--read-only")
-                    .arg("--timezone=off"),
-            ),
-            v(&[
-                "systemd-nspawn",
-                "--quiet",
-                "--pipe",
-                "--register=no",
-                "--keep-unit",
-                "--as-pid2",
-                "--read-only",
-                "--timezone=off",
-                "-D",
-                ROOTFS,
-            ]),
-        ),
-        "chroot" => (Box::new(Container::chroot(ROOTFS)), v(&["chroot", ROOTFS])),
-        "docker-run" => (
-            Box::new(Container::docker_run("localhost/pyroot").arg("--network=none")),
-            v(&[
-                "docker",
-                "run",
-                "--rm",
-                "-i",
-                "--network=none",
-                "localhost/pyroot",
-            ]),
-        ),
+        "chroot" => runtime(Container::chroot(ROOTFS)),
+        "docker-run" => runtime(Container::docker_run("localhost/pyroot").arg("--network=none")),
         "setns-docker" => (
             Box::new(Setns::new(Leader::Docker("ectx-docker".into()))),
             nsenter(inspect("docker", "ectx-docker")?),
