@@ -192,6 +192,22 @@ pub fn rsync(_python: &str, mib: usize) -> BenchResult<String> {
     )
 }
 
+/// Plain `scp FROM TO` (SFTP mode) with the test key and known_hosts on the private sshd.
+pub(crate) fn direct_scp(env: &TestEnv, from: &str, to: &str) -> Command {
+    let mut c = Command::new("scp");
+    c.args([
+        "-q",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+    ])
+    .arg("-o")
+    .arg(format!("UserKnownHostsFile={}", env.known_hosts))
+    .args(["-i", &env.key, "-P", &env.port.to_string(), from, to]);
+    c
+}
+
 /// `econtext scp TARGET -- SRC x:DST` against `scp SRC ectest@127.0.0.1:DST` (SFTP mode).
 pub fn scp(_python: &str, mib: usize) -> BenchResult<String> {
     let env = testenv()?;
@@ -209,20 +225,11 @@ pub fn scp(_python: &str, mib: usize) -> BenchResult<String> {
             c
         },
         |src, dst| {
-            let mut c = Command::new("scp");
-            c.args([
-                "-q",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-            ])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", env.known_hosts))
-            .args(["-i", &env.key, "-P", &env.port.to_string()])
-            .arg(src)
-            .arg(format!("ectest@127.0.0.1:{}", dst.display()));
-            c
+            direct_scp(
+                &env,
+                &src.display().to_string(),
+                &format!("ectest@127.0.0.1:{}", dst.display()),
+            )
         },
     )
 }

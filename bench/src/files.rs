@@ -8,23 +8,8 @@ use std::time::{Duration, Instant};
 
 use econtext::{GetOptions, Local, PutOptions};
 
-use super::fakessh::{cli, compared, data_file, sha, target, timed, Scratch};
+use super::fakessh::{cli, compared, data_file, direct_scp as scp, sha, target, timed, Scratch};
 use super::{median, ms, quiet_router, testenv, BenchResult};
-
-fn scp(env: &super::TestEnv, from: &str, to: &str) -> Command {
-    let mut c = Command::new("scp");
-    c.args([
-        "-q",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "StrictHostKeyChecking=yes",
-    ])
-    .arg("-o")
-    .arg(format!("UserKnownHostsFile={}", env.known_hosts))
-    .args(["-i", &env.key, "-P", &env.port.to_string(), from, to]);
-    c
-}
 
 /// `econtext put|get ssh:ectest@127.0.0.1 ...` against `scp` up and down, `mib` MiB, 3 runs
 /// each, alternating (each includes its own connection, as scp's does).
