@@ -211,6 +211,29 @@ impl TestEnv {
             .known_hosts(&self.known_hosts)
     }
 
+    /// The seed's chain on `router`: ssh to the bastion as `ecpass` with its password, sudo
+    /// (requiretty, the same password) to `ectarget`, then ssh on to the internal host with
+    /// ectarget's key. Returns (bastion, account, internal).
+    pub fn seed_chain(
+        &self,
+        router: &econtext::Router,
+    ) -> (econtext::Context, econtext::Context, econtext::Context) {
+        let pw = || econtext::Password::new(self.pw_ecpass.clone());
+        let bastion = router
+            .connect(&self.bastion("ecpass").identity("/dev/null").password(pw()))
+            .unwrap();
+        let account = router
+            .connect_via(
+                &econtext::BecomeUser::sudo("ectarget").password(pw()),
+                &bastion,
+            )
+            .unwrap();
+        let internal = router
+            .connect_via(&self.internal("ectarget"), &account)
+            .unwrap();
+        (bastion, account, internal)
+    }
+
     /// argv prefix that runs a program as `user` (so sudo/su/doas ask for a password).
     pub fn as_user(&self, user: &str) -> Vec<String> {
         [

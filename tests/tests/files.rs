@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use econtext::{
-    BecomeUser, Error, FileErrorKind, GetOptions, Local, Password, PutOptions, Router, Value,
-};
+use econtext::{BecomeUser, Error, FileErrorKind, GetOptions, Local, PutOptions, Router, Value};
 use econtext_tests::*;
 
 const CLI: &str = env!("CARGO_BIN_EXE_econtext_cli_for_tests");
@@ -368,22 +366,7 @@ fn through_bastion_sudo_with_requiretty_and_internal() {
     let data = bytes(5 << 20, 11);
     std::fs::write(&src, &data).unwrap();
     let router = quiet_router();
-    let bastion = router
-        .connect(
-            &env.bastion("ecpass")
-                .identity("/dev/null")
-                .password(Password::new(env.pw_ecpass.clone())),
-        )
-        .unwrap();
-    let account = router
-        .connect_via(
-            &BecomeUser::sudo("ectarget").password(Password::new(env.pw_ecpass.clone())),
-            &bastion,
-        )
-        .unwrap();
-    let internal = router
-        .connect_via(&env.internal("ectarget"), &account)
-        .unwrap();
+    let (_bastion, account, internal) = env.seed_chain(&router);
     for ctx in [&account, &internal] {
         let dst = d.s("dst");
         let t = ctx.put(&src, &dst, &PutOptions::default()).unwrap();

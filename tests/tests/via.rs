@@ -111,22 +111,7 @@ fn the_seed_example_bastion_sudo_with_password_then_internal() {
     let Some(env) = testenv() else { return };
     let (router, _) = router();
     // ssh to the bastion with a password, sudo to the account that holds the key, then on.
-    let bastion = router
-        .connect(
-            &env.bastion("ecpass")
-                .identity("/dev/null")
-                .password(Password::new(env.pw_ecpass.clone())),
-        )
-        .unwrap();
-    let account = router
-        .connect_via(
-            &BecomeUser::sudo("ectarget").password(Password::new(env.pw_ecpass.clone())),
-            &bastion,
-        )
-        .unwrap();
-    let internal = router
-        .connect_via(&env.internal("ectarget"), &account)
-        .unwrap();
+    let (bastion, _account, internal) = env.seed_chain(&router);
     assert_eq!(
         internal.call("os.getuid", vec![]).unwrap(),
         uid_of("ectarget")
