@@ -29,6 +29,17 @@ def scan(d, failures, failure):
     return failure
 
 
+def gone(err_r, out, failures, failure, wait):
+    # The child is gone: read what it said on stderr (a pause of `wait` ends it), then judge.
+    while select.select([err_r], [], [], wait)[0]:
+        d = os.read(err_r, 65536)
+        if not d:
+            break
+        out += d
+        failure = scan(out[-8192:], failures, failure)
+    return fail('failure:%d' % failure if failure is not None else 'exited', out)
+
+
 NOISE_MAX = 65536
 
 
@@ -134,14 +145,8 @@ def spawn(g, body):
         if not ready:
             try:
                 if os.waitpid(pid, os.WNOHANG)[0]:
-                    # Gone: read what it said on stderr before judging (it may not be read yet).
-                    while err_r in watched and select.select([err_r], [], [], 0.2)[0]:
-                        d = os.read(err_r, 65536)
-                        if not d:
-                            break
-                        out += d
-                        failure = scan(out[-8192:], failures, failure)
-                    return finish(fail('failure:%d' % failure if failure is not None else 'exited', out))
+                    # Gone: its stderr may not be read yet.
+                    return finish(gone(err_r, out, failures, failure, 0.2))
             except OSError:
                 pass
             continue
@@ -153,16 +158,7 @@ def spawn(g, body):
             if not d:
                 watched.remove(fd)
                 if fd == mine or not watched:
-                    # The child is gone: read what it said on stderr before judging.
-                    while select.select([err_r], [], [], 0.5)[0]:
-                        d = os.read(err_r, 65536)
-                        if not d:
-                            break
-                        out += d
-                        failure = scan(out[-8192:], failures, failure)
-                    if failure is not None:
-                        return finish(fail('failure:%d' % failure, out))
-                    return finish(fail('exited', out))
+                    return finish(gone(err_r, out, failures, failure, 0.5))
                 continue
             if fd == mine:
                 stdout += d
