@@ -474,17 +474,7 @@ impl Broker {
         gone: Arc<Latch<String>>,
     ) {
         let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
-        let enter = enter.map(|r| {
-            let r = *r;
-            let plan = crate::sys::setns::Plan {
-                namespaces: r.namespaces,
-                root: r.root,
-                cwd: r.cwd,
-                fork: r.fork,
-                ids: r.ids,
-            };
-            (plan, r.env)
-        });
+        let enter = enter.map(|r| (r.plan, r.env));
         let spawned = match crate::sys::process::spawn(
             &argv,
             recipe.arg0.as_deref(),

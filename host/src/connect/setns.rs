@@ -181,17 +181,8 @@ fn display(l: &Leader) -> String {
 /// Everything the child needs, resolved before fork.
 #[derive(Debug)]
 pub struct Resolved {
-    /// Namespace fds and their `CLONE_NEW*` types, in the order to enter them (the user
-    /// namespace first; namespaces already shared are left out).
-    pub namespaces: Vec<(OwnedFd, libc::c_int)>,
-    /// The leader's root directory.
-    pub root: OwnedFd,
-    /// The leader's working directory.
-    pub cwd: Option<OwnedFd>,
-    /// Fork once more after entering: a new pid namespace applies to children only.
-    pub fork: bool,
-    /// uid, gid and supplementary groups to switch to, when a user was asked for.
-    pub ids: Option<(u32, u32, Vec<u32>)>,
+    /// What the forked child does: the namespace, root and cwd fds, the second fork, the ids.
+    pub plan: crate::sys::setns::Plan,
     /// The environment inside: the leader's, with HOME/USER/LOGNAME of the user.
     pub env: Vec<(String, String)>,
     /// The interpreter's path inside.
@@ -429,14 +420,16 @@ pub fn resolve(context: &str, e: &Enter) -> Result<Resolved, Error> {
     let native =
         bootstrap::is_native_executable(&root_path.join(&python[1..]).display().to_string());
     Ok(Resolved {
-        native,
-        namespaces,
-        root,
-        cwd,
-        fork,
-        ids,
+        plan: crate::sys::setns::Plan {
+            namespaces,
+            root,
+            cwd,
+            fork,
+            ids,
+        },
         env,
         python,
+        native,
     })
 }
 

@@ -20,6 +20,7 @@ pub const NAMESPACES: &[(&str, libc::c_int)] = &[
 ];
 
 /// What the child does, all fds and ids prepared by the parent.
+#[derive(Debug)]
 pub struct Plan {
     /// (fd, CLONE_NEW* type) in order.
     pub namespaces: Vec<(OwnedFd, libc::c_int)>,
