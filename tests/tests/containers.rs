@@ -743,3 +743,39 @@ fn a_context_exits_by_itself_on_shutdown_without_help() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_custom_ssh_prefix_is_shell_style_against_the_real_sshd() {
+    // `custom:'ssh ... host'`: ssh hands its arguments to the remote shell, so the interpreter's
+    // command must travel as one command line (Custom::parse picks shell style for ssh).
+    let Some(env) = testenv() else { return };
+    let prefix = format!(
+        "ssh -T -o BatchMode=yes -o UserKnownHostsFile={} -i {} -p {} ectest@127.0.0.1",
+        env.known_hosts.display(),
+        env.client_key.display(),
+        env.ssh_port
+    );
+    let (router, _) = router();
+    let ctx = router
+        .connect(&Custom::parse(&prefix).unwrap())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        ctx.call("os.getuid", vec![]).unwrap(),
+        Value::Int(uid_number("ectest"))
+    );
+    ctx.shutdown().unwrap();
+    let out = Command::new(CLI)
+        .args(["call", &format!("custom:{prefix}"), "os.getuid"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        uid_number("ectest").to_string()
+    );
+}
