@@ -2,8 +2,10 @@
 //! carries what a user needs to fix it.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use econtext_core::body::DeadReason;
 pub use econtext_core::RemoteError;
 
 /// Everything that can fail in the host.
@@ -72,7 +74,10 @@ pub enum Error {
     },
     /// A message could not be delivered (no route, refused, too large).
     DeadLetter {
-        /// The reason given by the router that refused it.
+        /// Why, for a program to match (`DeadReason::TooLarge`: make the message smaller or
+        /// raise `RouterOptions::max_frame`).
+        kind: DeadReason,
+        /// The words of the router that refused it.
         reason: String,
     },
     /// A malformed message arrived from a context; its stream was closed.
@@ -87,12 +92,25 @@ pub enum Error {
         /// The context at the other end.
         context: String,
     },
+    /// A message (a call's arguments, a channel item) encodes to more than the frame limit:
+    /// nothing was sent. Make it smaller (stream it over a channel) or raise
+    /// `RouterOptions::max_frame`.
+    TooLarge {
+        /// What was too large ("the call's arguments", "the item").
+        what: String,
+        /// Its encoded size in bytes.
+        size: usize,
+        /// The limit in force.
+        max: u32,
+    },
     /// The router was shut down.
     RouterClosed,
     /// An argument could not be used (bad function name, unencodable value...).
     Usage(String),
-    /// An OS-level IO failure in the host.
-    Io(String),
+    /// An OS-level failure in this host (out of file descriptors, a pipe or socket that
+    /// could not be made...): what was being done, and the OS error (also as
+    /// [`std::error::Error::source`]).
+    Io(IoError),
     /// A file could not be put or fetched: which one, where, and why.
     File {
         /// The context whose file it is (`local` for this host's side).
@@ -149,14 +167,18 @@ impl fmt::Display for Error {
                 after.as_secs_f64()
             ),
             Error::Disconnected { context, reason } => write!(f, "{context}: disconnected: {reason}"),
-            Error::DeadLetter { reason } => write!(f, "message not delivered: {reason}"),
+            Error::DeadLetter { reason, .. } => write!(f, "message not delivered: {reason}"),
             Error::Protocol { context, reason } => write!(f, "{context}: protocol error: {reason}"),
             Error::ChannelClosed { context } => {
                 write!(f, "{context}: the channel is closed (its other end closed it)")
             }
+            Error::TooLarge { what, size, max } => write!(
+                f,
+                "{what}: {size} bytes encoded, over the {max}-byte message limit (send it in pieces over a channel, or raise RouterOptions::max_frame)"
+            ),
             Error::RouterClosed => f.write_str("the router was shut down"),
             Error::Usage(m) => f.write_str(m),
-            Error::Io(m) => write!(f, "I/O error: {m}"),
+            Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::File {
                 context,
                 path,
@@ -167,10 +189,152 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(&*e.source),
+            _ => None,
+        }
+    }
+}
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Error {
-        Error::Io(e.to_string())
+        Error::io("", e)
+    }
+}
+
+/// An OS error and what this host was doing when it happened.
+#[derive(Debug, Clone)]
+pub struct IoError {
+    /// What was being done (`""` when nothing more is known than the OS error).
+    pub doing: String,
+    /// The OS error.
+    pub source: Arc<std::io::Error>,
+}
+
+impl IoError {
+    /// The OS error's kind.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.source.kind()
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, o: &IoError) -> bool {
+        self.doing == o.doing
+            && self.source.kind() == o.source.kind()
+            && self.source.to_string() == o.source.to_string()
+    }
+}
+
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.doing.is_empty() {
+            write!(f, "{}", self.source)
+        } else {
+            write!(f, "{}: {}", self.doing, self.source)
+        }
+    }
+}
+
+/// What kind of failure an [`Error`] is, for a program to classify (a fleet's summary, a
+/// retry policy): [`Error::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The target could not be reached: unknown host, refused, network timeout, no route, the
+    /// server closed the connection before login, no such container, the connection did not
+    /// come up in time.
+    Unreachable,
+    /// The target was reached but refused us: key or password refused, a password needed
+    /// and none given, unknown account, not allowed by sudoers/doas.conf, no permission to use
+    /// the runtime.
+    AuthRefused,
+    /// The server's host key is unknown or changed.
+    HostKey,
+    /// No usable Python on the target (none found, or too old).
+    NoPython,
+    /// The connection came up but the bootstrap did not complete.
+    Bootstrap,
+    /// A call did not finish within its timeout.
+    Timeout,
+    /// The remote function raised.
+    Remote,
+    /// The context went away (exited, killed, its stream broke, a heartbeat went silent).
+    Disconnected,
+    /// A message exceeded the frame limit.
+    TooLarge,
+    /// A peer broke the protocol, or a message could not be delivered.
+    Protocol,
+    /// The caller's mistake: a bad argument, function name or option.
+    Usage,
+    /// This host ran out of something or could not do an OS operation (file descriptors,
+    /// processes, a program to run).
+    LocalResource,
+    /// A file of `put`/`get` failed (see [`crate::FileErrorKind`]).
+    File,
+    /// A channel's other end closed it, or the router was shut down.
+    Closed,
+}
+
+impl Error {
+    /// The kind of failure, for a program to match (stable across releases; new kinds may be
+    /// added).
+    pub fn kind(&self) -> ErrorKind {
+        use crate::ConnectFailure as F;
+        match self {
+            Error::Spawn { .. } | Error::Io(_) => ErrorKind::LocalResource,
+            Error::PythonTooOld { .. } => ErrorKind::NoPython,
+            Error::Bootstrap { .. } => ErrorKind::Bootstrap,
+            Error::Connect { failure, .. } => match failure {
+                F::AuthFailed
+                | F::WrongPassword
+                | F::PasswordRequired
+                | F::UnknownUser
+                | F::NotAllowed
+                | F::TtyRequired
+                | F::PermissionDenied => ErrorKind::AuthRefused,
+                F::HostKeyUnknown | F::HostKeyChanged => ErrorKind::HostKey,
+                F::NoPython => ErrorKind::NoPython,
+                _ => ErrorKind::Unreachable,
+            },
+            Error::ConnectTimeout { .. } => ErrorKind::Unreachable,
+            Error::Remote(_) => ErrorKind::Remote,
+            Error::Timeout { .. } => ErrorKind::Timeout,
+            Error::Disconnected { .. } => ErrorKind::Disconnected,
+            Error::DeadLetter { kind, .. } => match kind {
+                DeadReason::TooLarge => ErrorKind::TooLarge,
+                DeadReason::Disconnected | DeadReason::NoRoute => ErrorKind::Disconnected,
+                _ => ErrorKind::Protocol,
+            },
+            Error::Protocol { reason, .. } if reason.contains("too large") => ErrorKind::TooLarge,
+            Error::Protocol { .. } => ErrorKind::Protocol,
+            Error::TooLarge { .. } => ErrorKind::TooLarge,
+            Error::ChannelClosed { .. } | Error::RouterClosed => ErrorKind::Closed,
+            Error::Usage(_) => ErrorKind::Usage,
+            Error::File { .. } => ErrorKind::File,
+        }
+    }
+
+    /// True when the error happened while connecting (the target was never up): a fleet
+    /// reports such targets as unreachable.
+    pub fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            Error::Spawn { .. }
+                | Error::PythonTooOld { .. }
+                | Error::Bootstrap { .. }
+                | Error::Connect { .. }
+                | Error::ConnectTimeout { .. }
+        )
+    }
+
+    /// An OS error while `doing` something.
+    pub fn io(doing: impl Into<String>, e: std::io::Error) -> Error {
+        Error::Io(IoError {
+            doing: doing.into(),
+            source: Arc::new(e),
+        })
     }
 }

@@ -40,14 +40,14 @@ pub(crate) mod sys;
 mod text;
 
 pub use api::{
-    sha256_file, ByteReader, ByteWriter, CallBuilder, CallHandle, Context, ExitStatus,
-    FileErrorKind, GetOptions, Process, ProcessBuilder, PutOptions, Receiver, Router,
-    RouterOptions, Select, Sender, Transfer,
+    sha256_file, ByteReader, ByteWriter, CallBuilder, CallHandle, Connecting, Context, ExitStatus,
+    FileErrorKind, GetOptions, Group, Outcome, Process, ProcessBuilder, Progress, PutOptions,
+    Receiver, Results, Router, RouterOptions, Run, Select, Sender, Target, Transfer,
 };
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{
     BecomeUser, Container, Custom, HostKeyPolicy, Leader, Local, Runtime, Setns, Ssh,
 };
 pub use econtext_core::{RemoteError, Value};
-pub use error::Error;
+pub use error::{DeadReason, Error, ErrorKind, IoError};
 pub use log::{LogEvent, LogSink};

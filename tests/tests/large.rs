@@ -40,7 +40,10 @@ fn messages_over_the_maximum_are_refused_with_an_error_and_the_context_lives_on(
     }
     // Arguments too large: refused before anything is sent.
     match ctx.call("builtins.len", vec![Value::Bytes(vec![0; 2 << 20])]) {
-        Err(Error::Usage(m)) => assert!(m.contains("message limit"), "{m}"),
+        Err(e @ Error::TooLarge { .. }) => {
+            assert!(e.to_string().contains("message limit"), "{e}");
+            assert_eq!(e.kind(), econtext::ErrorKind::TooLarge);
+        }
         other => panic!("{other:?}"),
     }
     assert!(t.elapsed().as_secs() < 5);

@@ -274,11 +274,11 @@ impl Sender {
         let body = econtext_core::body::Body::encode(&msg)
             .map_err(|e| Error::Usage(format!("cannot encode the item: {e}")))?;
         if body.len() > self.max_frame as usize {
-            return Err(Error::Usage(format!(
-                "the item encodes to {} bytes, over the {}-byte message limit",
-                body.len(),
-                self.max_frame
-            )));
+            return Err(Error::TooLarge {
+                what: "the item".into(),
+                size: body.len(),
+                max: self.max_frame,
+            });
         }
         let dst = self.outbox.reserve(body.len(), deadline)?;
         let h = econtext_core::Header {

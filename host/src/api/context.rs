@@ -105,11 +105,11 @@ impl Context {
             ..Header::default()
         };
         if body.len() > self.shared.max_frame as usize {
-            return Err(Error::Usage(format!(
-                "the call's arguments encode to {} bytes, over the {}-byte message limit (RouterOptions::max_frame)",
-                body.len(),
-                self.shared.max_frame
-            )));
+            return Err(Error::TooLarge {
+                what: "the call's arguments".into(),
+                size: body.len(),
+                max: self.shared.max_frame,
+            });
         }
         let frame = Frame::new(h, body).map_err(|e| Error::Usage(e.to_string()))?;
         if let Some(reason) = self.gone.try_peek() {
@@ -301,6 +301,20 @@ impl CallHandle {
     /// The result if it has arrived (once: it is taken).
     pub fn try_result(&self) -> Option<Result<Value, Error>> {
         self.latch.try_take()
+    }
+
+    /// When the call's timeout passes, if it has one.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline.map(|d| d.0)
+    }
+
+    /// Give up on the answer (its timeout passed): the late reply is dropped.
+    pub(crate) fn expire(self) -> Error {
+        self.shared.submit(Cmd::Release(self.handle));
+        Error::Timeout {
+            context: self.context.to_string(),
+            after: self.deadline.map(|d| d.1).unwrap_or_default(),
+        }
     }
 
     pub(crate) fn watch(&self, ready: Arc<crate::broker::notify::Ready>, token: usize) {

@@ -3,6 +3,7 @@
 mod channel;
 mod context;
 mod files;
+mod group;
 mod process;
 mod router;
 mod select;
@@ -10,6 +11,7 @@ mod select;
 pub use channel::{ByteReader, ByteWriter, Receiver, Sender};
 pub use context::{CallBuilder, CallHandle, Context};
 pub use files::{sha256_file, FileErrorKind, GetOptions, PutOptions, Transfer};
+pub use group::{Group, Outcome, Progress, Results, Run, Target};
 pub use process::{ExitStatus, Process, ProcessBuilder};
-pub use router::{Router, RouterOptions};
+pub use router::{Connecting, Router, RouterOptions};
 pub use select::Select;

@@ -95,7 +95,27 @@ impl Router {
 
     /// Start a context and wait until it is ready (or its connect timeout passes).
     pub fn connect(&self, method: &dyn Method) -> Result<Context, Error> {
+        self.connect_async(method)?.wait()
+    }
+
+    /// Start a context without waiting: the returned [`Connecting`] can be waited on later or
+    /// added to a [`crate::Select`] with calls, receivers and other connections, so one thread
+    /// brings up many contexts at once. The connect timeout is enforced by the broker.
+    pub fn connect_async(&self, method: &dyn Method) -> Result<Connecting, Error> {
+        self.connect_async_named(method, None)
+    }
+
+    /// [`Router::connect_async`], the context named `name` (in log records and errors)
+    /// instead of after its method.
+    pub(crate) fn connect_async_named(
+        &self,
+        method: &dyn Method,
+        name: Option<&str>,
+    ) -> Result<Connecting, Error> {
         let mut recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        if let Some(n) = name {
+            recipe.name = n.to_string();
+        }
         // setns as a first hop: this thread resolves the namespaces (running `docker inspect`
         // and reading the container's files may block; the broker never does).
         let enter = match &recipe.enter {
@@ -121,7 +141,7 @@ impl Router {
         let deadline = (!(recipe.pty && self.shared.ask.is_some()))
             .then(|| Instant::now() + recipe.connect_timeout + std::time::Duration::from_secs(1));
         let name = recipe.name.clone();
-        let recipe_timeout = recipe.connect_timeout;
+        let timeout = recipe.connect_timeout;
         self.shared.submit(Cmd::Connect {
             id,
             recipe: Box::new(recipe),
@@ -129,18 +149,97 @@ impl Router {
             done: done.clone(),
             gone: gone.clone(),
         });
-        match done.wait(deadline) {
-            Some(Ok(())) => Ok(Context::new(id, name, self.shared.clone(), gone)),
-            Some(Err(e)) => Err(e),
+        Ok(Connecting {
+            id,
+            name,
+            shared: self.shared.clone(),
+            gone,
+            done,
+            deadline,
+            timeout,
+        })
+    }
+
+    /// The open-file limit in force (the router raised the soft limit to the hard one).
+    pub fn fd_limit(&self) -> u64 {
+        self.shared.fd_limit
+    }
+}
+
+/// A context coming up ([`Router::connect_async`], [`Router::connect_via_async`]): wait for
+/// it with [`Connecting::wait`], or add it to a [`crate::Select`] and take it with
+/// [`Connecting::try_result`] once it fired.
+pub struct Connecting {
+    id: u32,
+    name: String,
+    shared: Arc<Shared>,
+    gone: Arc<Latch<String>>,
+    done: Arc<Latch<Result<(), Error>>>,
+    /// A safety deadline beyond the broker's own connect timeout (none while a person may
+    /// be typing a password).
+    deadline: Option<Instant>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Connecting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Connecting({}, {})", self.id, self.name)
+    }
+}
+
+impl Connecting {
+    /// The name the context will have (its whole path for a `via` hop).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Wait until the context is up (or failed).
+    pub fn wait(self) -> Result<Context, Error> {
+        match self.done.wait(self.deadline) {
+            Some(r) => self.finish(r),
             None => {
-                self.shared.submit(Cmd::Kill(id));
+                self.shared.submit(Cmd::Kill(self.id));
                 Err(Error::ConnectTimeout {
-                    context: name,
-                    after: recipe_timeout,
+                    context: self.name,
+                    after: self.timeout,
                     output: String::new(),
                 })
             }
         }
+    }
+
+    /// The outcome if it is known (it is taken: a second call returns `None`).
+    pub fn try_result(&self) -> Option<Result<Context, Error>> {
+        self.done.try_take().map(|r| self.finish_ref(r))
+    }
+
+    /// True once the outcome is known.
+    pub fn is_done(&self) -> bool {
+        self.done.is_set()
+    }
+
+    /// Report the outcome to a completion queue.
+    pub(crate) fn watch(&self, ready: Arc<crate::broker::notify::Ready>, token: usize) {
+        self.done.watch.set(ready, token);
+        // Already done before anyone watched: report it now.
+        if self.done.is_set() {
+            self.done.watch.fire();
+        }
+    }
+
+    fn finish(self, r: Result<(), Error>) -> Result<Context, Error> {
+        self.finish_ref(r)
+    }
+
+    fn finish_ref(&self, r: Result<(), Error>) -> Result<Context, Error> {
+        r.map(|()| {
+            Context::new(
+                self.id,
+                self.name.clone(),
+                self.shared.clone(),
+                self.gone.clone(),
+            )
+        })
     }
 }
 
@@ -160,180 +259,78 @@ impl Router {
     /// # Ok::<(), econtext::Error>(())
     /// ```
     pub fn connect_via(&self, method: &dyn Method, via: &Context) -> Result<Context, Error> {
-        let mut recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
+        let (recipe, c) = self.adopt(method, via, None);
+        let r = bring_up_via(&self.shared, recipe, c.id, &c.name, via);
+        c.done.set(r);
+        c.wait()
+    }
+
+    /// [`Router::connect_via`] without waiting: a thread of its own asks `via` to start the
+    /// hop (and asks a person for a password when it prompts), so one thread can bring up
+    /// many hops behind many relays at once.
+    pub fn connect_via_async(&self, method: &dyn Method, via: &Context) -> Connecting {
+        self.connect_via_async_named(method, via, None)
+    }
+
+    /// [`Router::connect_via_async`], the context named `name` instead of its path.
+    pub(crate) fn connect_via_async_named(
+        &self,
+        method: &dyn Method,
+        via: &Context,
+        name: Option<&str>,
+    ) -> Connecting {
+        let (recipe, c) = self.adopt(method, via, name);
+        let (shared, done, id, name, via) = (
+            self.shared.clone(),
+            c.done.clone(),
+            c.id,
+            c.name.clone(),
+            via.clone(),
+        );
+        let started = std::thread::Builder::new()
+            .name("econtext-via".into())
+            .spawn(move || done.set(bring_up_via(&shared, recipe, id, &name, &via)));
+        if let Err(e) = started {
+            self.shared.submit(Cmd::Forget(c.id));
+            c.done.set(Err(Error::io(
+                "cannot start a thread for a via connection",
+                e,
+            )));
+        }
+        c
+    }
+
+    /// Compute the recipe of a hop behind `via` and tell the broker the context is coming.
+    fn adopt(
+        &self,
+        method: &dyn Method,
+        via: &Context,
+        name: Option<&str>,
+    ) -> (Recipe, Connecting) {
+        let recipe = method.recipe(&self.title, econtext_stub::STAGE2.len());
         let id = self.shared.context_id();
-        let name = format!("{}/{}", via.name(), recipe.name);
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => format!("{}/{}", via.name(), recipe.name),
+        };
         let gone = Arc::new(Latch::default());
         self.shared.submit(Cmd::Adopt {
             id,
             name: name.clone(),
             gone: gone.clone(),
         });
-        let mut r = self.spawn_via(&recipe, id, &name, via);
-        // It prompted and no password was given: ask a person (on this thread, never the
-        // broker's), then start the hop again with the answer.
-        if let (
-            Err(Failed::NeedsPassword {
-                user,
-                host,
-                prompted,
-                ..
-            }),
-            None,
-            Some(ask),
-        ) = (&r, &recipe.password, &self.shared.ask)
-        {
-            let req = PasswordRequest::new(&name, recipe.kind, &recipe.whose, user, host, prompted);
-            if let Some(p) = ask(&req) {
-                recipe.password = Some(p);
-                r = self.spawn_via(&recipe, id, &name, via);
-            }
-        }
-        match r {
-            Ok(()) => Ok(Context::new(id, name, self.shared.clone(), gone)),
-            Err(f) => {
-                self.shared.submit(Cmd::Forget(id));
-                Err(f.into_error(&name))
-            }
-        }
-    }
-
-    /// Ask `via` to start the recipe's context `id` once.
-    fn spawn_via(&self, recipe: &Recipe, id: u32, name: &str, via: &Context) -> Result<(), Failed> {
-        let password = recipe.password.clone();
-        let answer = |p: &Option<crate::Password>| {
-            p.as_ref()
-                .map(|p| format!("{}\n", p.expose()).into_bytes())
-                .unwrap_or_default()
-        };
-        let spawn = Spawn {
+        let timeout = recipe.connect_timeout;
+        let c = Connecting {
             id,
-            name: recipe.name.clone(),
-            argv: recipe.argv.clone(),
-            pty: recipe.pty,
-            stdio_pty: recipe.stdio_on_pty,
-            wait_stage1: recipe.wait_for_stage1,
-            prompts: recipe
-                .prompts
-                .iter()
-                .map(|p| SpawnPrompt {
-                    pattern: ByteBuf(p.pattern.as_bytes().to_vec()),
-                    answer: ByteBuf(answer(&password)),
-                })
-                .collect(),
-            failures: recipe
-                .failures
-                .iter()
-                .map(|f| Failure {
-                    pattern: ByteBuf(f.pattern.as_bytes().to_vec()),
-                    kind: f.kind as u32,
-                })
-                .collect(),
-            timeout_ms: u32::try_from(recipe.connect_timeout.as_millis()).unwrap_or(u32::MAX),
-            boot: ByteBuf(self.shared.boot(id, via.id(), name)),
+            name,
+            shared: self.shared.clone(),
+            gone,
+            done: Arc::new(Latch::default()),
+            // The spawn request has its own deadline (the connect timeout and 5 s).
+            deadline: None,
+            timeout,
         };
-        let body = spawn
-            .encode()
-            .map_err(|e| Failed::Other(Error::Usage(format!("cannot encode the spawn: {e}"))))?;
-        let reply = via.request(
-            handle::SPAWN,
-            body,
-            recipe.connect_timeout + Duration::from_secs(5),
-        );
-        // Remote output in an error: password removed first, then bounded and printable.
-        let shown = |t: &str| match &password {
-            Some(p) => text::tail(&text::replace(
-                t.as_bytes(),
-                p.expose().as_bytes(),
-                b"<redacted>",
-            )),
-            None => text::tail(t.as_bytes()),
-        };
-        let name = name.to_string();
-        let e = match reply {
-            Ok(Value::Context(got)) if got == id => return Ok(()),
-            Ok(other) => Error::Protocol {
-                context: name,
-                reason: format!(
-                    "unexpected spawn reply {}",
-                    text::quote(format!("{other:?}").as_bytes(), text::QUOTE_MAX)
-                ),
-            },
-            Err(Error::Remote(e)) if e.type_name == "econtext.SpawnError" => {
-                let output = shown(&e.traceback);
-                let (code, detail) = e.message.split_once(':').unwrap_or((&e.message, ""));
-                match code {
-                    "failure" => {
-                        let (n, who) = detail.split_once(':').unwrap_or((detail, ""));
-                        match n.parse().ok().and_then(ConnectFailure::from_u32) {
-                            Some(ConnectFailure::PasswordRequired) if password.is_none() => {
-                                let (user, host) = who.rsplit_once('@').unwrap_or((who, "?"));
-                                let prompted = output.lines().last().unwrap_or("").trim();
-                                return Err(Failed::NeedsPassword {
-                                    user: text::quote(user.as_bytes(), 64),
-                                    host: text::quote(host.as_bytes(), 64),
-                                    prompted: prompted.to_string(),
-                                    output,
-                                });
-                            }
-                            Some(failure) => Error::Connect {
-                                context: name,
-                                failure,
-                                output,
-                            },
-                            None => Error::Bootstrap {
-                                context: name,
-                                reason: text::quote(e.message.as_bytes(), text::QUOTE_MAX),
-                                version: None,
-                                output,
-                            },
-                        }
-                    }
-                    "tooold" => Error::PythonTooOld {
-                        context: name,
-                        version: text::quote(detail.as_bytes(), 64),
-                    },
-                    "protocol" => Error::Bootstrap {
-                        context: name,
-                        reason: format!(
-                            "protocol error: {}",
-                            text::quote(detail.as_bytes(), text::QUOTE_MAX)
-                        ),
-                        version: None,
-                        output,
-                    },
-                    "timeout" => Error::ConnectTimeout {
-                        context: name,
-                        after: recipe.connect_timeout,
-                        output,
-                    },
-                    _ => Error::Bootstrap {
-                        context: name,
-                        reason: "the process exited before the stub was ready".into(),
-                        version: None,
-                        output,
-                    },
-                }
-            }
-            Err(Error::Remote(e)) => Error::Bootstrap {
-                context: name,
-                reason: format!(
-                    "the spawn failed in {}: {}: {}",
-                    via.name(),
-                    e.type_name,
-                    e.message
-                ),
-                version: None,
-                output: shown(&e.traceback),
-            },
-            Err(Error::Timeout { .. }) => Error::ConnectTimeout {
-                context: name,
-                after: recipe.connect_timeout,
-                output: String::new(),
-            },
-            Err(e) => e,
-        };
-        Err(Failed::Other(e))
+        (recipe, c)
     }
 
     /// How many module requests this router has answered (each is one round trip for the
@@ -343,6 +340,183 @@ impl Router {
             .module_requests
             .load(std::sync::atomic::Ordering::Relaxed)
     }
+}
+
+/// Ask `via` to start context `id`; when it prompted and no password was given, ask a person
+/// (on this thread, never the broker's) and start the hop again with the answer.
+fn bring_up_via(
+    shared: &Arc<Shared>,
+    mut recipe: Recipe,
+    id: u32,
+    name: &str,
+    via: &Context,
+) -> Result<(), Error> {
+    let mut r = spawn_via(shared, &recipe, id, name, via);
+    if let (
+        Err(Failed::NeedsPassword {
+            user,
+            host,
+            prompted,
+            ..
+        }),
+        None,
+        Some(ask),
+    ) = (&r, &recipe.password, &shared.ask)
+    {
+        let req = PasswordRequest::new(name, recipe.kind, &recipe.whose, user, host, prompted);
+        if let Some(p) = ask(&req) {
+            recipe.password = Some(p);
+            r = spawn_via(shared, &recipe, id, name, via);
+        }
+    }
+    r.map_err(|f| {
+        shared.submit(Cmd::Forget(id));
+        f.into_error(name)
+    })
+}
+
+/// Ask `via` to start the recipe's context `id` once.
+fn spawn_via(
+    shared: &Arc<Shared>,
+    recipe: &Recipe,
+    id: u32,
+    name: &str,
+    via: &Context,
+) -> Result<(), Failed> {
+    let password = recipe.password.clone();
+    let answer = |p: &Option<crate::Password>| {
+        p.as_ref()
+            .map(|p| format!("{}\n", p.expose()).into_bytes())
+            .unwrap_or_default()
+    };
+    let spawn = Spawn {
+        id,
+        name: recipe.name.clone(),
+        argv: recipe.argv.clone(),
+        pty: recipe.pty,
+        stdio_pty: recipe.stdio_on_pty,
+        wait_stage1: recipe.wait_for_stage1,
+        prompts: recipe
+            .prompts
+            .iter()
+            .map(|p| SpawnPrompt {
+                pattern: ByteBuf(p.pattern.as_bytes().to_vec()),
+                answer: ByteBuf(answer(&password)),
+            })
+            .collect(),
+        failures: recipe
+            .failures
+            .iter()
+            .map(|f| Failure {
+                pattern: ByteBuf(f.pattern.as_bytes().to_vec()),
+                kind: f.kind as u32,
+            })
+            .collect(),
+        timeout_ms: u32::try_from(recipe.connect_timeout.as_millis()).unwrap_or(u32::MAX),
+        boot: ByteBuf(shared.boot(id, via.id(), name)),
+    };
+    let body = spawn
+        .encode()
+        .map_err(|e| Failed::Other(Error::Usage(format!("cannot encode the spawn: {e}"))))?;
+    let reply = via.request(
+        handle::SPAWN,
+        body,
+        recipe.connect_timeout + Duration::from_secs(5),
+    );
+    // Remote output in an error: password removed first, then bounded and printable.
+    let shown = |t: &str| match &password {
+        Some(p) => text::tail(&text::replace(
+            t.as_bytes(),
+            p.expose().as_bytes(),
+            b"<redacted>",
+        )),
+        None => text::tail(t.as_bytes()),
+    };
+    let name = name.to_string();
+    let e = match reply {
+        Ok(Value::Context(got)) if got == id => return Ok(()),
+        Ok(other) => Error::Protocol {
+            context: name,
+            reason: format!(
+                "unexpected spawn reply {}",
+                text::quote(format!("{other:?}").as_bytes(), text::QUOTE_MAX)
+            ),
+        },
+        Err(Error::Remote(e)) if e.type_name == "econtext.SpawnError" => {
+            let output = shown(&e.traceback);
+            let (code, detail) = e.message.split_once(':').unwrap_or((&e.message, ""));
+            match code {
+                "failure" => {
+                    let (n, who) = detail.split_once(':').unwrap_or((detail, ""));
+                    match n.parse().ok().and_then(ConnectFailure::from_u32) {
+                        Some(ConnectFailure::PasswordRequired) if password.is_none() => {
+                            let (user, host) = who.rsplit_once('@').unwrap_or((who, "?"));
+                            let prompted = output.lines().last().unwrap_or("").trim();
+                            return Err(Failed::NeedsPassword {
+                                user: text::quote(user.as_bytes(), 64),
+                                host: text::quote(host.as_bytes(), 64),
+                                prompted: prompted.to_string(),
+                                output,
+                            });
+                        }
+                        Some(failure) => Error::Connect {
+                            context: name,
+                            failure,
+                            output,
+                        },
+                        None => Error::Bootstrap {
+                            context: name,
+                            reason: text::quote(e.message.as_bytes(), text::QUOTE_MAX),
+                            version: None,
+                            output,
+                        },
+                    }
+                }
+                "tooold" => Error::PythonTooOld {
+                    context: name,
+                    version: text::quote(detail.as_bytes(), 64),
+                },
+                "protocol" => Error::Bootstrap {
+                    context: name,
+                    reason: format!(
+                        "protocol error: {}",
+                        text::quote(detail.as_bytes(), text::QUOTE_MAX)
+                    ),
+                    version: None,
+                    output,
+                },
+                "timeout" => Error::ConnectTimeout {
+                    context: name,
+                    after: recipe.connect_timeout,
+                    output,
+                },
+                _ => Error::Bootstrap {
+                    context: name,
+                    reason: "the process exited before the stub was ready".into(),
+                    version: None,
+                    output,
+                },
+            }
+        }
+        Err(Error::Remote(e)) => Error::Bootstrap {
+            context: name,
+            reason: format!(
+                "the spawn failed in {}: {}: {}",
+                via.name(),
+                e.type_name,
+                e.message
+            ),
+            version: None,
+            output: shown(&e.traceback),
+        },
+        Err(Error::Timeout { .. }) => Error::ConnectTimeout {
+            context: name,
+            after: recipe.connect_timeout,
+            output: String::new(),
+        },
+        Err(e) => e,
+    };
+    Err(Failed::Other(e))
 }
 
 /// Why a `via` spawn failed.

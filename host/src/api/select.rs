@@ -49,6 +49,11 @@ impl Select {
         call.watch(self.ready.clone(), token);
     }
 
+    /// Report `connecting`'s outcome (up or failed) as `token`.
+    pub fn add_connect(&mut self, connecting: &super::router::Connecting, token: usize) {
+        connecting.watch(self.ready.clone(), token);
+    }
+
     /// The token of what fired next, waiting at most `timeout` (`None`: as long as it takes).
     pub fn wait(&self, timeout: Option<Duration>) -> Option<usize> {
         self.ready.pop(timeout.map(|t| Instant::now() + t))

@@ -220,8 +220,7 @@ impl Conn {
             self.phase = Phase::AwaitStage2;
             if self.stdio_on_pty {
                 // Stage 1 runs: from now on the terminal carries binary data.
-                crate::sys::pty::make_raw(&self.io)
-                    .map_err(|e| Error::Io(format!("raw mode: {e}")))?;
+                crate::sys::pty::make_raw(&self.io).map_err(|e| Error::io("raw mode", e))?;
             }
         } else if self.phase == Phase::AwaitStage2 {
             self.pre.extend_from_slice(data);
@@ -377,7 +376,7 @@ impl Conn {
                 let target = self.pty.as_ref().unwrap_or(&self.io_out);
                 let mut t: &File = target;
                 t.write_all(&a)
-                    .map_err(|e| Error::Io(format!("typing the password: {e}")))
+                    .map_err(|e| Error::io("typing the password", e))
             }
             Action::Fail(failure) => Err(Error::Connect {
                 context: self.name.clone(),

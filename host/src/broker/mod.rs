@@ -88,6 +88,8 @@ pub(crate) struct Shared {
     pub ask: Option<crate::connect::watch::AskPassword>,
     /// Module requests answered (each is one round trip for a context).
     pub module_requests: std::sync::atomic::AtomicU64,
+    /// The open-file limit in force (raised from soft to hard at start).
+    pub fd_limit: u64,
 }
 
 impl Shared {
@@ -163,6 +165,7 @@ pub(crate) fn start(
     ask: Option<crate::connect::watch::AskPassword>,
     heartbeat: Duration,
 ) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
+    let fd_limit = crate::sys::rlimit::raise_nofile();
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
     wake_tx.set_nonblocking(true)?;
@@ -179,6 +182,7 @@ pub(crate) fn start(
         modules: Arc::new(modules),
         ask,
         module_requests: Default::default(),
+        fd_limit,
     });
     let mut broker = Broker {
         shared: shared.clone(),
@@ -724,7 +728,10 @@ impl Broker {
                 context: name(),
                 reason: d.detail,
             },
-            Ok(d) => Error::DeadLetter { reason: d.detail },
+            Ok(d) => Error::DeadLetter {
+                kind: DeadReason::from_u32(d.reason),
+                reason: d.detail,
+            },
             Err(e) => Error::Protocol {
                 context: name(),
                 reason: e.to_string(),

@@ -15,9 +15,12 @@ use crate::{json, log, Error, Local, Router, RouterOptions, Value};
 
 mod fakessh;
 mod files;
+mod fleet;
+mod progress;
 mod run;
 mod shell;
 mod stream;
+pub mod targets;
 
 pub use fakessh::Tool;
 
@@ -175,6 +178,9 @@ pub fn version() -> String {
 /// Every option `call` takes (for suggestions on a typo).
 const CALL_FLAGS: &[&str] = &[
     "--help",
+    "--target",
+    "--relay",
+    "--forks",
     "--json",
     "--module-path",
     "--file",
@@ -274,6 +280,12 @@ pub struct CallCmd {
     pub ssh_to: Option<String>,
     /// `put` / `get`: how the file moves.
     pub put: crate::PutOptions,
+    /// `-t` (many targets): every target chain, expanded (`@FILE`, ranges).
+    pub targets: Vec<String>,
+    /// `--relay TARGET`: contexts that start the targets' first hops.
+    pub relays: Vec<String>,
+    /// `--forks N`: connections coming up at once.
+    pub forks: Option<usize>,
 }
 
 /// The subcommand of a [`CallCmd`].
@@ -402,6 +414,9 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         argv: vec![],
         ssh_to: None,
         put: crate::PutOptions::default(),
+        targets: vec![],
+        relays: vec![],
+        forks: None,
     };
     let mut rest_are_args = false;
     while let Some(a) = it.next() {
@@ -413,6 +428,15 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "-h" | "--help" => return Ok(Command::Help(CALL_HELP)),
             "--" => rest_are_args = true,
             "--json" => c.json = true,
+            "-t" | "--target" => {
+                let v = it.next().ok_or("--target needs a TARGET, @FILE or a range like ssh:web[01-20]")?;
+                c.targets.extend(targets::expand(&v)?);
+            }
+            "--relay" => c.relays.push(it.next().ok_or("--relay needs a TARGET (a context that starts the targets' first hops)")?),
+            "--forks" => {
+                let v = it.next().ok_or("--forks needs a number of connections")?;
+                c.forks = Some(v.parse().ok().filter(|n| *n > 0).ok_or_else(|| format!("--forks {v:?}: expected a positive number"))?);
+            }
             "--raw" if c.mode == Mode::Stream => c.raw = true,
             "--ssh-to" if c.mode == Mode::Run => {
                 c.ssh_to = Some(it.next().ok_or("--ssh-to needs a TARGET (where ssh goes)")?)
@@ -503,6 +527,22 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         }
     }
     let mut pos = pos.into_iter();
+    if !c.targets.is_empty() || !c.relays.is_empty() || c.forks.is_some() {
+        if c.mode != Mode::Call {
+            return Err(
+                "-t/--target, --relay and --forks are options of `econtext call` (many targets)"
+                    .into(),
+            );
+        }
+        if c.targets.is_empty() {
+            return Err("--relay and --forks need targets: -t TARGET (repeatable), -t @FILE or -t 'ssh:web[01-20]'".into());
+        }
+        c.function = pos
+            .next()
+            .ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
+        c.args = pos.map(|a| arg_value(&a)).collect();
+        return Ok(Command::Call(Box::new(c)));
+    }
     c.target = pos
         .next()
         .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
@@ -920,12 +960,22 @@ pub fn run(cmd: Command) -> i32 {
         }
         Command::Call(c) => *c,
     };
-    let chain = match methods(&c.target, c.connect_timeout, &c.hop) {
-        Ok(m) => m,
-        Err(e) => {
-            say!("econtext: {e}");
-            return 2;
+    let fleet = !c.targets.is_empty();
+    let chain = if fleet {
+        Vec::new()
+    } else {
+        match methods(&c.target, c.connect_timeout, &c.hop) {
+            Ok(m) => m,
+            Err(e) => {
+                say!("econtext: {e}");
+                return 2;
+            }
         }
+    };
+    let bar = if fleet {
+        progress::Bar::on_terminal()
+    } else {
+        None
     };
     let ask: crate::connect::watch::AskPassword =
         std::sync::Arc::new(|r: &crate::PasswordRequest| {
@@ -946,6 +996,9 @@ pub fn run(cmd: Command) -> i32 {
         }
         _ => {}
     }
+    if let (Some(b), false) = (&bar, c.verbosity == -1) {
+        opts.sink = b.sink();
+    }
     let router = match Router::with_options(opts) {
         Ok(r) => r,
         Err(e @ Error::Usage(_)) => {
@@ -957,6 +1010,9 @@ pub fn run(cmd: Command) -> i32 {
             return 3;
         }
     };
+    if fleet {
+        return fleet::run(router, c, bar);
+    }
     // `run`, `shell` and the tools report a connection failure as ssh does.
     let failed = match c.mode {
         Mode::Call | Mode::Stream => 3,

@@ -163,6 +163,9 @@ pub fn ssh_failures() -> Vec<FailureRule> {
         FailureRule::new("no * host key is known", F::HostKeyUnknown),
         FailureRule::new("too many authentication failures", F::AuthFailed),
         FailureRule::new("permission denied (", F::AuthFailed),
+        // sshd's MaxStartups drops a login before the key exchange (OpenSSH >= 8.2 says
+        // kex_exchange_identification; older ones ssh_exchange_identification).
+        FailureRule::new("exchange_identification", F::ConnectionClosed),
     ];
     v.extend(shell_failures());
     v

@@ -145,6 +145,9 @@ pub enum ConnectFailure {
     ProgramMissing = 17,
     /// The directory tree is in use by another container.
     Busy = 18,
+    /// The server closed the connection before login: sshd's `MaxStartups` dropped it (too
+    /// many logins at once), or a firewall or `sshd` limit (fleets retry this with backoff).
+    ConnectionClosed = 19,
 }
 
 impl ConnectFailure {
@@ -170,6 +173,7 @@ impl ConnectFailure {
             16 => ConnectFailure::PermissionDenied,
             17 => ConnectFailure::ProgramMissing,
             18 => ConnectFailure::Busy,
+            19 => ConnectFailure::ConnectionClosed,
             _ => return None,
         })
     }
@@ -210,6 +214,9 @@ impl fmt::Display for ConnectFailure {
             }
             ConnectFailure::Busy => {
                 "the directory tree is in use by another container (nspawn: share it with arg=--read-only)"
+            }
+            ConnectFailure::ConnectionClosed => {
+                "the server closed the connection before login (sshd's MaxStartups limit: too many logins at once, or a firewall)"
             }
         })
     }

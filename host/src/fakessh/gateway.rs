@@ -30,7 +30,7 @@ fn random_hex(n: usize) -> Result<String, Error> {
     let mut b = vec![0u8; n];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut b))
-        .map_err(|e| Error::Io(format!("cannot read /dev/urandom for a fakessh token: {e}")))?;
+        .map_err(|e| Error::io("cannot read /dev/urandom for a fakessh token", e))?;
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
@@ -45,9 +45,9 @@ impl Gateway {
         let name = format!("econtext-fakessh-{}-{}", std::process::id(), random_hex(8)?);
         let token = random_hex(32)?;
         let addr = SocketAddr::from_abstract_name(name.as_bytes())
-            .map_err(|e| Error::Io(format!("fakessh socket name {name}: {e}")))?;
+            .map_err(|e| Error::io(format!("fakessh socket name {name}"), e))?;
         let l = UnixListener::bind_addr(&addr)
-            .map_err(|e| Error::Io(format!("cannot listen on fakessh socket @{name}: {e}")))?;
+            .map_err(|e| Error::io(format!("cannot listen on fakessh socket @{name}"), e))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (to, tok, st) = (to.clone(), token.clone(), stop.clone());
         std::thread::Builder::new()
@@ -64,7 +64,7 @@ impl Gateway {
                         .spawn(move || connection(&to, &tok, c));
                 }
             })
-            .map_err(|e| Error::Io(format!("cannot start the fakessh thread: {e}")))?;
+            .map_err(|e| Error::io("cannot start the fakessh thread", e))?;
         Ok(Gateway { name, token, stop })
     }
 

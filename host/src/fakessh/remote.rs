@@ -20,7 +20,7 @@ pub(crate) fn relay(from: Context, to: Context, reqs: Receiver) -> Result<(), Er
                     .spawn(move || one(&from, &to, req));
             }
         })
-        .map_err(|e| Error::Io(format!("cannot start the fakessh relay: {e}")))?;
+        .map_err(|e| Error::io("cannot start the fakessh relay", e))?;
     Ok(())
 }
 

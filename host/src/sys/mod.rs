@@ -11,6 +11,7 @@ pub mod peer;
 pub mod poll;
 pub mod process;
 pub mod pty;
+pub mod rlimit;
 pub mod setns;
 pub mod signal;
 pub mod time;

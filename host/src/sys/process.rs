@@ -47,6 +47,13 @@ pub fn spawn(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stderr(Stdio::from(OwnedFd::from(err_w)));
+    if let Some(soft) = super::rlimit::child_soft() {
+        // SAFETY: the closure runs in the forked child before exec and makes two system calls
+        // (getrlimit, setrlimit) on stack structs; it allocates nothing and takes no locks.
+        unsafe {
+            cmd.pre_exec(move || super::rlimit::restore_in_child(soft));
+        }
+    }
     if let Some((plan, env)) = enter {
         cmd.env_clear().envs(env);
         // SAFETY: `Plan::enter` runs in the forked child before exec and makes only
