@@ -29,6 +29,8 @@
 mod containers;
 mod fakessh;
 mod files;
+mod fleet;
+mod routesim;
 mod streams;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -88,6 +90,8 @@ slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD|files-s
         "files-ssh" => files::ssh(python, n),
         "files-local" => files::local(python, n),
         "files-small" => files::small(python, n),
+        "fleet-local" => fleet::local(python, n),
+        "route-sim" => routesim::route_sim(n),
         "sudo2" => {
             let m = match args.get(4).map(|a| a.parse::<usize>()) {
                 None => 1000,
@@ -102,7 +106,7 @@ slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD|files-s
         other => {
             eprintln!(
                 "unknown workload {other:?}: bootstrap, roundtrip, fanout, ssh-bootstrap, \
-ssh-roundtrip, bytes-before-first-reply or sudo2"
+ssh-roundtrip, bytes-before-first-reply, route-sim or sudo2"
             );
             std::process::exit(2);
         }

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use econtext::{Error, ErrorKind, Group, Local, Router, Select, Target, Value};
+use econtext::{Error, ErrorKind, Group, Local, Select, Target, Value};
 use econtext_tests::*;
 
 fn local(name: &str) -> Target {
@@ -174,4 +174,227 @@ fn the_open_file_limit_is_raised_and_children_get_the_old_one() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(text.trim(), format!("[256, \"{hard}\"]"));
+}
+
+/// A TCP port that accepts connections and never says a word (the held sockets close when
+/// it is dropped).
+struct Tarpit {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Tarpit {
+    fn new() -> Tarpit {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.set_nonblocking(true).unwrap();
+        let port = l.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                match l.accept() {
+                    Ok((c, _)) => held.push(c),
+                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        });
+        Tarpit {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Tarpit {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// An ssh config with `n` aliases `fleetNN` for the private sshd (as ectest), and broken
+/// hosts: `refused`, `tarpit`, `wrongkey`, `unknown`.
+fn fleet_config(env: &TestEnv, dir: &TempDir, n: usize, tarpit: u16) -> std::path::PathBuf {
+    let mut cfg = String::new();
+    for i in 1..=n {
+        cfg.push_str(&format!("Host fleet{i:02}\n    HostName 127.0.0.1\n    Port {}\n    User ectest\n    IdentityFile {}\n", env.ssh_port, env.client_key.display()));
+    }
+    cfg.push_str(&format!(
+        "Host refused\n    HostName 127.0.0.1\n    Port {}\n\
+         Host tarpit\n    HostName 127.0.0.1\n    Port {tarpit}\n\
+         Host wrongkey\n    HostName 127.0.0.1\n    Port {}\n    User ectest\n    IdentityFile {}\n    IdentitiesOnly yes\n\
+         Host unknown\n    HostName no-such-host.invalid\n\
+         Host *\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n    IdentitiesOnly yes\n\
+         \x20   KexAlgorithms curve25519-sha256\n",
+        closed_port(),
+        env.ssh_port,
+        env.dir.join("other_key").display(),
+        env.known_hosts.display()
+    ));
+    let p = dir.join("ssh_config");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+#[test]
+fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
+    let Some(env) = testenv() else { return };
+    let dir = TempDir::new("fleet-ssh");
+    let tarpit = Tarpit::new();
+    let cfg = fleet_config(&env, &dir, 50, tarpit.port);
+    let ssh = |host: &str| {
+        econtext::Ssh::new(host)
+            .config_file(&cfg)
+            .connect_timeout(Duration::from_secs(6))
+    };
+    // The tarpit first: it holds one connection slot for its whole timeout, and nothing else.
+    let mut targets = vec![Target::new("ssh:tarpit", ssh("tarpit"))];
+    targets.extend((1..=50).map(|i| {
+        let h = format!("fleet{i:02}");
+        Target::new(format!("ssh:{h}"), ssh(&h))
+    }));
+    for h in ["refused", "wrongkey", "unknown"] {
+        targets.push(Target::new(format!("ssh:{h}"), ssh(h)));
+    }
+    targets.push(Target::new(
+        "ssh:nopython",
+        ssh("fleet01").python("/nonexistent/python3"),
+    ));
+    let router = quiet_router();
+    let t = Instant::now();
+    let mut group = Group::new(&router, targets);
+    let mut results = econtext::Results::default();
+    let mut run = group.call("os.getuid", vec![]).unwrap();
+    let mut good_done = None;
+    for o in &mut run {
+        results.push(o);
+        if results.succeeded().count() == 50 && good_done.is_none() {
+            good_done = Some(t.elapsed());
+        }
+    }
+    drop(run);
+    eprintln!(
+        "55 ssh targets: the 50 good ones in {:?}, all in {:?}",
+        good_done,
+        t.elapsed()
+    );
+    let uid = uid_number("ectest");
+    assert_eq!(
+        results.succeeded().count(),
+        50,
+        "{:#?}",
+        results.unreachable().collect::<Vec<_>>()
+    );
+    for o in results.succeeded() {
+        assert_eq!(o.result.as_ref().unwrap(), &Value::Int(uid), "{}", o.target);
+    }
+    let kind = |name: &str| {
+        let o = results
+            .outcomes
+            .iter()
+            .find(|o| o.target == name)
+            .unwrap_or_else(|| panic!("{name} missing"));
+        assert!(o.is_unreachable(), "{name}: {:?}", o.result);
+        let e = o.result.as_ref().unwrap_err();
+        assert!(e.is_connect(), "{name}: {e}");
+        assert!(
+            e.to_string().contains(name),
+            "the error names the target: {e}"
+        );
+        e.kind()
+    };
+    assert_eq!(kind("ssh:refused"), ErrorKind::Unreachable);
+    assert_eq!(kind("ssh:tarpit"), ErrorKind::Unreachable);
+    assert_eq!(kind("ssh:wrongkey"), ErrorKind::AuthRefused);
+    assert_eq!(kind("ssh:unknown"), ErrorKind::Unreachable);
+    assert_eq!(kind("ssh:nopython"), ErrorKind::NoPython);
+    // The tarpit delayed nothing but itself: the good ones did not wait for its timeout (the
+    // key exchange is curve25519 here: the default sntrup761 costs ~0.2 s of CPU per login on
+    // this machine, which would make 50 logins on 2 cores take longer than the timeout).
+    assert!(
+        good_done.unwrap() < Duration::from_secs(6),
+        "the good targets waited for the tarpit: {good_done:?}"
+    );
+    group.shutdown();
+    drop(group);
+    drop(router);
+    assert!(
+        eventually(3000, || children().is_empty()),
+        "children left: {:?}",
+        children()
+    );
+}
+
+#[test]
+fn relays_on_the_namespace_topology_carry_their_share_and_a_dead_relay_fails_only_its_own() {
+    let Some(env) = testenv() else { return };
+    let router = quiet_router();
+    // Two relays on the bastion; the internal host is reachable only from there.
+    let relays = vec![
+        router.connect(&env.bastion("ectest")).unwrap(),
+        router.connect(&env.bastion("ectarget")).unwrap(),
+    ];
+    let relay_pids: Vec<i64> = relays.iter().map(pid_of).collect();
+    let targets = vec![
+        Target::new("internal-ectest", env.internal("ectest")),
+        Target::new("internal-ectarget", env.internal("ectarget")),
+        Target::new("internal-root", env.internal("root")),
+        Target::new("internal-ecnope", env.internal("ecnope")),
+    ];
+    let kids_before = children().len();
+    let mut group = Group::new(&router, targets).via(relays.clone());
+    let results: econtext::Results = group
+        .call(
+            "builtins.eval",
+            vec!["[__import__('os').getuid(), __import__('os').getppid()]".into()],
+        )
+        .unwrap()
+        .collect();
+    assert_eq!(results.succeeded().count(), 3, "{results:#?}");
+    let un: Vec<_> = results.unreachable().collect();
+    assert_eq!(un.len(), 1);
+    assert_eq!(un[0].target, "internal-ecnope");
+    assert_eq!(
+        un[0].result.as_ref().unwrap_err().kind(),
+        ErrorKind::AuthRefused
+    );
+    // This host runs no ssh client for the targets: only the two relays' connections.
+    assert_eq!(
+        children().len(),
+        kids_before,
+        "the targets' ssh clients run on the relays"
+    );
+    // Kill relay 0: its share fails at once, the other's answers.
+    let share0: Vec<String> = results
+        .succeeded()
+        .filter(|o| o.index % 2 == 0)
+        .map(|o| o.target.clone())
+        .collect();
+    assert!(!share0.is_empty());
+    // (The bastion is a network namespace on this machine: the relay's pid is ours to kill.)
+    kill9(relay_pids[0]);
+    let t = Instant::now();
+    let after: econtext::Results = group.call("os.getuid", vec![]).unwrap().collect();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    for o in &after.outcomes {
+        if share0.contains(&o.target) {
+            let e = o.result.as_ref().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Disconnected, "{}: {e}", o.target);
+        } else if o.connected {
+            assert!(o.result.is_ok(), "{}: {:?}", o.target, o.result);
+        }
+    }
+    assert!(after.succeeded().count() >= 1);
+    group.shutdown();
 }

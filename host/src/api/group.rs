@@ -178,6 +178,10 @@ pub struct Group<'r> {
     prefixes: HashMap<String, Prefix>,
 }
 
+/// The fewest connections a run paces itself down to when servers drop logins (sshd's
+/// default `MaxStartups` starts dropping at 10 unauthenticated connections).
+const PACED_FLOOR: usize = 8;
+
 /// Retries of a connection that sshd dropped before login (`MaxStartups`), by default.
 pub(crate) const DEFAULT_RETRIES: u32 = 5;
 
@@ -355,6 +359,9 @@ pub struct Run<'g, 'r> {
     group: &'g mut Group<'r>,
     call: Option<CallSpec>,
     forks: usize,
+    /// Connections allowed to come up at once now: `forks`, halved (down to
+    /// [`PACED_FLOOR`]) each time a server drops a login, and grown back by one per success.
+    limit: usize,
     select: Select,
     jobs: HashMap<usize, Job>,
     next_token: usize,
@@ -376,6 +383,7 @@ impl<'g, 'r> Run<'g, 'r> {
             group,
             call,
             forks,
+            limit: forks,
             select: Select::new(),
             jobs: HashMap::new(),
             next_token: 0,
@@ -414,7 +422,7 @@ impl<'g, 'r> Run<'g, 'r> {
             .filter(|m| matches!(m.state, State::Connecting { .. } | State::Calling))
             .filter_map(|m| m.started.map(|s| (m.target.name.clone(), now - s)))
             .collect();
-        pending.sort_by(|a, b| b.1.cmp(&a.1));
+        pending.sort_by_key(|p| std::cmp::Reverse(p.1));
         Progress {
             total: self.total,
             done: self.done,
@@ -476,7 +484,7 @@ impl<'g, 'r> Run<'g, 'r> {
 
     /// Start connections while fewer than `forks` are coming up.
     fn pump(&mut self) {
-        while self.connecting < self.forks {
+        while self.connecting < self.limit {
             let Some(i) = self.queue.pop_front() else {
                 break;
             };
@@ -596,6 +604,7 @@ impl<'g, 'r> Run<'g, 'r> {
         self.connecting -= 1;
         match r {
             Ok(ctx) => {
+                self.limit = (self.limit + 1).min(self.forks);
                 self.group.prefixes.insert(job.key.clone(), Prefix::Up(ctx));
                 for w in std::mem::take(&mut job.waiters) {
                     let hop = match self.group.members[w].state {
@@ -606,8 +615,10 @@ impl<'g, 'r> Run<'g, 'r> {
                 }
             }
             Err(e) if retryable(&e) && job.attempt < self.group.retries => {
-                // sshd dropped it before login (MaxStartups): try again after a backoff with
-                // jitter, so the retries of many targets do not arrive together.
+                // sshd dropped it before login (MaxStartups): fewer logins at once from now
+                // on, and this one again after a backoff with jitter, so the retries of many
+                // targets do not arrive together.
+                self.limit = (self.limit / 2).max(PACED_FLOOR).min(self.forks);
                 let backoff = Duration::from_millis(100 << job.attempt.min(6));
                 let jitter = Duration::from_millis(u64::from(token as u32 % 97));
                 job.attempt += 1;

@@ -69,11 +69,7 @@ impl Bar {
 /// to `cols` characters.
 pub fn render(p: &Progress, elapsed: Duration, cols: usize) -> String {
     const WIDTH: usize = 20;
-    let filled = if p.total == 0 {
-        WIDTH
-    } else {
-        p.done * WIDTH / p.total
-    };
+    let filled = (p.done * WIDTH).checked_div(p.total).unwrap_or(WIDTH);
     let mut line = format!(
         "[{}{}] {}/{}",
         "#".repeat(filled),

@@ -37,10 +37,10 @@ pub fn raise_nofile() -> u64 {
         };
         // SAFETY: setrlimit reads one valid rlimit struct; it changes only this process's limit.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
-            ORIGINAL_SOFT.store(r.rlim_cur as u64, Ordering::Relaxed);
+            ORIGINAL_SOFT.store(r.rlim_cur, Ordering::Relaxed);
         }
     });
-    get().map(|r| r.rlim_cur as u64).unwrap_or(1024)
+    get().map(|r| r.rlim_cur).unwrap_or(1024)
 }
 
 /// The old soft limit to give a child, when this process raised its own.
@@ -56,7 +56,7 @@ pub fn child_soft() -> Option<u64> {
 pub fn restore_in_child(soft: u64) -> io::Result<()> {
     let r = get()?;
     let old = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
+        rlim_cur: soft,
         rlim_max: r.rlim_max,
     };
     // SAFETY: setrlimit reads one valid rlimit struct; lowering a soft limit always succeeds.
@@ -72,9 +72,9 @@ mod tests {
     fn raised_to_hard_and_children_get_the_old_soft_limit() {
         let before = super::get().unwrap();
         let now = super::raise_nofile();
-        assert_eq!(now, before.rlim_max as u64);
+        assert_eq!(now, before.rlim_max);
         if before.rlim_cur < before.rlim_max {
-            assert_eq!(super::child_soft(), Some(before.rlim_cur as u64));
+            assert_eq!(super::child_soft(), Some(before.rlim_cur));
         }
     }
 }

@@ -1,0 +1,289 @@
+//! `econtext call -t ...` as a user meets it: NDJSON, the gathered table, every exit bit, the
+//! progress bar on a terminal and its absence when redirected, relays, Ctrl-C.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use econtext::Value;
+use econtext_tests::*;
+
+fn cli() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_econtext_cli_for_tests"));
+    c.stdin(Stdio::null());
+    c
+}
+
+/// The pyenv interpreter whose path holds `/versions/<v>.`.
+fn py(v: &str) -> String {
+    interpreters()
+        .into_iter()
+        .map(|p| p.to_string_lossy().into_owned())
+        .find(|p| p.contains(&format!("/versions/{v}.")))
+        .unwrap_or_else(|| panic!("python {v} missing (pyenv)"))
+}
+
+/// 7 on 3.11 and 3.12, raises on 3.9, sleeps on 3.10.
+const EXPR: &str = "(lambda v: 1/0 if v == (3, 9) else __import__('time').sleep(30) if v == (3, 10) else 7)(__import__('sys').version_info[:2])";
+
+fn mixed_targets() -> Vec<String> {
+    let mut v = Vec::new();
+    for t in [
+        format!("local:{}", py("3.11")),
+        format!("local:{}", py("3.12")),
+        format!("local:{}", py("3.9")),
+        format!("local:{}", py("3.10")),
+        "local:/nonexistent/python3".into(),
+    ] {
+        v.push("-t".into());
+        v.push(t);
+    }
+    v
+}
+
+#[test]
+fn ndjson_has_one_object_per_target_and_the_exit_bits_add_up() {
+    let t = Instant::now();
+    let out = cli()
+        .args(["call", "--json", "--timeout", "2"])
+        .args(mixed_targets())
+        .args(["builtins.eval", EXPR])
+        .output()
+        .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // 1 raised | 4 unreachable | 8 timed out.
+    assert_eq!(out.status.code(), Some(13), "{stdout}\n{stderr}");
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| econtext::json::parse(l).unwrap_or_else(|| panic!("not JSON: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    let field = |v: &Value, k: &str| match v {
+        Value::Dict(kv) => kv
+            .iter()
+            .find(|(key, _)| *key == Value::Str(k.into()))
+            .map(|(_, v)| v.clone()),
+        _ => None,
+    };
+    let by = |needle: &str| {
+        lines
+            .iter()
+            .find(|l| matches!(field(l, "target"), Some(Value::Str(t)) if t.contains(needle)))
+            .unwrap_or_else(|| panic!("{needle} missing: {stdout}"))
+            .clone()
+    };
+    let status = |needle: &str| field(&by(needle), "status").unwrap();
+    assert_eq!(status("/versions/3.11."), Value::Str("ok".into()));
+    assert_eq!(field(&by("/versions/3.12."), "value"), Some(Value::Int(7)));
+    assert_eq!(status("/versions/3.9."), Value::Str("raised".into()));
+    assert_eq!(
+        field(&by("/versions/3.9."), "kind"),
+        Some(Value::Str("remote".into()))
+    );
+    assert_eq!(status("/versions/3.10."), Value::Str("timeout".into()));
+    assert_eq!(status("nonexistent"), Value::Str("unreachable".into()));
+    assert_eq!(field(&by("nonexistent"), "ok"), Some(Value::Bool(false)));
+    assert!(matches!(field(&by("3.11."), "ms"), Some(Value::Int(_))));
+    // Redirected: no escape codes anywhere, no progress on stdout.
+    assert!(
+        !stderr.contains('\x1b') && !stdout.contains('\x1b'),
+        "{stderr:?}"
+    );
+    // Each exit bit on its own.
+    let only = |targets: &[String], expr: &str| {
+        let mut c = cli();
+        c.args(["call", "-q", "--timeout", "2"]);
+        for t in targets {
+            c.args(["-t", t]);
+        }
+        c.args(["builtins.eval", expr])
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    let good = format!("local:{}", py("3.11"));
+    assert_eq!(only(std::slice::from_ref(&good), "6*7"), Some(0));
+    assert_eq!(only(std::slice::from_ref(&good), "1/0"), Some(1));
+    assert_eq!(
+        only(&[good.clone(), "local:/nonexistent/py".into()], "6*7"),
+        Some(4)
+    );
+    assert_eq!(
+        only(std::slice::from_ref(&good), "__import__('time').sleep(30)"),
+        Some(8)
+    );
+    // A usage error stays 2.
+    let st = cli()
+        .args(["call", "-t", "local", "--forks", "0", "os.getpid"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    let st = cli()
+        .args(["call", "-t", "web[3-1]", "os.getpid"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("bad range"));
+}
+
+#[test]
+fn the_table_gathers_identical_results_under_folded_names() {
+    let dir = TempDir::new("cli-fleet-table");
+    // Ten names for the same interpreter, from a target file with a range and comments.
+    let p311 = py("3.11");
+    for i in 1..=10 {
+        std::os::unix::fs::symlink(&p311, dir.join(format!("py{i:02}"))).unwrap();
+    }
+    let list = dir.join("hosts.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "# ten of them\nlocal:{}/py[01-10]\n\nlocal:/nonexistent/python3 # broken\n",
+            dir.join("").display()
+        ),
+    )
+    .unwrap();
+    let out = cli()
+        .args(["call", "-t"])
+        .arg(format!("@{}", list.display()))
+        .args(["builtins.eval", "6*7"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("TARGETS") && lines[0].contains("STATUS"));
+    assert!(lines[1].contains("/py[01-10] (10)"), "{stdout}");
+    assert!(
+        lines[1].contains(" ok ") && lines[1].ends_with(" 42"),
+        "{stdout}"
+    );
+    assert!(lines[2].contains("unreachable"), "{stdout}");
+    assert!(
+        stderr.contains("11 targets") && stderr.contains("10 ok"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_progress_bar_on_a_terminal_only() {
+    let cli_path = env!("CARGO_BIN_EXE_econtext_cli_for_tests");
+    let line = format!(
+        "{cli_path} call -t 'local:{}' -t 'local:{}' builtins.eval \"__import__('time').sleep(1.5)\"",
+        py("3.11"),
+        py("3.12")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("] 0/2"), "no bar: {out:?}");
+    assert!(
+        out.contains("waiting: local:"),
+        "the bar names the pending targets: {out:?}"
+    );
+    assert!(out.contains("\x1b[K"), "{out:?}");
+    assert!(out.contains("(2)  ok"), "{out:?}");
+}
+
+#[test]
+fn relays_start_the_targets_and_the_controller_keeps_one_connection() {
+    let out = cli()
+        .args([
+            "call",
+            "--json",
+            "--relay",
+            &format!("local:{}", py("3.11")),
+        ])
+        .args([
+            "-t",
+            &format!("local:{}", py("3.12")),
+            "-t",
+            &format!("local:{}", py("3.13")),
+        ])
+        .args(["-t", &format!("local:{}", py("3.9"))])
+        .args(["os.getppid"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ppids: Vec<String> = stdout
+        .lines()
+        .map(|l| {
+            l.rsplit("\"value\":")
+                .next()
+                .unwrap()
+                .trim_end_matches('}')
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ppids.len(), 3, "{stdout}");
+    assert!(
+        ppids.iter().all(|p| *p == ppids[0]),
+        "one relay started them all: {stdout}"
+    );
+}
+
+#[test]
+fn ctrl_c_cancels_everything_and_leaves_no_process() {
+    let mut child = cli()
+        .args(["call", "-q"])
+        .args([
+            "-t",
+            &format!("local:{}", py("3.11")),
+            "-t",
+            &format!("local:{}", py("3.12")),
+        ])
+        .args(["-t", &format!("local:{}", py("3.13")), "time.sleep", "60"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    assert!(
+        eventually(15000, || children_of(pid).len() >= 3),
+        "the contexts did not start"
+    );
+    // Give the calls a moment to be running, then Ctrl-C.
+    std::thread::sleep(Duration::from_millis(500));
+    let kids = children_of(pid);
+    let t = Instant::now();
+    // SAFETY-free: kill(1) by pid.
+    Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    let st = child.wait().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    assert_eq!(st.code(), Some(130));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(
+        err.contains("interrupted: 3 of 3 targets not finished"),
+        "{err}"
+    );
+    assert!(
+        eventually(3000, || kids.iter().all(|k| !alive(*k))),
+        "left running: {kids:?}"
+    );
+}
