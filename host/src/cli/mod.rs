@@ -30,6 +30,8 @@ econtext: run Python functions on machines that have nothing but Python
 
 USAGE:
     econtext [-v | -q] call TARGET FUNCTION [ARG...] [OPTIONS]
+    econtext [-v | -q] call -t TARGET [-t TARGET | -t @FILE]... [--forks N] [--relay TARGET]...
+                            FUNCTION [ARG...] [OPTIONS]
     econtext [-v | -q] stream TARGET FUNCTION [ARG...] [OPTIONS] [--raw]
     econtext [-v | -q] run TARGET [OPTIONS] -- CMD [ARG...]
     econtext [-v | -q] run FROM --ssh-to TO [OPTIONS] -- CMD [ARG...]
@@ -42,7 +44,21 @@ USAGE:
     econtext [-v | -q] git TARGET [OPTIONS] -- [GIT ARG...]
     econtext --version
 
-`call` prints the function's result. `stream` prints a stream of items as they arrive: an ARG
+`call` prints the function's result. With -t (many targets) it runs the function on every
+target at once (--forks N connections coming up at a time; default min(20 x CPUs, targets,
+what the open-file limit allows)), then prints one table with identical results gathered under
+one line (`ssh:web[01-05,07] (6)  ok  0.31-0.45s  0`); --json prints NDJSON instead, one
+object per target as it finishes ({\"target\", \"ok\", \"status\", \"ms\", \"value\" or
+\"kind\" and \"error\"}). On a terminal a progress bar shows done/total, failures and the
+slowest pending targets (never when stderr is redirected). -t takes a TARGET chain, a range
+(`ssh:web[01-20]`, `ssh:db[1,3,5-7]`) or @FILE (one target chain per line, `#` comments; @-
+reads stdin). --relay TARGET (repeatable) spreads the targets over relay contexts that start
+their first hops (so this host keeps one connection per relay). Logins that sshd drops
+(MaxStartups) are retried with backoff while fewer are started at once. Ctrl-C stops every
+context on every target (exit 130). Exit status: the OR of 1 (some function raised), 4 (some
+target unreachable) and 8 (some call timed out or its context was lost); 0 when all succeeded.
+
+`stream` prints a stream of items as they arrive: an ARG
 written `@channel` is replaced by a channel (a Sender there: `channel.send(x)`,
 `channel.open()`) whose items are printed; without one, the function's returned generator or
 iterator is streamed item by item. Each item prints as a line (a str as itself, anything else
@@ -107,6 +123,9 @@ Each ARG is a JSON literal when it parses as one (42, 1.5, true, null, \"text\",
 {\"k\": 1}) and a plain string otherwise.
 
 OPTIONS (after `call`):
+    -t, --target TARGET|@FILE   one more target (repeatable; ranges like ssh:web[01-20])
+    --forks N         connections coming up at once (many targets)
+    --relay TARGET    start the targets' first hops from this context (repeatable)
     --kw NAME=VALUE   keyword argument (VALUE as for ARG); repeatable
     -m, --module-path DIR    serve the modules and packages in DIR to the context (repeatable):
                       FUNCTION may live there, and everything it imports from there follows
@@ -150,6 +169,8 @@ EXAMPLES:
     econtext stream ssh:web1 -m lib logs.tail_log_file @channel /var/log/syslog
     econtext stream local -m lib mytasks.progress_events --json
     econtext stream local --raw -m lib dumps.tar_of /etc > etc.tar
+    econtext call -t 'ssh:web[01-20]' -t @more-hosts.txt --json os.uname
+    econtext call -t 'ssh:app[001-400]' --relay ssh:jump1 --relay ssh:jump2 os.system 'uptime'
     econtext call docker:web platform.node
     econtext call ssh:host1/sudo:root/docker:app@web os.getuid
     econtext call setns:docker:web --python /usr/local/bin/python3 os.listdir /
@@ -168,6 +189,8 @@ EXAMPLES:
 EXIT STATUS:
     0 success; 1 the function raised (type, message and traceback on stderr);
     2 usage error; 3 connection or bootstrap failure; 4 timeout or context lost mid-call.
+    Many targets (-t): the OR of 1 some raised, 4 some unreachable, 8 some timed out or
+    lost; 2 usage error; 130 Ctrl-C.
 ";
 
 /// What `econtext --version` prints.
