@@ -91,6 +91,9 @@ slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD|files-s
         "files-local" => files::local(python, n),
         "files-small" => files::small(python, n),
         "fleet-local" => fleet::local(python, n),
+        "fleet-local-cli" => fleet::local_cli(python, n),
+        "fleet-ssh" => fleet::ssh(python, n, 0),
+        "fleet-relay" => fleet::ssh(python, n, 4),
         "route-sim" => routesim::route_sim(n),
         "sudo2" => {
             let m = match args.get(4).map(|a| a.parse::<usize>()) {
@@ -359,15 +362,15 @@ fn fanout_floor(python: &str, n: usize) -> BenchResult<(Duration, u64)> {
 // --- ssh and multi-hop (the test environment of tests/env/up.sh) ---------------------------
 
 /// What the bench needs from the test environment's env file.
-struct TestEnv {
-    port: u16,
-    key: String,
-    known_hosts: String,
+pub(crate) struct TestEnv {
+    pub(crate) port: u16,
+    pub(crate) key: String,
+    pub(crate) known_hosts: String,
     pw_ecpass: String,
 }
 
 /// Read `$ECONTEXT_TESTENV/env` (default `/tmp/econtext-testenv/env`).
-fn testenv() -> BenchResult<TestEnv> {
+pub(crate) fn testenv() -> BenchResult<TestEnv> {
     let dir = std::env::var("ECONTEXT_TESTENV").unwrap_or_else(|_| "/tmp/econtext-testenv".into());
     let path = format!("{dir}/env");
     let text = std::fs::read_to_string(&path)

@@ -7,23 +7,31 @@ use std::time::{Duration, Instant};
 use econtext::{Error, ErrorKind, Group, Local, Select, Target, Value};
 use econtext_tests::*;
 
+/// The tests of this file count this process's fds, threads and children: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn local(name: &str) -> Target {
     Target::new(name, Local::new().python(python()))
 }
 
 #[test]
-fn a_hundred_local_contexts_answer_in_arrival_order_and_nothing_is_left() {
+fn two_hundred_local_contexts_answer_in_arrival_order_and_nothing_is_left() {
+    let _one = serial();
     let (fds0, threads0) = (fd_count(), thread_count());
     {
         let router = quiet_router();
-        let targets = (0..100).map(|i| local(&format!("l{i:03}"))).collect();
+        let targets = (0..200).map(|i| local(&format!("l{i:03}"))).collect();
         let mut group = Group::new(&router, targets);
         let t = Instant::now();
         let run = group.call("os.getpid", vec![]).unwrap();
         let results: econtext::Results = run.collect();
-        eprintln!("100 local contexts, one call each: {:?}", t.elapsed());
-        assert_eq!(results.outcomes.len(), 100);
-        assert_eq!(results.succeeded().count(), 100);
+        eprintln!("200 local contexts, one call each: {:?}", t.elapsed());
+        assert_eq!(results.outcomes.len(), 200);
+        assert_eq!(results.succeeded().count(), 200);
         let pids: HashSet<i64> = results
             .outcomes
             .iter()
@@ -32,9 +40,14 @@ fn a_hundred_local_contexts_answer_in_arrival_order_and_nothing_is_left() {
                 ref other => panic!("{}: {other:?}", o.target),
             })
             .collect();
-        assert_eq!(pids.len(), 100, "one interpreter per target");
+        assert_eq!(pids.len(), 200, "one interpreter per target");
         let names: HashSet<&str> = results.outcomes.iter().map(|o| o.target.as_str()).collect();
-        assert_eq!(names.len(), 100);
+        assert_eq!(names.len(), 200);
+        assert!(
+            fd_count() <= fds0 + 3 * 200 + 8,
+            "at most 3 fds per local context: {fds0} -> {}",
+            fd_count()
+        );
         // A second pass reuses the connections.
         let again: econtext::Results = group.call("os.getpid", vec![]).unwrap().collect();
         let pids2: HashSet<i64> = again
@@ -46,7 +59,7 @@ fn a_hundred_local_contexts_answer_in_arrival_order_and_nothing_is_left() {
             })
             .collect();
         assert_eq!(pids, pids2, "the second call went to the same contexts");
-        assert_eq!(group.contexts().count(), 100);
+        assert_eq!(group.contexts().count(), 200);
     }
     assert!(
         eventually(3000, || children().is_empty()),
@@ -67,6 +80,7 @@ fn a_hundred_local_contexts_answer_in_arrival_order_and_nothing_is_left() {
 
 #[test]
 fn broken_targets_are_reported_typed_and_never_stop_the_others() {
+    let _one = serial();
     let router = quiet_router();
     let targets = vec![
         local("good1"),
@@ -113,6 +127,7 @@ fn broken_targets_are_reported_typed_and_never_stop_the_others() {
 
 #[test]
 fn connect_async_is_selectable_with_calls() {
+    let _one = serial();
     let router = quiet_router();
     let a = router
         .connect_async(&Local::new().python(python()))
@@ -249,6 +264,7 @@ fn fleet_config(env: &TestEnv, dir: &TempDir, n: usize, tarpit: u16) -> std::pat
 
 #[test]
 fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
+    let _one = serial();
     let Some(env) = testenv() else { return };
     let dir = TempDir::new("fleet-ssh");
     let tarpit = Tarpit::new();
@@ -338,6 +354,7 @@ fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
 
 #[test]
 fn relays_on_the_namespace_topology_carry_their_share_and_a_dead_relay_fails_only_its_own() {
+    let _one = serial();
     let Some(env) = testenv() else { return };
     let router = quiet_router();
     // Two relays on the bastion; the internal host is reachable only from there.
