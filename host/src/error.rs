@@ -16,8 +16,8 @@ pub enum Error {
     Spawn {
         /// What was run.
         program: String,
-        /// The OS error.
-        reason: String,
+        /// The OS error (also [`std::error::Error::source`]).
+        reason: IoError,
     },
     /// The remote interpreter is older than the stub supports (2.7, or 3.6 and later).
     PythonTooOld {
@@ -192,7 +192,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(&*e.source),
+            Error::Io(e) | Error::Spawn { reason: e, .. } => Some(&*e.source),
             _ => None,
         }
     }

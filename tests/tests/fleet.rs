@@ -149,7 +149,15 @@ fn connect_async_is_selectable_with_calls() {
         }
     }
     let ctx = seen[0].take().unwrap().unwrap();
-    assert!(matches!(seen[1].take().unwrap(), Err(Error::Spawn { .. })));
+    match seen[1].take().unwrap() {
+        Err(e @ Error::Spawn { .. }) => {
+            let os = std::error::Error::source(&e).expect("the io::Error underneath");
+            let io = os.downcast_ref::<std::io::Error>().unwrap();
+            assert_eq!(io.kind(), std::io::ErrorKind::NotFound);
+            assert_eq!(e.kind(), ErrorKind::LocalResource);
+        }
+        other => panic!("{other:?}"),
+    }
     let call = ctx.call_async("os.getpid", vec![]).unwrap();
     sel.add_call(&call, 7);
     assert_eq!(sel.wait(Some(Duration::from_secs(10))), Some(7));

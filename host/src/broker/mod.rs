@@ -497,7 +497,10 @@ impl Broker {
                     },
                     _ => Error::Spawn {
                         program,
-                        reason: e.to_string(),
+                        reason: crate::error::IoError {
+                            doing: String::new(),
+                            source: Arc::new(e),
+                        },
                     },
                 }));
                 gone.set("never started".into());
