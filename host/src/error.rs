@@ -278,6 +278,34 @@ pub enum ErrorKind {
     Closed,
 }
 
+impl ErrorKind {
+    /// Its name in snake case (`"unreachable"`, `"auth_refused"`...), as NDJSON prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Unreachable => "unreachable",
+            ErrorKind::AuthRefused => "auth_refused",
+            ErrorKind::HostKey => "host_key",
+            ErrorKind::NoPython => "no_python",
+            ErrorKind::Bootstrap => "bootstrap",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Remote => "remote",
+            ErrorKind::Disconnected => "disconnected",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Usage => "usage",
+            ErrorKind::LocalResource => "local_resource",
+            ErrorKind::File => "file",
+            ErrorKind::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Error {
     /// The kind of failure, for a program to match (stable across releases; new kinds may be
     /// added).
@@ -336,5 +364,69 @@ impl Error {
             doing: doing.into(),
             source: Arc::new(e),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ConnectFailure as F;
+
+    fn connect(failure: F) -> ErrorKind {
+        Error::Connect {
+            context: "ssh:h".into(),
+            failure,
+            output: String::new(),
+        }
+        .kind()
+    }
+
+    #[test]
+    fn every_connect_failure_has_the_kind_a_fleet_reports() {
+        for n in 0..64 {
+            let Some(f) = F::from_u32(n) else { continue };
+            let want = match f {
+                F::AuthFailed
+                | F::WrongPassword
+                | F::PasswordRequired
+                | F::UnknownUser
+                | F::NotAllowed
+                | F::TtyRequired
+                | F::PermissionDenied => ErrorKind::AuthRefused,
+                F::HostKeyUnknown | F::HostKeyChanged => ErrorKind::HostKey,
+                F::NoPython => ErrorKind::NoPython,
+                _ => ErrorKind::Unreachable,
+            };
+            assert_eq!(connect(f), want, "{f:?}");
+        }
+        assert_eq!(connect(F::ConnectionClosed), ErrorKind::Unreachable);
+        assert_eq!(F::from_u32(19), Some(F::ConnectionClosed));
+    }
+
+    #[test]
+    fn kinds_of_the_other_variants() {
+        let dead = |kind| Error::DeadLetter {
+            kind,
+            reason: String::new(),
+        };
+        assert_eq!(dead(DeadReason::TooLarge).kind(), ErrorKind::TooLarge);
+        assert_eq!(dead(DeadReason::NoRoute).kind(), ErrorKind::Disconnected);
+        assert_eq!(dead(DeadReason::Refused).kind(), ErrorKind::Protocol);
+        let io = Error::io(
+            "listening",
+            std::io::Error::from(std::io::ErrorKind::AddrInUse),
+        );
+        assert_eq!(io.kind(), ErrorKind::LocalResource);
+        assert_eq!(io.to_string(), "I/O error: listening: address in use");
+        let src = std::error::Error::source(&io).unwrap();
+        assert!(src.downcast_ref::<std::io::Error>().is_some());
+        assert_eq!(Error::Usage("x".into()).kind().as_str(), "usage");
+        assert!(Error::ConnectTimeout {
+            context: "c".into(),
+            after: Duration::from_secs(1),
+            output: String::new()
+        }
+        .is_connect());
+        assert!(!Error::RouterClosed.is_connect());
     }
 }

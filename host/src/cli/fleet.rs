@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::progress::Bar;
 use super::targets::fold;
 use super::{connect_chain, hops, methods, out, CallCmd};
-use crate::{json, Error, ErrorKind, Group, Outcome, Router, Target, Value};
+use crate::{json, Error, Group, Outcome, Router, Target, Value};
 
 /// Exit bit: some function raised.
 pub const RAISED: i32 = 1;
@@ -31,26 +31,6 @@ fn status(o: &Outcome) -> &'static str {
         Err(Error::Remote(_)) => "raised",
         Err(Error::Timeout { .. }) => "timeout",
         Err(_) => "lost",
-    }
-}
-
-/// The snake-case name of an error kind, for NDJSON.
-pub fn kind_name(k: ErrorKind) -> &'static str {
-    match k {
-        ErrorKind::Unreachable => "unreachable",
-        ErrorKind::AuthRefused => "auth_refused",
-        ErrorKind::HostKey => "host_key",
-        ErrorKind::NoPython => "no_python",
-        ErrorKind::Bootstrap => "bootstrap",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::Remote => "remote",
-        ErrorKind::Disconnected => "disconnected",
-        ErrorKind::TooLarge => "too_large",
-        ErrorKind::Protocol => "protocol",
-        ErrorKind::Usage => "usage",
-        ErrorKind::LocalResource => "local_resource",
-        ErrorKind::File => "file",
-        ErrorKind::Closed => "closed",
     }
 }
 
@@ -96,7 +76,7 @@ fn ndjson(o: &Outcome) -> String {
         Ok(v) => format!("{head},\"value\":{}}}", json::to_json(v)),
         Err(e) => format!(
             "{head},\"kind\":\"{}\",\"error\":{}}}",
-            kind_name(e.kind()),
+            e.kind().as_str(),
             json::to_json(&Value::Str(e.to_string()))
         ),
     }
