@@ -173,6 +173,14 @@ impl Context {
 
     /// Ask the context to exit and wait for it (killing it after 2 s).
     pub fn shutdown(&self) -> Result<(), Error> {
+        self.ask_shutdown();
+        self.finish_shutdown(Instant::now() + SHUTDOWN_GRACE);
+        Ok(())
+    }
+
+    /// Send the shutdown message without waiting (many contexts at once: then
+    /// [`Context::finish_shutdown`] each).
+    pub(crate) fn ask_shutdown(&self) {
         let h = Header {
             dst: self.id,
             handle: handle::SHUTDOWN,
@@ -181,15 +189,14 @@ impl Context {
         if let Ok(f) = Frame::new(h, Vec::new()) {
             self.shared.submit(Cmd::Send(f));
         }
-        if self
-            .gone
-            .wait_peek(Some(Instant::now() + SHUTDOWN_GRACE))
-            .is_none()
-        {
+    }
+
+    /// Wait until the context is gone or `deadline` passes, then kill it if it is not.
+    pub(crate) fn finish_shutdown(&self, deadline: Instant) {
+        if self.gone.wait_peek(Some(deadline)).is_none() {
             self.kill();
             self.gone.wait_peek(Some(Instant::now() + SHUTDOWN_GRACE));
         }
-        Ok(())
     }
 
     /// Kill the context's process (and the programs it started) now.

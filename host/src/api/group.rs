@@ -291,19 +291,26 @@ impl<'r> Group<'r> {
         ))
     }
 
-    /// Shut every context of the group down (relays are the caller's).
+    /// Shut every context of the group down, all at once (those that do not exit within two
+    /// seconds are killed). Relays are the caller's.
     pub fn shutdown(&mut self) {
-        for m in &mut self.members {
-            if let Some(c) = m.ctx.take() {
-                let _ = c.shutdown();
+        let mut all: Vec<Context> = self
+            .members
+            .iter_mut()
+            .filter_map(|m| m.ctx.take())
+            .collect();
+        for p in self.prefixes.drain() {
+            if let (_, Prefix::Up(c)) = p {
+                all.push(c);
             }
         }
-        for p in self.prefixes.values() {
-            if let Prefix::Up(c) = p {
-                c.kill();
-            }
+        for c in &all {
+            c.ask_shutdown();
         }
-        self.prefixes.clear();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for c in &all {
+            c.finish_shutdown(deadline);
+        }
     }
 
     fn default_forks(&self) -> usize {

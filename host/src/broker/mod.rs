@@ -39,6 +39,8 @@ pub(crate) enum Cmd {
         recipe: Box<Recipe>,
         /// Namespaces to enter (setns), resolved by the caller's thread.
         enter: Option<Box<crate::connect::setns::Resolved>>,
+        /// Stage 2 compiled for this interpreter (else the source is sent).
+        stage2: Option<Arc<Vec<u8>>>,
         done: Arc<Latch<Result<(), Error>>>,
         gone: Arc<Latch<String>>,
     },
@@ -90,6 +92,8 @@ pub(crate) struct Shared {
     pub module_requests: std::sync::atomic::AtomicU64,
     /// The open-file limit in force (raised from soft to hard at start).
     pub fd_limit: u64,
+    /// Stage 2 compiled per local interpreter.
+    pub compiled: crate::connect::compiled::Cache,
 }
 
 impl Shared {
@@ -111,8 +115,9 @@ impl Shared {
         self.next_handle.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// What a new context reads first: the deflated stage 2, then its `Init` frame.
-    pub fn boot(&self, id: ContextId, parent: ContextId, name: &str) -> Vec<u8> {
+    /// What a new context reads first: stage 2 (`stage2`: deflated source, or a deflated
+    /// marshal stream for a local interpreter), then its `Init` frame.
+    pub fn boot(&self, stage2: &[u8], id: ContextId, parent: ContextId, name: &str) -> Vec<u8> {
         let init = econtext_core::body::Init {
             id,
             parent,
@@ -122,7 +127,7 @@ impl Shared {
             heartbeat_ms: u32::try_from(self.heartbeat.as_millis()).unwrap_or(u32::MAX),
             served: self.served.clone(),
         };
-        let mut boot = econtext_stub::STAGE2.to_vec();
+        let mut boot = stage2.to_vec();
         let h = Header {
             dst: id,
             handle: handle::INIT,
@@ -183,6 +188,7 @@ pub(crate) fn start(
         ask,
         module_requests: Default::default(),
         fd_limit,
+        compiled: Default::default(),
     });
     let mut broker = Broker {
         shared: shared.clone(),
@@ -391,9 +397,10 @@ impl Broker {
                 id,
                 recipe,
                 enter,
+                stage2,
                 done,
                 gone,
-            } => self.connect(id, *recipe, enter, done, gone),
+            } => self.connect(id, *recipe, enter, stage2, done, gone),
             Cmd::Send(frame) => self.route(Origin::Local, frame),
             Cmd::Expect { handle, slot } => {
                 // A context that went before this got here: what waits on it ends now.
@@ -474,6 +481,7 @@ impl Broker {
         id: ContextId,
         recipe: Recipe,
         enter: Option<Box<crate::connect::setns::Resolved>>,
+        stage2: Option<Arc<Vec<u8>>>,
         done: Arc<Latch<Result<(), Error>>>,
         gone: Arc<Latch<String>>,
     ) {
@@ -507,7 +515,10 @@ impl Broker {
                 return;
             }
         };
-        let boot = self.shared.boot(id, 0, &recipe.name);
+        let stage2 = stage2
+            .as_deref()
+            .map_or(econtext_stub::STAGE2, |v| v.as_slice());
+        let boot = self.shared.boot(stage2, id, 0, &recipe.name);
         let sid: StreamId = id;
         self.contexts.insert(
             id,

@@ -43,6 +43,22 @@ os.dup2(0,100);exec(zlib.decompress(b),{{\"__name__\":\"__main__\"}})"
     )
 }
 
+/// Stage 1 for a local interpreter sent stage 2 already compiled (a deflated marshal stream
+/// its own binary wrote: see `compiled.rs`): no compile in the context.
+pub fn stage1_marshal(len: usize) -> String {
+    format!(
+        "import os,sys,zlib,marshal,select as s\n\
+print(\"EC0\"+sys.version.split()[0]);b=b\"\"\n\
+while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
+os.dup2(0,100);exec(marshal.loads(zlib.decompress(b)),{{\"__name__\":\"__main__\"}})"
+    )
+}
+
+/// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]).
+pub fn stage0_argv_marshal(python: &str, len: usize) -> Vec<String> {
+    vec![python.to_string(), "-Suc".into(), stage1_marshal(len)]
+}
+
 /// argv for a local interpreter the host names itself (see [`stage1_inprocess`]).
 pub fn stage0_argv_inprocess(python: &str, len: usize) -> Vec<String> {
     vec![python.to_string(), "-Suc".into(), stage1_inprocess(len)]

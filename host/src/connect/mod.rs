@@ -3,6 +3,7 @@
 
 mod become_user;
 pub mod bootstrap;
+pub mod compiled;
 mod container;
 mod custom;
 mod local;
