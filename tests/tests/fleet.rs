@@ -423,3 +423,130 @@ fn relays_on_the_namespace_topology_carry_their_share_and_a_dead_relay_fails_onl
     assert!(after.succeeded().count() >= 1);
     group.shutdown();
 }
+
+/// A private sshd (the test environment's config and keys) on its own port with extra
+/// settings; killed when dropped.
+struct Sshd {
+    port: u16,
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Sshd {
+    fn start(env: &TestEnv, dir: &TempDir, extra: &str) -> Sshd {
+        let port = closed_port();
+        let base = std::fs::read_to_string(env.dir.join("sshd_config")).unwrap();
+        let cfg: String = base
+            .lines()
+            .filter(|l| !l.starts_with("Port ") && !l.starts_with("PidFile "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let pid = dir.join("sshd.pid");
+        let path = dir.join("sshd_config");
+        std::fs::write(
+            &path,
+            format!("{cfg}Port {port}\nPidFile {}\n{extra}\n", pid.display()),
+        )
+        .unwrap();
+        let log = dir.join("sshd.log");
+        let child = std::process::Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(&path)
+            .arg("-E")
+            .arg(&log)
+            .spawn()
+            .unwrap();
+        assert!(
+            eventually(5000, || std::net::TcpStream::connect(("127.0.0.1", port))
+                .is_ok()),
+            "the sshd on port {port} did not come up"
+        );
+        Sshd { port, child, log }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn logins_dropped_by_max_startups_are_retried_and_the_error_says_when_it_gave_up() {
+    let _one = serial();
+    let Some(env) = testenv() else { return };
+    let dir = TempDir::new("fleet-maxstartups");
+    // Beyond 2 unauthenticated connections, sshd drops every new one.
+    let sshd = Sshd::start(&env, &dir, "MaxStartups 2");
+    let mut cfg = String::new();
+    for i in 1..=12 {
+        cfg.push_str(&format!("Host m{i:02}\n    HostName 127.0.0.1\n"));
+    }
+    cfg.push_str(&format!(
+        "Host *\n    Port {}\n    User ectest\n    IdentityFile {}\n    IdentitiesOnly yes\n    \
+         StrictHostKeyChecking no\n    UserKnownHostsFile /dev/null\n",
+        sshd.port,
+        env.client_key.display()
+    ));
+    let cfg_path = dir.join("ssh_config");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let targets = || -> Vec<Target> {
+        (1..=12)
+            .map(|i| {
+                let h = format!("m{i:02}");
+                Target::new(
+                    h.clone(),
+                    econtext::Ssh::new(h)
+                        .config_file(&cfg_path)
+                        .connect_timeout(Duration::from_secs(20)),
+                )
+            })
+            .collect()
+    };
+    let router = quiet_router();
+    // Without retries some logins are lost, each a typed ConnectionClosed.
+    let mut group = Group::new(&router, targets()).forks(12).retries(0);
+    let results: econtext::Results = group.call("os.getpid", vec![]).unwrap().collect();
+    let dropped: Vec<_> = results.unreachable().collect();
+    assert!(
+        !dropped.is_empty(),
+        "sshd dropped nothing: the test proves nothing"
+    );
+    for o in &dropped {
+        match o.result.as_ref().unwrap_err() {
+            e @ Error::Connect {
+                failure: econtext::ConnectFailure::ConnectionClosed,
+                ..
+            } => assert_eq!(e.kind(), ErrorKind::Unreachable),
+            e => panic!("{}: {e}", o.target),
+        }
+    }
+    group.shutdown();
+    // With retries every login gets in.
+    let mut group = Group::new(&router, targets()).forks(12).retries(12);
+    let results: econtext::Results = group.call("os.getpid", vec![]).unwrap().collect();
+    assert_eq!(
+        results.succeeded().count(),
+        12,
+        "{:#?}",
+        results.unreachable().collect::<Vec<_>>()
+    );
+    group.shutdown();
+    // With a single retry against a server that drops everything past its limit, the error
+    // says how often it was tried.
+    let log = std::fs::read_to_string(&sshd.log).unwrap_or_default();
+    assert!(log.contains("MaxStartups"), "{log}");
+    let mut group = Group::new(&router, targets()).forks(12).retries(1);
+    let results: econtext::Results = group.call("os.getpid", vec![]).unwrap().collect();
+    eprintln!(
+        "MaxStartups 2, one retry: {} of 12 gave up",
+        results.unreachable().count()
+    );
+    for o in results.unreachable() {
+        let e = o.result.as_ref().unwrap_err().to_string();
+        assert!(e.contains("gave up after 2 attempts"), "{e}");
+    }
+    group.shutdown();
+}
