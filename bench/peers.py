@@ -6,6 +6,7 @@ Usage: peers.py mitogen|execnet bootstrap|roundtrip|fanout PYTHON N
        peers.py mitogen|execnet ssh-bootstrap|ssh-roundtrip PYTHON N
        peers.py mitogen bytes-before-first-reply PYTHON N
        peers.py mitogen sudo2 PYTHON N [ROUNDTRIPS]
+       peers.py mitogen|execnet fleet-local|fleet-ssh PYTHON N
 
 Runs the same workloads as `econtext-bench` (bench/src/main.rs) and prints one JSON line in the
 same shape; a peer that fails prints an "error" field instead of numbers. PYTHON is the
@@ -16,9 +17,12 @@ file: $ECONTEXT_TESTENV/env, default /tmp/econtext-testenv/env).
 
 import json
 import os
+import queue
+import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -45,8 +49,8 @@ def vm_rss_kib():
     raise RuntimeError("no VmRSS")
 
 
-def descendants_pss_kib():
-    """Every process below this one: their count and the sum of their PSS in KiB."""
+def process_tree():
+    """{ppid: [(pid, state)]} for every process on the machine."""
     children = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -56,11 +60,27 @@ def descendants_pss_kib():
                 stat = f.read()
         except OSError:
             continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(name))
-    queue, count, pss = [os.getpid()], 0, 0
-    while queue:
-        for c in children.get(queue.pop(0), []):
+        fields = stat.rsplit(")", 1)[1].split()
+        children.setdefault(int(fields[1]), []).append((int(name), fields[0]))
+    return children
+
+
+def descendants():
+    """Every process below this one: [(pid, state)], zombies included (state Z)."""
+    children, out, todo = process_tree(), [], [os.getpid()]
+    while todo:
+        for c in children.get(todo.pop(0), []):
+            out.append(c)
+            todo.append(c[0])
+    return out
+
+
+def descendants_pss_kib():
+    """Every process below this one: their count and the sum of their PSS in KiB."""
+    children = {k: [pid for pid, _ in v] for k, v in process_tree().items()}
+    todo, count, pss = [os.getpid()], 0, 0
+    while todo:
+        for c in children.get(todo.pop(0), []):
             count += 1
             try:
                 with open("/proc/%d/smaps_rollup" % c) as f:
@@ -70,7 +90,7 @@ def descendants_pss_kib():
                             break
             except OSError:
                 pass
-            queue.append(c)
+            todo.append(c)
     return count, pss
 
 
@@ -109,6 +129,19 @@ class Mitogen:
     def roundtrip_extra(self, ctx, n):
         return {}
 
+    # The fleet workloads: connect from many threads at once (the router is thread-safe).
+    def fleet_connect(self, target):
+        if target is None:
+            return self.router.local(python_path=self.python)
+        alias, cfg = target
+        return self.router.ssh(hostname=alias, ssh_args=["-F", cfg], python_path=self.python)
+
+    def fleet_finish(self, recv, timeout):
+        return recv.get(timeout=timeout).unpickle()
+
+    def fleet_shutdown(self):
+        self.close()
+
 
 class MitogenContainer(Mitogen):
     """Mitogen's container methods (docker, podman, lxc, setns) against the containers of
@@ -142,7 +175,9 @@ class Execnet:
         import execnet
 
         self.execnet = execnet
+        self.python = python
         self.spec = "popen//python=%s" % python
+        self.group = execnet.Group()  # the fleet workloads' gateways
 
     def connect(self):
         return self.execnet.makegateway(self.spec)
@@ -161,6 +196,20 @@ class Execnet:
 
     def close(self):
         self.execnet.default_group.terminate(timeout=2)
+        self.group.terminate(timeout=2)
+
+    # The fleet workloads: one execnet.Group, makegateway (serial per call) from many threads.
+    def fleet_connect(self, target):
+        if target is None:
+            return self.group.makegateway(self.spec)
+        alias, cfg = target
+        return self.group.makegateway("ssh=-F %s %s//python=%s" % (cfg, alias, self.python))
+
+    def fleet_finish(self, ch, timeout):
+        return ch.receive(timeout=timeout)
+
+    def fleet_shutdown(self):
+        self.group.terminate(timeout=10)
 
     def roundtrip_extra(self, gw, n):
         """The raw-channel measure: a persistent remote loop answering each message."""
@@ -549,6 +598,240 @@ def files_ssh(peer, mib, _m):
         shutil.rmtree(d, ignore_errors=True)
 
 
+# --- fleets: N contexts at once, each peer in its best parallel form -----------------------
+
+# Connects + first calls must be done by then (run.sh runs each workload under `timeout 600`);
+# what is not counts as failed, and shutdown still runs.
+FLEET_DEADLINE_S = float(os.environ.get("FLEET_DEADLINE_S", "420"))
+# Connecting threads: 20 per CPU, bounded by N.
+FLEET_LOCAL_WORKERS = 20 * (os.cpu_count() or 1)
+# ssh: at most 10 logins in flight, AND a login that fails is retried (up to FLEET_SSH_RETRIES
+# more times, 0.1 s x attempt apart). sshd's MaxStartups default (10:30:100) drops new
+# connections at random (30%) once 10 are unauthenticated: 40 in flight lost 8-15 of 50. 10 in
+# flight sits right at that edge, so anything else logging in to the same sshd meanwhile
+# (or sshd's listener lagging behind on busy cores) still drops some: 3 and 6 of 100 were lost
+# once. Retries are counted ("retries", "retried_errors") and their time is in wall_s;
+# "failed" counts the logins that failed every attempt. FLEET_SSH_WORKERS in the environment
+# overrides the cap.
+FLEET_SSH_WORKERS = int(os.environ.get("FLEET_SSH_WORKERS", "10"))
+FLEET_SSH_RETRIES = 4
+
+
+def count_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def count_threads():
+    return len(os.listdir("/proc/self/task"))
+
+
+def cpu_s(who):
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+class ThreadPeak:
+    """This process's thread count, sampled every 5 ms on a daemon thread (not counted)."""
+
+    def __init__(self):
+        self.peak = count_threads()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(0.005):
+            self.peak = max(self.peak, count_threads() - 1)
+
+    def close(self):
+        self.done.set()
+        self.thread.join()
+        return max(self.peak, count_threads())
+
+
+def one_line(e):
+    msg = "%s: %s" % (type(e).__name__, e)
+    return " / ".join(l.strip() for l in msg.splitlines() if l.strip())[:300]
+
+
+def fleet(peer, n, targets, workers, retries=0):
+    """Connect len(targets) contexts from `workers` threads, one os.getpid call on each as
+    soon as it is up, every result collected; then one shutdown of everything. A connect
+    that raises is tried again up to `retries` times (0.1 s x attempt later).
+
+    wall_s: start to the last result. host RSS, fds and children: after the last result
+    against before the start. threads: the peak of this process during connect + calls.
+    shutdown_s: until the peer's shutdown returned and no live process is left below this
+    one (`left_after_shutdown` counts those still running 30 s later; zombies a peer left
+    unreaped are counted, then reaped here so RUSAGE_CHILDREN covers them)."""
+    todo = queue.Queue()
+    for t in targets:
+        todo.put(t)
+    done = queue.Queue()
+    retried = []  # the errors that were retried (list.append is atomic)
+
+    def worker():
+        while True:
+            try:
+                t = todo.get_nowait()
+            except queue.Empty:
+                return
+            for attempt in range(retries + 1):
+                try:
+                    ctx = peer.fleet_connect(t)
+                    done.put((True, peer.start_call(ctx)))
+                    break
+                except Exception as e:
+                    if attempt == retries:
+                        done.put((False, one_line(e)))
+                    else:
+                        retried.append(one_line(e))
+                        time.sleep(0.1 * (attempt + 1))
+
+    fd0, rss0 = count_fds(), vm_rss_kib()
+    self0, kids0 = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
+    peak = ThreadPeak()
+    t0 = time.perf_counter()
+    deadline = t0 + FLEET_DEADLINE_S
+    # Daemon threads, not a ThreadPoolExecutor: a connect that never returns must not hold
+    # the interpreter's exit.
+    for _ in range(min(workers, n)):
+        threading.Thread(target=worker, daemon=True).start()
+    ok, errors = 0, []
+    for _ in range(n):
+        try:
+            good, x = done.get(timeout=max(deadline - time.perf_counter(), 0.001))
+        except queue.Empty:
+            errors.append("connect + call not done within %d s" % FLEET_DEADLINE_S)
+            break
+        if not good:
+            errors.append(x)
+            continue
+        try:
+            peer.fleet_finish(x, max(deadline - time.perf_counter(), 0.001))
+            ok += 1
+        except Exception as e:
+            errors.append("call: " + one_line(e))
+    t1 = time.perf_counter()
+    fd1, rss1 = count_fds(), vm_rss_kib()
+    threads_up = count_threads() - 1
+    threads = peak.close()
+    kids, pss = descendants_pss_kib()
+    per = float(max(ok, 1))
+
+    t2 = time.perf_counter()
+    peer.fleet_shutdown()
+    t_shut = time.perf_counter()
+    while True:
+        live = [pid for pid, state in descendants() if state != "Z"]
+        if not live or time.perf_counter() - t_shut > 30:
+            break
+        time.sleep(0.01)
+    t3 = time.perf_counter()
+    zombies = [pid for pid, state in descendants() if state == "Z"]
+    for pid in zombies:
+        try:
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    self1, kids1 = cpu_s(resource.RUSAGE_SELF), cpu_s(resource.RUSAGE_CHILDREN)
+
+    def distinct(v):
+        out = []
+        for e in v:
+            if e not in out:
+                out.append(e)
+        return out[:5]
+
+    return {
+        "workers": min(workers, n),
+        "ok": ok,
+        "failed": n - ok,
+        "errors": distinct(errors),
+        "retries": len(retried),
+        "retried_errors": distinct(retried),
+        "wall_s": round(t1 - t0, 3),
+        "host_rss_delta_kib_per_ctx": round((rss1 - rss0) / per, 1),
+        "fds_per_ctx": round((fd1 - fd0) / per, 2),
+        "threads": threads,
+        "threads_after_calls": threads_up,
+        "children": kids,
+        "children_pss_kib_per_ctx": round(pss / per),
+        "shutdown_s": round(t3 - t2, 3),
+        "shutdown_call_s": round(t_shut - t2, 3),
+        "left_after_shutdown": len(live),
+        "zombies_after_shutdown": len(zombies),
+        "self_cpu_s": round(self1 - self0, 2),
+        "children_cpu_s": round(kids1 - kids0, 2),
+    }
+
+
+def fleet_local(peer, n, _m):
+    out = fleet(peer, n, [None] * n, FLEET_LOCAL_WORKERS)
+    if out["ok"] == 0:
+        raise RuntimeError("no context came up: %s" % "; ".join(out["errors"]))
+    return out
+
+
+def user_pids(user):
+    """The live processes of `user` (zombies left out: sshd reaps its sessions late)."""
+    import pwd
+    uid = pwd.getpwnam(user).pw_uid
+    pids = set()
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat("/proc/" + name).st_uid != uid:
+                    continue
+                with open("/proc/%s/stat" % name) as f:
+                    if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                        pids.add(int(name))
+            except OSError:
+                pass
+    return pids
+
+
+def fleet_ssh(peer, n, _m):
+    """N distinct ssh connections (Host aliases fleet001.. in one ssh config, all to the
+    test sshd as ectest) at most FLEET_SSH_WORKERS logins at a time, a failed login retried
+    up to FLEET_SSH_RETRIES times (see there). controller_cpu_s: this
+    process plus its reaped children (the ssh clients), user + sys, start to after shutdown.
+    remote_gone_after_s: after shutdown_s, until no live process of ectest started meanwhile
+    is left (sshd sessions, interpreters); remote_left: those still there 30 s later."""
+    env = testenv()
+    d = tempfile.mkdtemp(prefix="econtext-bench-fleet-")
+    try:
+        cfg = os.path.join(d, "ssh_config")
+        width = max(3, len(str(n)))
+        aliases = ["fleet%0*d" % (width, i + 1) for i in range(n)]
+        # Mitogen passes `-o StrictHostKeyChecking yes` (its check_host_keys="enforce") on the
+        # command line, over this file: the known_hosts file holds the key, both pass.
+        with open(cfg, "w") as f:
+            for a in aliases:
+                f.write("Host %s\n    HostName 127.0.0.1\n    Port %s\n    User ectest\n"
+                        "    IdentityFile %s\n    UserKnownHostsFile %s\n"
+                        "    StrictHostKeyChecking no\n    BatchMode yes\n"
+                        "    LogLevel ERROR\n" % (
+                            a, env["SSH_PORT"], env["CLIENT_KEY"], env["KNOWN_HOSTS"]))
+        before = user_pids("ectest")
+        out = fleet(peer, n, [(a, cfg) for a in aliases], FLEET_SSH_WORKERS, FLEET_SSH_RETRIES)
+        # The far side (sshd sessions, interpreters) goes after the ssh clients: how long.
+        t0 = time.perf_counter()
+        while True:
+            left = user_pids("ectest") - before
+            if not left or time.perf_counter() - t0 > 30:
+                break
+            time.sleep(0.01)
+        out["remote_gone_after_s"] = round(time.perf_counter() - t0, 3)
+        out["remote_left"] = len(left)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    out["controller_cpu_s"] = round(out["self_cpu_s"] + out["children_cpu_s"], 2)
+    if out["ok"] == 0:
+        raise RuntimeError("no context came up: %s" % "; ".join(out["errors"]))
+    return out
+
+
 PEERS = {
     "mitogen": Mitogen,
     "execnet": Execnet,
@@ -567,6 +850,8 @@ WORKLOADS = {
     "stream-down": stream_down,
     "stream-up": stream_up,
     "pingpong": pingpong,
+    "fleet-local": fleet_local,
+    "fleet-ssh": fleet_ssh,
 }
 for _w in MitogenContainer.METHODS:
     WORKLOADS[_w] = lambda peer, n, _m: bootstrap(peer, n)

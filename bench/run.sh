@@ -7,7 +7,9 @@
 # one section; BENCH_ONLY=streams the channel section (STREAM_MIB=256 PING_N=3000
 # BUSY_N=2000 SLOW_MIB=1024); BENCH_ONLY=fakessh the fakessh section (FAKESSH_N=20
 # FAKESSH_MIB=1024); BENCH_ONLY=containers the container methods (CTR_N=20); BENCH_ONLY=files
-# put and get (FILES_MIB=512 FILES_SMALL_N=200).
+# put and get (FILES_MIB=512 FILES_SMALL_N=200); BENCH_ONLY=fleet N contexts at once, local
+# and over ssh, plus econtext's relay fleet and route simulation (FLEET_N=100 FLEET_BIG_N=1000
+# FLEET_SSH_N=100; FLEET_PEERS_BIG=0 runs the peers at FLEET_N only).
 # Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the tables).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -150,6 +152,37 @@ if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = files ]; then
     fi
 fi
 
+# Fleets: N contexts at once, one call each, every implementation in its best parallel form
+# (the peers connect from 20 threads per CPU; execnet makegateway in a thread pool, one
+# Group). Over ssh: N distinct connections (Host aliases fleet001.. to the test sshd), the
+# peers at most 10 logins in flight (sshd's MaxStartups 10:30:100 drops more, and even at 10
+# dropped a few once: a failed login is retried up to 4 times, counted as retries).
+# The peers also run at FLEET_BIG_N: at 1000 on 2 cores Mitogen took 93-131 s (children 14 GB
+# PSS), execnet 31-42 s; FLEET_PEERS_BIG=0 skips them there. fleet-relay (over ssh) and
+# route-sim are econtext's alone.
+FLEET_N=${FLEET_N:-100}
+FLEET_BIG_N=${FLEET_BIG_N:-1000}
+FLEET_SSH_N=${FLEET_SSH_N:-100}
+FLEET_PEERS_BIG=${FLEET_PEERS_BIG:-1}
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = fleet ]; then
+    for n in "$FLEET_N" "$FLEET_BIG_N"; do
+        run econtext fleet-local "$n" "$BENCH_BIN" fleet-local "$PYTHON" "$n"
+        if [ "$n" = "$FLEET_N" ] || [ "$FLEET_PEERS_BIG" = 1 ]; then
+            run mitogen fleet-local "$n" "$VENV_PY" peers.py mitogen fleet-local "$PYTHON" "$n"
+            run execnet fleet-local "$n" "$VENV_PY" peers.py execnet fleet-local "$PYTHON" "$n"
+        fi
+    done
+    if [ -r "$TESTENV_FILE" ]; then
+        run econtext fleet-ssh "$FLEET_SSH_N" "$BENCH_BIN" fleet-ssh "$PYTHON" "$FLEET_SSH_N"
+        run mitogen fleet-ssh "$FLEET_SSH_N" "$VENV_PY" peers.py mitogen fleet-ssh "$PYTHON" "$FLEET_SSH_N"
+        run execnet fleet-ssh "$FLEET_SSH_N" "$VENV_PY" peers.py execnet fleet-ssh "$PYTHON" "$FLEET_SSH_N"
+        run econtext fleet-relay "$FLEET_SSH_N" "$BENCH_BIN" fleet-relay "$PYTHON" "$FLEET_SSH_N"
+    else
+        echo "--- fleet over ssh skipped: no $TESTENV_FILE (run tests/env/up.sh as root)" >&2
+    fi
+    run econtext route-sim 10000 "$BENCH_BIN" route-sim none 10000
+fi
+
 # ssh and multi-hop: plain users on the private sshd of tests/env/up.sh (never root: root's
 # .bashrc runs pyenv init, +150 ms per session). The remote interpreter is $PYTHON too.
 if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = ssh ]; then
@@ -177,14 +210,18 @@ import json, os, sys
 path, python, pyver, venv_py, venv_base = sys.argv[1:6]
 rows = [json.loads(l) for l in open(path) if l.strip()]
 r = {(x["impl"], x["workload"]): x for x in rows}
+# The fleet workloads run at several N: those rows by N too.
+rn = {(x["impl"], x["workload"], x.get("n")): x for x in rows}
 
 
-def get(impl, workload):
+def get(impl, workload, n=None):
+    if n is not None:
+        return rn.get((impl, workload, n), {"error": "not run"})
     return r.get((impl, workload), {"error": "not run"})
 
 
-def cell(impl, workload, fmt):
-    x = get(impl, workload)
+def cell(impl, workload, fmt, n=None):
+    x = get(impl, workload, n)
     if "error" in x:
         return "error: " + x["error"].replace("|", "/")[:120]
     try:
@@ -442,12 +479,64 @@ if ("econtext", "files-local") in r or ("econtext", "files-ssh") in r:
         cell("econtext", "files-small", lambda x: "%.2f ms (one call: %.2f ms)" % (x["put_median_ms"], x["call_median_ms"]))))
     out.append("")
 
-m = get("mitogen", "bootstrap")
-if "error" in m:
-    m = get("mitogen", "ssh-bootstrap")
-x = get("execnet", "bootstrap")
-if "error" in x:
-    x = get("execnet", "ssh-bootstrap")
+has_fleet = any(k[1].startswith("fleet-") or k[1] == "route-sim" for k in r)
+if has_fleet:
+    out.append("### Fleets")
+    out.append("")
+    out.append("| workload | econtext | Mitogen | execnet |")
+    out.append("|---|---|---|---|")
+    impls = ("econtext", "mitogen", "execnet")
+
+    def failed(x):
+        return "".join((
+            " (%d logins retried)" % x["retries"] if x.get("retries") else "",
+            " (**%d of %d failed**)" % (x["failed"], x["n"]) if x.get("failed") else ""))
+
+    # Only wall_s is required; the other fields show when the implementation reports them.
+    wall = lambda x: "%.2f%s%s" % (x["wall_s"], " (shutdown %.2f)" % x["shutdown_s"]
+                                   if "shutdown_s" in x else "", failed(x))
+
+    def per(x):
+        v = []
+        if "host_rss_delta_kib_per_ctx" in x or "fds_per_ctx" in x:
+            v.append("%s / %s" % (x.get("host_rss_delta_kib_per_ctx", "?"), x.get("fds_per_ctx", "?")))
+        if "threads" in x:
+            v.append("%d threads" % x["threads"])
+        if "children" in x:
+            v.append("%d children" % x["children"])
+        return "; ".join(v) or "not reported"
+    for n in sorted({k[2] for k in rn if k[1] == "fleet-local"}):
+        out.append("| %s local contexts at once, one call each: wall s (shutdown s) | %s |" % (
+            n, " | ".join(cell(i, "fleet-local", wall, n) for i in impls)))
+        out.append("| same: host RSS KiB / fds per context; controller threads at peak; child processes | %s |" % (
+            " | ".join(cell(i, "fleet-local", per, n) for i in impls)))
+    for n in sorted({k[2] for k in rn if k[1] == "fleet-ssh"}):
+        out.append("| %s ssh logins at once (distinct connections to 127.0.0.1), one call each: wall s (shutdown s) | %s |" % (
+            n, " | ".join(cell(i, "fleet-ssh", wall, n) for i in impls)))
+        out.append("| same: controller CPU s (this process + its ssh clients) | %s |" % (
+            " | ".join(cell(i, "fleet-ssh", lambda x: "%.2f" % x["controller_cpu_s"], n) for i in impls)))
+        out.append("| same: host RSS KiB / fds per context; controller threads at peak; child processes | %s |" % (
+            " | ".join(cell(i, "fleet-ssh", per, n) for i in impls)))
+
+    # econtext alone.
+    if ("econtext", "fleet-relay") in r:
+        out.append("| %s ssh targets through %s relays (ssh contexts running the targets' ssh clients): wall s; "
+                   "controller CPU s (ms per target); fds | %s | | |" % (
+                       get("econtext", "fleet-relay").get("n", "?"), get("econtext", "fleet-relay").get("relays", "?"),
+                       cell("econtext", "fleet-relay", lambda x: "%.2f%s; %.2f (%.2f); %d" % (
+                           x["wall_s"], failed(x), x["controller_cpu_s"], x["controller_cpu_ms_per_target"], x["fds"]))))
+    if ("econtext", "route-sim") in r:
+        def rs(x, k):
+            return " / ".join("%s" % x.get("%s_%s" % (k, sz), "?") for sz in ("1k", "10k", "100k"))
+        out.append("| routing table in core (simulation), 1k / 10k / 100k contexts: bytes per route; ns per "
+                   "frame routed, all direct / behind 10 relays / a relay's own table; us to drop one of 10 "
+                   "relays' routes | %s | | |" % cell("econtext", "route-sim", lambda x: "%s B; %s ns / %s ns / %s ns; %s us" % (
+                       rs(x, "k0_bytes_per_route"), rs(x, "k0_ns_per_frame"), rs(x, "k10_ns_per_frame"),
+                       rs(x, "relay_ns_per_frame"), rs(x, "k10_remove_relay_us"))))
+    out.append("")
+
+m = next((y for y in rows if y["impl"] == "mitogen" and "version" in y), {})
+x = next((y for y in rows if y["impl"] == "execnet" and "version" in y), {})
 out.append("Notes:")
 if has_local:
     out.append("- Contexts run on `%s` (Python %s) for all three; Mitogen `router.local(python_path=%s)`, "
@@ -459,6 +548,14 @@ out.append("- PYTHONUNBUFFERED=%s in the environment (Mitogen reads its bootstra
 out.append("- econtext built with the workspace release profile (opt-level z, lto). Medians over N after "
            "one discarded warm-up (bootstrap) or 200 warm-up calls (round trip); fan-out connects one by one "
            "then spawns one call per context and waits for all.")
+if has_fleet:
+    out.append("- Fleets: the peers connect from a pool of 20 threads per CPU (Mitogen `router.local` / "
+               "`router.ssh` then `call_async`; execnet `makegateway` on one `Group` then `remote_exec`), "
+               "over ssh at most 10 logins in flight (sshd's MaxStartups 10:30:100 drops more), a failed "
+               "login retried up to 4 times (counted), each login a distinct Host alias of one ssh config. "
+               "Host RSS, fds and children "
+               "after the last reply against before the start; threads: peak of the controller "
+               "process; shutdown: until no live process is left below it.")
 if has_ssh:
     out.append("- ssh: users `ectest` (key) and `ecpass` (password) on the private sshd of "
                "tests/env/up.sh (127.0.0.1); the remote interpreter is `%s` too (econtext "

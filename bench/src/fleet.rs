@@ -131,15 +131,18 @@ pub fn ssh(python: &str, n: usize, relays: usize) -> BenchResult<String> {
             Target::new(h.clone(), ssh(&h))
         })
         .collect();
+    let (rss0, fds0) = (vm_rss_kib()?, count("/proc/self/fd"));
     let cpu0 = controller_cpu_s();
     let t0 = Instant::now();
     let mut group = Group::new(&router, targets).via(relay_ctxs);
+    let mut threads = 0;
     let (mut ok, mut failed) = (0, 0);
     let mut first_error = String::new();
     for o in group
         .call("os.getuid", vec![])
         .map_err(|e| format!("call: {e}"))?
     {
+        threads = threads.max(count("/proc/self/task"));
         match o.result {
             Ok(_) => ok += 1,
             Err(e) => {
@@ -152,19 +155,27 @@ pub fn ssh(python: &str, n: usize, relays: usize) -> BenchResult<String> {
     }
     let wall = t0.elapsed();
     let cpu = controller_cpu_s() - cpu0;
-    let fds = count("/proc/self/fd");
+    let (rss1, fds) = (vm_rss_kib()?, count("/proc/self/fd"));
+    let t1 = Instant::now();
     group.shutdown();
+    let shutdown = t1.elapsed();
     drop(group);
     drop(router);
     let _ = std::fs::remove_dir_all(cfg.parent().unwrap_or(&cfg));
     if failed > 0 {
         eprintln!("fleet-ssh: {failed} failed, first: {first_error}");
     }
+    let nf = n as f64;
     Ok(format!(
         "\"relays\":{relays},\"wall_s\":{:.3},\"ok\":{ok},\"failed\":{failed},\
-\"controller_cpu_s\":{cpu:.3},\"controller_cpu_ms_per_target\":{:.2},\"fds\":{fds}",
+\"controller_cpu_s\":{cpu:.3},\"controller_cpu_ms_per_target\":{:.2},\"fds\":{fds},\
+\"host_rss_delta_kib_per_ctx\":{:.1},\"fds_per_ctx\":{:.2},\"threads\":{threads},\
+\"shutdown_s\":{:.3}",
         wall.as_secs_f64(),
-        cpu * 1000.0 / n as f64
+        cpu * 1000.0 / nf,
+        (rss1 as f64 - rss0 as f64) / nf,
+        (fds as f64 - fds0 as f64) / nf,
+        shutdown.as_secs_f64()
     ))
 }
 

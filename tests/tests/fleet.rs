@@ -550,3 +550,47 @@ fn logins_dropped_by_max_startups_are_retried_and_the_error_says_when_it_gave_up
     }
     group.shutdown();
 }
+
+#[test]
+fn a_run_left_early_keeps_what_came_up_and_the_next_run_finishes_the_rest() {
+    let _one = serial();
+    let router = quiet_router();
+    let targets = (0..20).map(|i| local(&format!("e{i:02}"))).collect();
+    let mut group = Group::new(&router, targets).forks(4);
+    {
+        let mut run = group.call("os.getpid", vec![]).unwrap();
+        for _ in 0..3 {
+            assert!(run.next().unwrap().result.is_ok());
+        }
+        // Dropped with connections coming up and calls in flight.
+    }
+    // (A prefix left pending by the first run would make this one wait forever: bounded.)
+    let mut results = econtext::Results::default();
+    let mut run = group.call("os.getpid", vec![]).unwrap();
+    while let Some(o) = run
+        .wait(Some(Duration::from_secs(30)))
+        .expect("the second run finishes")
+    {
+        results.push(o);
+    }
+    drop(run);
+    assert_eq!(results.outcomes.len(), 20);
+    assert_eq!(
+        results.succeeded().count(),
+        20,
+        "{:#?}",
+        results
+            .outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .collect::<Vec<_>>()
+    );
+    group.shutdown();
+    drop(group);
+    drop(router);
+    assert!(
+        eventually(3000, || children().is_empty()),
+        "children left: {:?}",
+        children()
+    );
+}

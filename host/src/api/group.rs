@@ -183,7 +183,7 @@ pub struct Group<'r> {
 const PACED_FLOOR: usize = 8;
 
 /// Retries of a connection that sshd dropped before login (`MaxStartups`), by default.
-pub(crate) const DEFAULT_RETRIES: u32 = 5;
+pub(crate) const DEFAULT_RETRIES: u32 = 8;
 
 impl<'r> Group<'r> {
     /// A group of targets (nothing is started until the first [`Group::call`] or
@@ -224,7 +224,8 @@ impl<'r> Group<'r> {
     }
 
     /// How often a connection that the server dropped before login (sshd's `MaxStartups`)
-    /// is tried again, with exponential backoff from 100 ms (default 5).
+    /// is tried again, with exponential backoff from 100 ms to 6.4 s (default 8: about 19 s
+    /// of waiting in all).
     pub fn retries(mut self, n: u32) -> Self {
         self.retries = n;
         self
@@ -367,8 +368,11 @@ pub struct Run<'g, 'r> {
     call: Option<CallSpec>,
     forks: usize,
     /// Connections allowed to come up at once now: `forks`, halved (down to
-    /// [`PACED_FLOOR`]) each time a server drops a login, and grown back by one per success.
+    /// [`PACED_FLOOR`]) each time a server drops a login, and grown back by one per `limit`
+    /// successes (additive increase, multiplicative decrease, as TCP's congestion window).
     limit: usize,
+    /// Successes since the limit last grew.
+    grown: usize,
     select: Select,
     jobs: HashMap<usize, Job>,
     next_token: usize,
@@ -391,6 +395,7 @@ impl<'g, 'r> Run<'g, 'r> {
             call,
             forks,
             limit: forks,
+            grown: 0,
             select: Select::new(),
             jobs: HashMap::new(),
             next_token: 0,
@@ -611,7 +616,11 @@ impl<'g, 'r> Run<'g, 'r> {
         self.connecting -= 1;
         match r {
             Ok(ctx) => {
-                self.limit = (self.limit + 1).min(self.forks);
+                self.grown += 1;
+                if self.grown >= self.limit {
+                    self.grown = 0;
+                    self.limit = (self.limit + 1).min(self.forks);
+                }
                 self.group.prefixes.insert(job.key.clone(), Prefix::Up(ctx));
                 for w in std::mem::take(&mut job.waiters) {
                     let hop = match self.group.members[w].state {
@@ -626,6 +635,7 @@ impl<'g, 'r> Run<'g, 'r> {
                 // on, and this one again after a backoff with jitter, so the retries of many
                 // targets do not arrive together.
                 self.limit = (self.limit / 2).max(PACED_FLOOR).min(self.forks);
+                self.grown = 0;
                 let backoff = Duration::from_millis(100 << job.attempt.min(6));
                 let jitter = Duration::from_millis(u64::from(token as u32 % 97));
                 job.attempt += 1;
@@ -731,6 +741,31 @@ impl<'g, 'r> Run<'g, 'r> {
             elapsed: m.started.map(|s| s.elapsed()).unwrap_or_default(),
             connected,
         });
+    }
+}
+
+impl Drop for Run<'_, '_> {
+    /// A run left before its end: connections that came up are kept for the next run,
+    /// connections still coming up are cancelled (the next run starts them again); calls in
+    /// flight go on there, their results unread.
+    fn drop(&mut self) {
+        for (_, job) in self.jobs.drain() {
+            let Job::Connect(j) = job else { continue };
+            match j.connecting.as_ref().and_then(|c| c.try_result()) {
+                Some(Ok(ctx)) => {
+                    self.group.prefixes.insert(j.key, Prefix::Up(ctx));
+                }
+                _ => {
+                    if let Some(c) = &j.connecting {
+                        c.cancel();
+                    }
+                    self.group.prefixes.remove(&j.key);
+                }
+            }
+        }
+        for (_, j) in self.retry_at.drain(..) {
+            self.group.prefixes.remove(&j.key);
+        }
     }
 }
 

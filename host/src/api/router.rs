@@ -226,6 +226,12 @@ impl Connecting {
         self.done.try_take().map(|r| self.finish_ref(r))
     }
 
+    /// Give up on it: a first hop's process is killed (its outcome turns into an error); a
+    /// hop behind another context is told to shut down once it is up.
+    pub fn cancel(&self) {
+        self.shared.submit(Cmd::Kill(self.id));
+    }
+
     /// True once the outcome is known.
     pub fn is_done(&self) -> bool {
         self.done.is_set()
