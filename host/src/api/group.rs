@@ -1,7 +1,7 @@
 //! Fleets: one function on many targets from one thread, with bounded concurrency, shared
 //! prefixes, relays, retries against sshd's `MaxStartups`, and results in arrival order.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use econtext_core::Value;
@@ -175,8 +175,11 @@ pub struct Group<'r> {
     forks: Option<usize>,
     timeout: Option<Duration>,
     retries: u32,
-    prefixes: HashMap<String, Prefix>,
+    prefixes: BTreeMap<String, Prefix>,
 }
+
+/// How many pending targets [`Run::progress`] names.
+const PROGRESS_SLOWEST: usize = 5;
 
 /// The fewest connections a run paces itself down to when servers drop logins (sshd's
 /// default `MaxStartups` starts dropping at 10 unauthenticated connections).
@@ -206,7 +209,7 @@ impl<'r> Group<'r> {
             forks: None,
             timeout: None,
             retries: DEFAULT_RETRIES,
-            prefixes: HashMap::new(),
+            prefixes: BTreeMap::new(),
         }
     }
 
@@ -300,7 +303,7 @@ impl<'r> Group<'r> {
             .iter_mut()
             .filter_map(|m| m.ctx.take())
             .collect();
-        for p in self.prefixes.drain() {
+        for p in std::mem::take(&mut self.prefixes) {
             if let (_, Prefix::Up(c)) = p {
                 all.push(c);
             }
@@ -315,7 +318,7 @@ impl<'r> Group<'r> {
     }
 
     fn default_forks(&self) -> usize {
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cpus = crate::sys::process::cpus();
         let by_fds = (self.router.fd_limit().saturating_sub(64) / 5).max(1) as usize;
         (20 * cpus).min(self.members.len()).min(by_fds).max(1)
     }
@@ -357,7 +360,8 @@ pub struct Progress {
     pub done: usize,
     /// Of those, how many failed or were unreachable.
     pub failed: usize,
-    /// Targets started and not done, slowest first: name and time so far.
+    /// The slowest targets started and not done (at most five), slowest first: name and time
+    /// so far.
     pub pending: Vec<(String, Duration)>,
 }
 
@@ -374,8 +378,8 @@ pub struct Run<'g, 'r> {
     /// Successes since the limit last grew.
     grown: usize,
     select: Select,
-    jobs: HashMap<usize, Job>,
-    next_token: usize,
+    /// Jobs by token (a slab: a token is its index; done jobs leave `None`).
+    jobs: Vec<Option<Job>>,
     connecting: usize,
     queue: VecDeque<usize>,
     /// Connections to try again, when.
@@ -397,8 +401,7 @@ impl<'g, 'r> Run<'g, 'r> {
             limit: forks,
             grown: 0,
             select: Select::new(),
-            jobs: HashMap::new(),
-            next_token: 0,
+            jobs: Vec::new(),
             connecting: 0,
             queue: VecDeque::new(),
             retry_at: Vec::new(),
@@ -427,14 +430,23 @@ impl<'g, 'r> Run<'g, 'r> {
     /// Where the run stands.
     pub fn progress(&self) -> Progress {
         let now = Instant::now();
-        let mut pending: Vec<(String, Duration)> = self
-            .group
-            .members
-            .iter()
-            .filter(|m| matches!(m.state, State::Connecting { .. } | State::Calling))
-            .filter_map(|m| m.started.map(|s| (m.target.name.clone(), now - s)))
-            .collect();
-        pending.sort_by_key(|p| std::cmp::Reverse(p.1));
+        // The slowest few, kept in order while scanning (no sort of the whole fleet).
+        let mut pending: Vec<(String, Duration)> = Vec::new();
+        for m in &self.group.members {
+            if !matches!(m.state, State::Connecting { .. } | State::Calling) {
+                continue;
+            }
+            let Some(s) = m.started else { continue };
+            let d = now - s;
+            let at = pending
+                .iter()
+                .position(|p| p.1 < d)
+                .unwrap_or(pending.len());
+            if at < PROGRESS_SLOWEST {
+                pending.insert(at, (m.target.name.clone(), d));
+                pending.truncate(PROGRESS_SLOWEST);
+            }
+        }
         Progress {
             total: self.total,
             done: self.done,
@@ -464,7 +476,7 @@ impl<'g, 'r> Run<'g, 'r> {
                 continue;
             }
             let now = Instant::now();
-            let call_deadlines = self.jobs.values().filter_map(|j| match j {
+            let call_deadlines = self.jobs.iter().flatten().filter_map(|j| match j {
                 Job::Call { handle, .. } => handle.deadline(),
                 Job::Connect(_) => None,
             });
@@ -519,7 +531,7 @@ impl<'g, 'r> Run<'g, 'r> {
                 }
                 Some(Prefix::Pending(token)) => {
                     let token = *token;
-                    if let Some(Job::Connect(j)) = self.jobs.get_mut(&token) {
+                    if let Some(Some(Job::Connect(j))) = self.jobs.get_mut(token) {
                         j.waiters.push(i);
                     } else if let Some((_, j)) =
                         self.retry_at.iter_mut().find(|(_, j)| j.key == key)
@@ -553,8 +565,8 @@ impl<'g, 'r> Run<'g, 'r> {
 
     /// Start (or restart) a connect job.
     fn start_connect(&mut self, mut job: ConnectJob) {
-        let token = self.next_token;
-        self.next_token += 1;
+        let token = self.jobs.len();
+        self.jobs.push(None);
         let g = &*self.group;
         let m = &g.members[job.target];
         let method = m.target.hops[job.hop].1.as_ref();
@@ -580,10 +592,10 @@ impl<'g, 'r> Run<'g, 'r> {
             Ok(c) => {
                 self.select.add_connect(&c, token);
                 job.connecting = Some(c);
-                self.jobs.insert(token, Job::Connect(job));
+                self.jobs[token] = Some(Job::Connect(job));
             }
             Err(e) => {
-                self.jobs.insert(token, Job::Connect(job));
+                self.jobs[token] = Some(Job::Connect(job));
                 self.connected(token, Err(e));
             }
         }
@@ -591,11 +603,11 @@ impl<'g, 'r> Run<'g, 'r> {
 
     /// A token fired.
     fn fired(&mut self, token: usize) {
-        let outcome = match self.jobs.get(&token) {
+        let outcome = match self.jobs.get(token).and_then(Option::as_ref) {
             Some(Job::Connect(j)) => j.connecting.as_ref().and_then(|c| c.try_result()),
             Some(Job::Call { handle, .. }) => {
                 if let Some(r) = handle.try_result() {
-                    if let Some(Job::Call { member, .. }) = self.jobs.remove(&token) {
+                    if let Some(Job::Call { member, .. }) = self.jobs[token].take() {
                         self.report(member, r, true);
                     }
                 }
@@ -610,7 +622,7 @@ impl<'g, 'r> Run<'g, 'r> {
 
     /// A connect job ended.
     fn connected(&mut self, token: usize, r: Result<Context, Error>) {
-        let Some(Job::Connect(mut job)) = self.jobs.remove(&token) else {
+        let Some(Job::Connect(mut job)) = self.jobs.get_mut(token).and_then(Option::take) else {
             return;
         };
         self.connecting -= 1;
@@ -663,13 +675,16 @@ impl<'g, 'r> Run<'g, 'r> {
         let due: Vec<usize> = self
             .jobs
             .iter()
+            .enumerate()
             .filter_map(|(t, j)| match j {
-                Job::Call { handle, .. } if handle.deadline().is_some_and(|d| d <= now) => Some(*t),
+                Some(Job::Call { handle, .. }) if handle.deadline().is_some_and(|d| d <= now) => {
+                    Some(t)
+                }
                 _ => None,
             })
             .collect();
         for t in due {
-            if let Some(Job::Call { member, handle }) = self.jobs.remove(&t) {
+            if let Some(Job::Call { member, handle }) = self.jobs[t].take() {
                 // It may have arrived just now.
                 let r = handle.try_result().unwrap_or_else(|| Err(handle.expire()));
                 self.report(member, r, true);
@@ -712,11 +727,10 @@ impl<'g, 'r> Run<'g, 'r> {
         });
         match b.and_then(|b| b.spawn()) {
             Ok(handle) => {
-                let token = self.next_token;
-                self.next_token += 1;
+                let token = self.jobs.len();
                 self.group.members[i].state = State::Calling;
                 self.select.add_call(&handle, token);
-                self.jobs.insert(token, Job::Call { member: i, handle });
+                self.jobs.push(Some(Job::Call { member: i, handle }));
             }
             Err(e) => self.report(i, Err(e), true),
         }
@@ -749,7 +763,7 @@ impl Drop for Run<'_, '_> {
     /// connections still coming up are cancelled (the next run starts them again); calls in
     /// flight go on there, their results unread.
     fn drop(&mut self) {
-        for (_, job) in self.jobs.drain() {
+        for job in std::mem::take(&mut self.jobs).into_iter().flatten() {
             let Job::Connect(j) = job else { continue };
             match j.connecting.as_ref().and_then(|c| c.try_result()) {
                 Some(Ok(ctx)) => {

@@ -115,8 +115,8 @@ impl Shared {
         self.next_handle.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// What a new context reads first: stage 2 (`stage2`: deflated source, or a deflated
-    /// marshal stream for a local interpreter), then its `Init` frame.
+    /// What a new context reads first: stage 2 (`stage2`: deflated source, or a marshal
+    /// stream for a local interpreter), then its `Init` frame.
     pub fn boot(&self, stage2: &[u8], id: ContextId, parent: ContextId, name: &str) -> Vec<u8> {
         let init = econtext_core::body::Init {
             id,

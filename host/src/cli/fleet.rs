@@ -19,7 +19,7 @@ pub const LOST: i32 = 8;
 struct Row {
     target: String,
     status: &'static str,
-    ms: u128,
+    ms: u64,
     text: String,
 }
 
@@ -70,7 +70,7 @@ fn ndjson(o: &Outcome) -> String {
         json::to_json(&Value::Str(o.target.clone())),
         o.result.is_ok(),
         status(o),
-        o.elapsed.as_millis()
+        u64::try_from(o.elapsed.as_millis()).unwrap_or(u64::MAX)
     );
     match &o.result {
         Ok(v) => format!("{head},\"value\":{}}}", json::to_json(v)),
@@ -100,7 +100,7 @@ fn table(rows: &[Row]) -> String {
             let names: Vec<&str> = rs.iter().map(|r| r.target.as_str()).collect();
             let lo = rs.iter().map(|r| r.ms).min().unwrap_or(0);
             let hi = rs.iter().map(|r| r.ms).max().unwrap_or(0);
-            let secs = |ms: u128| format!("{:.2}", ms as f64 / 1000.0);
+            let secs = |ms: u64| format!("{:.2}", ms as f64 / 1000.0);
             let time = if lo == hi {
                 format!("{}s", secs(lo))
             } else {
@@ -202,7 +202,8 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
             return 2;
         }
     };
-    let mut rows = Vec::new();
+    // By target index: the table follows the order the targets were given in.
+    let mut rows: Vec<Option<Row>> = (0..c.targets.len()).map(|_| None).collect();
     let mut bits = 0;
     let mut stdout_open = true;
     loop {
@@ -238,10 +239,10 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
                     }
                     stdout_open = out(&format!("{}\n", ndjson(&o))).is_ok();
                 }
-                rows.push(Row {
+                rows[o.index] = Some(Row {
                     target: o.target.clone(),
                     status: st,
-                    ms: o.elapsed.as_millis(),
+                    ms: u64::try_from(o.elapsed.as_millis()).unwrap_or(u64::MAX),
                     text: match &o.result {
                         Ok(v) => value_text(v),
                         Err(e) => error_text(e),
@@ -259,13 +260,7 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
         b.clear();
     }
     drop(run);
-    let order: std::collections::HashMap<&str, usize> = c
-        .targets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| (t.as_str(), i))
-        .collect();
-    rows.sort_by_key(|r| order.get(r.target.as_str()).copied().unwrap_or(usize::MAX));
+    let rows: Vec<Row> = rows.into_iter().flatten().collect();
     if !c.json && stdout_open {
         let _ = out(&table(&rows));
     }
@@ -287,7 +282,7 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
 mod tests {
     use super::*;
 
-    fn row(t: &str, s: &'static str, ms: u128, text: &str) -> Row {
+    fn row(t: &str, s: &'static str, ms: u64, text: &str) -> Row {
         Row {
             target: t.into(),
             status: s,

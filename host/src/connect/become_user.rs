@@ -170,7 +170,7 @@ impl Method for BecomeUser {
                     "-c".into(),
                     stage0,
                 ];
-                (argv, vec![self.prompt().to_lowercase()], false)
+                (argv, vec![self.prompt().to_ascii_lowercase()], false)
             }
             Become::Doas => {
                 failures.extend([

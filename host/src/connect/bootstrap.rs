@@ -43,14 +43,14 @@ os.dup2(0,100);exec(zlib.decompress(b),{{\"__name__\":\"__main__\"}})"
     )
 }
 
-/// Stage 1 for a local interpreter sent stage 2 already compiled (a deflated marshal stream
-/// its own binary wrote: see `compiled.rs`): no compile in the context.
+/// Stage 1 for a local interpreter sent stage 2 already compiled (a marshal stream its own
+/// binary wrote: see `compiled.rs`): no compile in the context.
 pub fn stage1_marshal(len: usize) -> String {
     format!(
-        "import os,sys,zlib,marshal,select as s\n\
+        "import os,sys,marshal,select as s\n\
 print(\"EC0\"+sys.version.split()[0]);b=b\"\"\n\
 while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
-os.dup2(0,100);exec(marshal.loads(zlib.decompress(b)),{{\"__name__\":\"__main__\"}})"
+os.dup2(0,100);exec(marshal.loads(b),{{\"__name__\":\"__main__\"}})"
     )
 }
 

@@ -253,7 +253,7 @@ fn leader_pid(context: &str, l: &Leader) -> Result<u32, Error> {
 
 /// What a runtime's leader lookup said when it gave no pid.
 fn classify(said: &str, success: bool) -> F {
-    let low = said.to_lowercase();
+    let low = said.to_ascii_lowercase();
     if low.contains("cannot connect") || low.contains("connection refused") {
         F::ConnectionRefused
     } else if low.contains("permission denied") {

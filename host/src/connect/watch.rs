@@ -77,7 +77,7 @@ impl PasswordRequest {
         let (account, prompt) = match whose {
             Whose::AsPrompted => {
                 let account = prompted
-                    .to_lowercase()
+                    .to_ascii_lowercase()
                     .find("'s password")
                     .map(|i| prompted[..i].to_string())
                     .unwrap_or_default();
@@ -242,7 +242,7 @@ impl FailureRule {
     /// A rule.
     pub fn new(pattern: &str, kind: ConnectFailure) -> FailureRule {
         FailureRule {
-            pattern: pattern.to_lowercase(),
+            pattern: pattern.to_ascii_lowercase(),
             kind,
         }
     }
@@ -326,7 +326,7 @@ impl Watcher {
 
     /// Feed output (pty, stderr, or stdout before the ready marker).
     pub fn feed(&mut self, bytes: &[u8]) -> Action {
-        let text = String::from_utf8_lossy(bytes).to_lowercase();
+        let text = String::from_utf8_lossy(bytes).to_ascii_lowercase();
         for c in text.chars() {
             if c == '\n' || c == '\r' {
                 let line = std::mem::take(&mut self.line);
@@ -350,7 +350,7 @@ impl Watcher {
                 .unwrap_or(0);
             self.raw.drain(..cut);
         }
-        let pending = self.raw.to_lowercase();
+        let pending = self.raw.to_ascii_lowercase();
         if !self.prompts.iter().any(|p| pending.contains(&p.pattern)) {
             return Action::Wait;
         }

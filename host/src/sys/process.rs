@@ -197,3 +197,10 @@ pub fn ignore_sigpipe() {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
+
+/// Processors online (at least 1).
+pub fn cpus() -> usize {
+    // SAFETY: sysconf takes a constant and returns a number; no memory is involved.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
