@@ -454,6 +454,30 @@ mod tests {
     }
 
     #[test]
+    fn the_account_of_a_prompt_is_cut_at_the_same_byte_in_any_script() {
+        // Unicode lowercasing changes lengths ("İ" is 2 bytes, its lowercase 3): an offset
+        // found in the lowercased text cut the account one byte late (or panicked).
+        let r = PasswordRequest::new(
+            "ssh:h",
+            "ssh",
+            &Whose::AsPrompted,
+            "me",
+            "h",
+            "İvan@h's password:",
+        );
+        assert_eq!(r.account, "İvan@h");
+        let r = PasswordRequest::new(
+            "ssh:h",
+            "ssh",
+            &Whose::AsPrompted,
+            "me",
+            "h",
+            "ÉVE'S PASSWORD:",
+        );
+        assert_eq!(r.account, "ÉVE");
+    }
+
+    #[test]
     fn asks_a_person_with_a_prompt_naming_the_hop_and_account() {
         let mut x = w(None);
         x.can_ask = true;
