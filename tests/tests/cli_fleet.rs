@@ -115,6 +115,25 @@ fn ndjson_has_one_object_per_target_and_the_exit_bits_add_up() {
         only(std::slice::from_ref(&good), "__import__('time').sleep(30)"),
         Some(8)
     );
+    // No relay came up: 3, and the message says what to fix.
+    let st = cli()
+        .args([
+            "call",
+            "--relay",
+            "local:/nonexistent/python3",
+            "-t",
+            &good,
+            "os.getpid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&st.stderr);
+    assert!(
+        err.contains("relay local:/nonexistent/python3 left out"),
+        "{err}"
+    );
+    assert!(err.contains("no relay came up"), "{err}");
     // A usage error stays 2.
     let st = cli()
         .args(["call", "-t", "local", "--forks", "0", "os.getpid"])
