@@ -41,8 +41,8 @@ mod text;
 
 pub use api::{
     sha256_file, ByteReader, ByteWriter, CallBuilder, CallHandle, Connecting, Context, ExitStatus,
-    FileErrorKind, GetOptions, Group, Outcome, Process, ProcessBuilder, Progress, PutOptions,
-    Receiver, Results, Router, RouterOptions, Run, Select, Sender, Target, Transfer,
+    FileErrorKind, GetOptions, Group, Meter, Outcome, Process, ProcessBuilder, Progress,
+    PutOptions, Receiver, Results, Router, RouterOptions, Run, Select, Sender, Target, Transfer,
 };
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{

@@ -14,6 +14,12 @@ pub const STAGE2_MIN: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.min.
 /// The minified program as a zlib stream: the bytes sent to stage 1.
 pub const STAGE2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stage2.z"));
 
+/// The on-demand modules as the host serves them: name, the deflated source (a zlib stream),
+/// and the `econtext_*` modules it imports.
+pub mod builtins {
+    include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+}
+
 /// The on-demand spawn routine (`econtext_spawn`): what a context runs to start a child for a
 /// `via` hop. Served by the host's module server like any module, so it costs nothing until a
 /// context actually spawns.

@@ -306,3 +306,131 @@ fn ctrl_c_cancels_everything_and_leaves_no_process() {
         "left running: {kids:?}"
     );
 }
+
+/// Three names for one interpreter (distinct targets) in `dir`.
+fn three_pythons(dir: &TempDir) -> Vec<String> {
+    (1..=3)
+        .map(|i| {
+            let p = dir.join(format!("py{i}"));
+            std::os::unix::fs::symlink(py("3.11"), &p).unwrap();
+            format!("local:{}", p.display())
+        })
+        .collect()
+}
+
+#[test]
+fn put_and_get_to_many_targets_lay_files_out_per_target() {
+    let dir = TempDir::new("cli-fleet-files");
+    let targets = three_pythons(&dir);
+    let src = dir.join("app.conf");
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&src, &body).unwrap();
+    let remote = dir.join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    // put: every target gets the file; identical results gather under one line.
+    let mut c = cli();
+    c.arg("put");
+    for t in &targets {
+        c.args(["-t", t]);
+    }
+    c.args(["-t", "local:/nonexistent/python3"]);
+    c.arg(&src)
+        .arg(format!("{}/", remote.display()))
+        .args(["--mode", "0600"]);
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[1].contains("/py[1-3] (3)") && lines[1].contains(" ok "),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("\"bytes\": 300000"), "{stdout}");
+    assert!(lines[2].contains("unreachable"), "{stdout}");
+    assert_eq!(std::fs::read(remote.join("app.conf")).unwrap(), body);
+    // get: LOCAL/<target>/<name>, one per target, NDJSON back.
+    let got = dir.join("got");
+    let mut c = cli();
+    c.args(["get", "--json"]);
+    for t in &targets {
+        c.args(["-t", t]);
+    }
+    c.arg(remote.join("app.conf")).arg(&got);
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    for l in stdout.lines() {
+        assert!(econtext::json::parse(l).is_some(), "{l}");
+        assert!(
+            l.contains("\"ok\":true") && l.contains("\"bytes\": 300000"),
+            "{l}"
+        );
+    }
+    for t in &targets {
+        let f = got.join(t.replace('/', "_")).join("app.conf");
+        assert_eq!(std::fs::read(&f).unwrap(), body, "{}", f.display());
+    }
+    // A file error on every target is exit 1 with its kind.
+    let mut c = cli();
+    c.arg("get");
+    for t in &targets {
+        c.args(["-t", t]);
+    }
+    let out = c.arg("/nonexistent/file").arg(&got).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("failed"));
+    // stdin or stdout cannot be shared by many targets.
+    let out = cli()
+        .args(["put", "-t", &targets[0], "-t", &targets[1], "-", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_transfer_on_a_terminal_shows_bytes_rate_and_eta() {
+    let dir = TempDir::new("cli-files-bar");
+    let src = dir.join("big.bin");
+    std::fs::write(&src, vec![7u8; 300 << 20]).unwrap();
+    let dst = dir.join("copy.bin");
+    let cli_path = env!("CARGO_BIN_EXE_econtext_cli_for_tests");
+    let line = format!(
+        "{cli_path} put local:{} {} {}",
+        py("3.11"),
+        src.display(),
+        dst.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .env("COLUMNS", "200")
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains(" / 300.0 MiB"), "{out:?}");
+    assert!(out.contains("MiB/s") && out.contains("ETA"), "{out:?}");
+    assert_eq!(std::fs::metadata(&dst).unwrap().len(), 300 << 20);
+    // Redirected: the summary only, no bar, no escape codes.
+    let out = cli()
+        .args(["put", &format!("local:{}", py("3.11"))])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+}

@@ -4,6 +4,8 @@
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
@@ -38,7 +40,47 @@ pub struct PutOptions {
     /// Compare the sha256 of what arrived with what was sent (default on; the write stays
     /// atomic either way).
     pub verify: bool,
+    /// Count the bytes as they go (for a progress display on another thread).
+    pub meter: Option<Arc<Meter>>,
 }
+
+/// Bytes moved so far and the size when known, updated by a transfer and read by whoever
+/// shows progress (another thread).
+#[derive(Debug, Default)]
+pub struct Meter {
+    done: AtomicU64,
+    /// The size plus one; 0: not known (yet).
+    total: AtomicU64,
+}
+
+impl Meter {
+    /// Bytes moved so far.
+    pub fn done(&self) -> u64 {
+        self.done.load(Ordering::Relaxed)
+    }
+
+    /// The size of the file, once known.
+    pub fn total(&self) -> Option<u64> {
+        self.total.load(Ordering::Relaxed).checked_sub(1)
+    }
+
+    fn add(&self, n: usize) {
+        self.done.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    fn set_total(&self, n: u64) {
+        self.total.store(n.saturating_add(1), Ordering::Relaxed);
+    }
+}
+
+/// Meters are equal only to themselves.
+impl PartialEq for Meter {
+    fn eq(&self, o: &Meter) -> bool {
+        std::ptr::eq(self, o)
+    }
+}
+
+impl Eq for Meter {}
 
 impl Default for PutOptions {
     fn default() -> Self {
@@ -53,6 +95,7 @@ impl Default for PutOptions {
             overwrite: true,
             follow_symlinks: false,
             verify: true,
+            meter: None,
         }
     }
 }
@@ -64,6 +107,8 @@ pub struct GetOptions {
     pub preserve: bool,
     /// Read through a symlink at the remote path (default: refuse it).
     pub follow_symlinks: bool,
+    /// Count the bytes as they arrive (for a progress display on another thread).
+    pub meter: Option<Arc<Meter>>,
 }
 
 /// What moved.
@@ -132,7 +177,8 @@ impl FileErrorKind {
         }
     }
 
-    fn of_io(e: &std::io::Error) -> FileErrorKind {
+    /// From a local I/O error.
+    pub fn of_io(e: &std::io::Error) -> FileErrorKind {
         use std::io::ErrorKind as K;
         match e.kind() {
             K::NotFound => FileErrorKind::NotFound,
@@ -240,6 +286,9 @@ impl Context {
             }
         }
         let f = File::open(local).map_err(|e| local_err(local, e))?;
+        if let Some(m) = &o.meter {
+            m.set_total(meta.len());
+        }
         self.put_inner(f, local, remote, &o, times)
     }
 
@@ -284,6 +333,9 @@ impl Context {
                 h.update(&buf);
             }
             sent += n as u64;
+            if let Some(m) = &o.meter {
+                m.add(n);
+            }
             // A failed send means the far end stopped (its error comes with the call).
             if tx.send(Value::Bytes(buf)).is_err() {
                 break;
@@ -414,9 +466,17 @@ impl Context {
                 Value::Bytes(b) => {
                     h.update(&b);
                     n += b.len() as u64;
+                    if let Some(m) = &o.meter {
+                        m.add(b.len());
+                    }
                     dest.write_all(&b).map_err(|e| local_err(shown, e))?;
                 }
-                Value::Dict(kv) => meta = Meta::from(&kv),
+                Value::Dict(kv) => {
+                    meta = Meta::from(&kv);
+                    if let (Some(m), Some(size)) = (&o.meter, meta.size) {
+                        m.set_total(size);
+                    }
+                }
                 Value::Str(s) => sent = Some(s),
                 other => {
                     return Err(Error::Protocol {
@@ -458,6 +518,7 @@ impl Context {
 struct Meta {
     mode: Option<u32>,
     mtime: Option<f64>,
+    size: Option<u64>,
 }
 
 impl Meta {
@@ -466,6 +527,7 @@ impl Meta {
         for (k, v) in kv {
             match (k, v) {
                 (Value::Str(k), Value::Int(i)) if k == "mode" => m.mode = u32::try_from(*i).ok(),
+                (Value::Str(k), Value::Int(i)) if k == "size" => m.size = u64::try_from(*i).ok(),
                 (Value::Str(k), Value::Float(f)) if k == "mtime" => m.mtime = Some(*f),
                 (Value::Str(k), Value::Int(i)) if k == "mtime" => m.mtime = Some(*i as f64),
                 _ => {}

@@ -295,6 +295,123 @@ impl<'r> Group<'r> {
         ))
     }
 
+    /// Run `f` on every target's context on this host (a put, a get, several calls...):
+    /// targets are connected as for [`Group::call`], and each one that comes up is handed to
+    /// one of at most `forks` threads. `seen` gets every outcome as it arrives (in arrival
+    /// order) and is also called every 100 ms with `None`, for a progress display; the
+    /// returned [`Results`] hold them all.
+    pub fn each<F>(&mut self, f: F, mut seen: impl FnMut(Option<&Outcome>, &Progress)) -> Results
+    where
+        F: Fn(&Context) -> Result<Value, Error> + Sync,
+    {
+        let forks = self.forks.unwrap_or_else(|| self.default_forks());
+        let total = self.members.len();
+        let tick = Duration::from_millis(100);
+        let mut results = Results::default();
+        // Finished on a worker thread, not reported yet; the queue wakes this thread.
+        let finished: std::sync::Mutex<Vec<Outcome>> = std::sync::Mutex::new(Vec::new());
+        let wake = crate::broker::notify::Ready::default();
+        std::thread::scope(|scope| {
+            // Up, waiting for a thread; running on one (name, since when).
+            let mut waiting: VecDeque<(usize, String, Context)> = VecDeque::new();
+            let mut busy: Vec<(String, Instant)> = Vec::new();
+            let mut connecting_done = false;
+            let mut run = Some(self.connect());
+            while results.outcomes.len() < total {
+                // Start what may start.
+                while busy.len() < forks {
+                    let Some((index, target, ctx)) = waiting.pop_front() else {
+                        break;
+                    };
+                    busy.push((target.clone(), Instant::now()));
+                    let (f, finished, wake) = (&f, &finished, &wake);
+                    scope.spawn(move || {
+                        let t = Instant::now();
+                        let result = f(&ctx);
+                        finished
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push(Outcome {
+                                target,
+                                index,
+                                result,
+                                elapsed: t.elapsed(),
+                                connected: true,
+                            });
+                        wake.push(index);
+                    });
+                }
+                // Wait for a connection or a worker.
+                let got = match (&mut run, connecting_done) {
+                    (Some(r), false) => match r.wait(Some(tick)) {
+                        Ok(Some(o)) => Some(o),
+                        Ok(None) => {
+                            connecting_done = true;
+                            None
+                        }
+                        Err(()) => None,
+                    },
+                    _ => {
+                        let _ = wake.pop(Some(Instant::now() + tick));
+                        None
+                    }
+                };
+                if connecting_done {
+                    run = None;
+                }
+                let mut report = |o: Outcome, results: &mut Results, busy: &[(String, Instant)]| {
+                    let p = Progress {
+                        total,
+                        done: results.outcomes.len() + 1,
+                        failed: results
+                            .outcomes
+                            .iter()
+                            .filter(|o| o.result.is_err())
+                            .count()
+                            + usize::from(o.result.is_err()),
+                        pending: busy.iter().map(|(n, t)| (n.clone(), t.elapsed())).collect(),
+                    };
+                    seen(Some(&o), &p);
+                    results.push(o);
+                };
+                if let Some(o) = got {
+                    let ctx = run
+                        .as_ref()
+                        .and_then(|r| r.group.members[o.index].ctx.clone());
+                    match ctx {
+                        Some(ctx) if o.connected => waiting.push_back((o.index, o.target, ctx)),
+                        _ => report(o, &mut results, &busy),
+                    }
+                }
+                let done: Vec<Outcome> =
+                    std::mem::take(&mut *finished.lock().unwrap_or_else(|e| e.into_inner()));
+                for o in done {
+                    busy.retain(|(n, _)| *n != o.target);
+                    report(o, &mut results, &busy);
+                }
+                let mut pending: Vec<(String, Duration)> = run
+                    .as_ref()
+                    .map(|r| r.progress().pending)
+                    .unwrap_or_default();
+                pending.extend(busy.iter().map(|(n, t)| (n.clone(), t.elapsed())));
+                seen(
+                    None,
+                    &Progress {
+                        total,
+                        done: results.outcomes.len(),
+                        failed: results
+                            .outcomes
+                            .iter()
+                            .filter(|o| o.result.is_err())
+                            .count(),
+                        pending,
+                    },
+                );
+            }
+        });
+        results
+    }
+
     /// Shut every context of the group down, all at once (those that do not exit within two
     /// seconds are killed). Relays are the caller's.
     pub fn shutdown(&mut self) {

@@ -10,7 +10,7 @@ mod select;
 
 pub use channel::{ByteReader, ByteWriter, Receiver, Sender};
 pub use context::{CallBuilder, CallHandle, Context};
-pub use files::{sha256_file, FileErrorKind, GetOptions, PutOptions, Transfer};
+pub use files::{sha256_file, FileErrorKind, GetOptions, Meter, PutOptions, Transfer};
 pub use group::{Group, Outcome, Progress, Results, Run, Target};
 pub use process::{ExitStatus, Process, ProcessBuilder};
 pub use router::{Connecting, Router, RouterOptions};

@@ -139,7 +139,7 @@ impl Router {
             (Some(_), None, "local") => self
                 .shared
                 .compiled
-                .get(&recipe.argv[0], econtext_stub::STAGE2_MIN),
+                .get(&recipe.argv[0], econtext_stub::STAGE2),
             _ => None,
         };
         if let Some(code) = &stage2 {

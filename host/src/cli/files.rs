@@ -1,10 +1,12 @@
 //! `econtext put TARGET LOCAL REMOTE` and `econtext get TARGET REMOTE LOCAL`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::progress::BytesBar;
 use super::{CallCmd, Mode};
-use crate::{Context, Error, GetOptions};
+use crate::{Context, Error, GetOptions, Meter, Transfer, Value};
 
 /// `dir/` + the last component of `from`, when `to` names a directory.
 fn into_dir(to: &str, from: &str, is_dir: bool) -> String {
@@ -29,31 +31,83 @@ fn status(e: &Error) -> i32 {
     }
 }
 
-/// Run `put` or `get` on `ctx`; the exit status.
-pub fn run(ctx: &Context, c: CallCmd) -> i32 {
-    let t0 = Instant::now();
-    let (a, b) = (c.argv[0].clone(), c.argv[1].clone());
-    let (what, r) = if c.mode == Mode::Put {
-        let remote = into_dir(&b, &a, false);
+/// Move the file of `c` (put or get) on `ctx`; `local_dir` replaces a get's LOCAL with
+/// `LOCAL/<dir>/` (many targets). Returns what moved and how it is described.
+pub fn transfer(
+    ctx: &Context,
+    c: &CallCmd,
+    local_dir: Option<&str>,
+    meter: Option<Arc<Meter>>,
+) -> (String, Result<Transfer, Error>) {
+    let (a, b) = (c.argv[0].as_str(), c.argv[1].as_str());
+    if c.mode == Mode::Put {
+        let remote = into_dir(b, a, false);
+        let mut o = c.put.clone();
+        o.meter = meter;
         let r = if a == "-" {
-            ctx.put_reader(std::io::stdin().lock(), &remote, &c.put)
+            ctx.put_reader(std::io::stdin().lock(), &remote, &o)
         } else {
-            ctx.put(Path::new(&a), &remote, &c.put)
+            ctx.put(Path::new(a), &remote, &o)
         };
         (format!("{a} -> {}:{remote}", ctx.name()), r)
     } else {
         let o = GetOptions {
             preserve: c.put.preserve_times,
             follow_symlinks: c.put.follow_symlinks,
+            meter,
         };
-        let r = if b == "-" {
-            ctx.get_writer(&a, std::io::stdout().lock(), &o)
-        } else {
-            let local = PathBuf::from(into_dir(&b, &a, Path::new(&b).is_dir()));
-            ctx.get(&a, &local, &o)
+        if b == "-" && local_dir.is_none() {
+            let r = ctx.get_writer(a, std::io::stdout().lock(), &o);
+            return (format!("{}:{a} -> -", ctx.name()), r);
+        }
+        let base = match local_dir {
+            // LOCAL/<target>/: one directory per target, as Ansible's fetch lays them out.
+            Some(d) => {
+                let dir = Path::new(b).join(d);
+                if let Err(e) = std::fs::create_dir_all(&dir) {
+                    let err = Error::File {
+                        context: "local".into(),
+                        path: dir.display().to_string(),
+                        kind: crate::FileErrorKind::of_io(&e),
+                        detail: e.to_string(),
+                    };
+                    return (format!("{}:{a}", ctx.name()), Err(err));
+                }
+                format!("{}/", dir.display())
+            }
+            None => b.to_string(),
         };
-        (format!("{}:{a} -> {b}", ctx.name()), r)
-    };
+        let local = PathBuf::from(into_dir(&base, a, Path::new(&base).is_dir()));
+        let r = ctx.get(a, &local, &o);
+        (format!("{}:{a} -> {}", ctx.name(), local.display()), r)
+    }
+}
+
+/// A transfer as a value (NDJSON and the many-target table).
+pub fn transfer_value(t: &Transfer) -> Value {
+    Value::Dict(vec![
+        (Value::Str("bytes".into()), Value::Int(t.bytes as i64)),
+        (Value::Str("sha256".into()), Value::Str(t.sha256.clone())),
+        (Value::Str("skipped".into()), Value::Bool(t.skipped)),
+    ])
+}
+
+/// A target name as a directory name: `/` (a chain) becomes `_`.
+pub fn target_dir(target: &str) -> String {
+    target.replace('/', "_")
+}
+
+/// Run `put` or `get` on `ctx`; the exit status.
+pub fn run(ctx: &Context, c: CallCmd) -> i32 {
+    let t0 = Instant::now();
+    // Bytes, rate and ETA on a terminal (not for stdout as the destination, nor with --json).
+    let to_stdout = c.mode == Mode::Get && c.argv[1] == "-";
+    let meter = Arc::new(Meter::default());
+    let bar = (!c.json && c.verbosity >= 0 && !to_stdout)
+        .then(|| BytesBar::start(meter.clone(), c.argv[0].clone()))
+        .flatten();
+    let (what, r) = transfer(ctx, &c, None, bar.as_ref().map(|_| meter.clone()));
+    drop(bar);
     let _ = ctx.shutdown();
     match r {
         Ok(t) => {
@@ -74,7 +128,7 @@ pub fn run(ctx: &Context, c: CallCmd) -> i32 {
                     say!(
                         "econtext: {what}: {mib:.1} MiB in {secs:.2} s ({:.0} MiB/s), sha256 {}",
                         mib / secs.max(1e-6),
-                        &t.sha256[..16]
+                        &t.sha256[..16.min(t.sha256.len())]
                     );
                 }
             }

@@ -1,14 +1,15 @@
-//! `econtext call -t TARGET -t @FILE ... FUNCTION`: one function on many targets, with a
-//! progress bar on a terminal, NDJSON with `--json`, a gathered result table, and exit bits.
+//! `econtext call -t TARGET -t @FILE ... FUNCTION` (and `put`/`get` with `-t`): one function
+//! (or file) on many targets, with a progress bar on a terminal, NDJSON with `--json`, a
+//! gathered result table, and exit bits.
 
 use std::time::{Duration, Instant};
 
 use super::progress::Bar;
 use super::targets::fold;
-use super::{connect_chain, hops, methods, out, CallCmd};
-use crate::{json, Error, Group, Outcome, Router, Target, Value};
+use super::{connect_chain, files, hops, methods, out, CallCmd, Mode};
+use crate::{json, Error, Group, Outcome, Progress, Router, Target, Value};
 
-/// Exit bit: some function raised.
+/// Exit bit: some function raised (or a file transfer failed).
 pub const RAISED: i32 = 1;
 /// Exit bit: some target was unreachable (never came up).
 pub const UNREACHABLE: i32 = 4;
@@ -29,6 +30,7 @@ fn status(o: &Outcome) -> &'static str {
         Ok(_) => "ok",
         Err(_) if !o.connected => "unreachable",
         Err(Error::Remote(_)) => "raised",
+        Err(Error::File { .. }) => "failed",
         Err(Error::Timeout { .. }) => "timeout",
         Err(_) => "lost",
     }
@@ -195,87 +197,140 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
     if let Some(t) = c.timeout {
         group = group.timeout(t);
     }
-    let mut run = match group.call_kw(&c.function, c.args.clone(), c.kwargs.clone()) {
-        Ok(r) => r,
-        Err(e) => {
-            say!("econtext: {e}");
-            return 2;
-        }
+    let mut report = Report {
+        rows: (0..c.targets.len()).map(|_| None).collect(),
+        bits: 0,
+        stdout_open: true,
+        json: c.json,
+        bar: bar.clone(),
     };
-    // By target index: the table follows the order the targets were given in.
-    let mut rows: Vec<Option<Row>> = (0..c.targets.len()).map(|_| None).collect();
-    let mut bits = 0;
-    let mut stdout_open = true;
-    loop {
-        if crate::sys::signal::interrupted() {
-            if let Some(b) = &bar {
-                b.clear();
-            }
-            let p = run.progress();
-            say!(
-                "econtext: interrupted: {} of {} targets not finished; every context is being stopped",
-                p.total - p.done,
-                p.total
-            );
-            drop(run);
-            drop(group);
-            // Dropping the router shuts every context down (killing what does not exit in a
-            // second): nothing is left running on any target.
-            drop(router);
-            return 130;
+    let interrupted = |p: &Progress, bar: &Option<std::sync::Arc<Bar>>| {
+        if let Some(b) = bar {
+            b.clear();
         }
-        match run.wait(Some(Duration::from_millis(100))) {
-            Ok(Some(o)) => {
-                let st = status(&o);
-                bits |= match st {
-                    "raised" => RAISED,
-                    "unreachable" => UNREACHABLE,
-                    "timeout" | "lost" => LOST,
-                    _ => 0,
-                };
-                if c.json && stdout_open {
-                    if let Some(b) = &bar {
-                        b.clear();
-                    }
-                    stdout_open = out(&format!("{}\n", ndjson(&o))).is_ok();
+        say!(
+            "econtext: interrupted: {} of {} targets not finished; every context is being stopped",
+            p.total - p.done,
+            p.total
+        );
+    };
+    if matches!(c.mode, Mode::Put | Mode::Get) {
+        // Each target's transfer on a thread of its own (at most --forks at once).
+        let cmd = &c;
+        let results = group.each(
+            |ctx| {
+                let dir = (cmd.mode == Mode::Get).then(|| files::target_dir(ctx.name()));
+                let (_, r) = files::transfer(ctx, cmd, dir.as_deref(), None);
+                r.map(|t| files::transfer_value(&t))
+            },
+            |o, p| {
+                if crate::sys::signal::interrupted() {
+                    interrupted(p, &bar);
+                    // Transfers cannot be stopped from here: exiting closes every connection,
+                    // and every context (and the programs it runs) exits with it.
+                    std::process::exit(130);
                 }
-                rows[o.index] = Some(Row {
-                    target: o.target.clone(),
-                    status: st,
-                    ms: u64::try_from(o.elapsed.as_millis()).unwrap_or(u64::MAX),
-                    text: match &o.result {
-                        Ok(v) => value_text(v),
-                        Err(e) => error_text(e),
-                    },
-                });
+                if let Some(o) = o {
+                    report.outcome(o);
+                }
+                if let Some(b) = &bar {
+                    b.draw(p, t0.elapsed());
+                }
+            },
+        );
+        drop(results);
+    } else {
+        let mut run = match group.call_kw(&c.function, c.args.clone(), c.kwargs.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                say!("econtext: {e}");
+                return 2;
             }
-            Ok(None) => break,
-            Err(()) => {}
-        }
-        if let Some(b) = &bar {
-            b.draw(&run.progress(), t0.elapsed());
+        };
+        loop {
+            if crate::sys::signal::interrupted() {
+                interrupted(&run.progress(), &bar);
+                drop(run);
+                drop(group);
+                // Dropping the router shuts every context down (killing what does not exit
+                // in a second): nothing is left running on any target.
+                drop(router);
+                return 130;
+            }
+            match run.wait(Some(Duration::from_millis(100))) {
+                Ok(Some(o)) => report.outcome(&o),
+                Ok(None) => break,
+                Err(()) => {}
+            }
+            if let Some(b) = &bar {
+                b.draw(&run.progress(), t0.elapsed());
+            }
         }
     }
     if let Some(b) = &bar {
         b.clear();
     }
-    drop(run);
+    let Report {
+        rows,
+        bits,
+        stdout_open,
+        ..
+    } = report;
     let rows: Vec<Row> = rows.into_iter().flatten().collect();
     if !c.json && stdout_open {
         let _ = out(&table(&rows));
     }
     let count = |s: &str| rows.iter().filter(|r| r.status == s).count();
     say!(
-        "econtext: {} targets in {:.2}s: {} ok, {} raised, {} unreachable, {} timed out or lost",
+        "econtext: {} targets in {:.2}s: {} ok, {} raised or failed, {} unreachable, {} timed out or lost",
         rows.len(),
         t0.elapsed().as_secs_f64(),
         count("ok"),
-        count("raised"),
+        count("raised") + count("failed"),
         count("unreachable"),
         count("timeout") + count("lost")
     );
     group.shutdown();
     bits
+}
+
+/// The outcomes so far: table rows (by target index: the table follows the order the targets
+/// were given in), exit bits, NDJSON as they come.
+struct Report {
+    rows: Vec<Option<Row>>,
+    bits: i32,
+    stdout_open: bool,
+    json: bool,
+    bar: Option<std::sync::Arc<Bar>>,
+}
+
+impl Report {
+    fn outcome(&mut self, o: &Outcome) {
+        let st = status(o);
+        self.bits |= match st {
+            "raised" | "failed" => RAISED,
+            "unreachable" => UNREACHABLE,
+            "timeout" | "lost" => LOST,
+            _ => 0,
+        };
+        if self.json && self.stdout_open {
+            if let Some(b) = &self.bar {
+                b.clear();
+            }
+            self.stdout_open = out(&format!("{}\n", ndjson(o))).is_ok();
+        }
+        if let Some(slot) = self.rows.get_mut(o.index) {
+            *slot = Some(Row {
+                target: o.target.clone(),
+                status: st,
+                ms: u64::try_from(o.elapsed.as_millis()).unwrap_or(u64::MAX),
+                text: match &o.result {
+                    Ok(v) => value_text(v),
+                    Err(e) => error_text(e),
+                },
+            });
+        }
+    }
 }
 
 #[cfg(test)]

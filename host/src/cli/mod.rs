@@ -551,14 +551,26 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     }
     let mut pos = pos.into_iter();
     if !c.targets.is_empty() || !c.relays.is_empty() || c.forks.is_some() {
-        if c.mode != Mode::Call {
-            return Err(
-                "-t/--target, --relay and --forks are options of `econtext call` (many targets)"
-                    .into(),
-            );
+        if !matches!(c.mode, Mode::Call | Mode::Put | Mode::Get) {
+            return Err("-t/--target, --relay and --forks are options of `econtext call`, `put` and `get` (many targets)".into());
         }
         if c.targets.is_empty() {
             return Err("--relay and --forks need targets: -t TARGET (repeatable), -t @FILE or -t 'ssh:web[01-20]'".into());
+        }
+        if matches!(c.mode, Mode::Put | Mode::Get) {
+            c.argv = pos.collect();
+            if c.argv.len() != 2 {
+                return Err(if c.mode == Mode::Put {
+                    "usage: econtext put -t TARGET [-t TARGET]... LOCAL REMOTE [FILE OPTIONS]"
+                } else {
+                    "usage: econtext get -t TARGET [-t TARGET]... REMOTE LOCAL_DIR (each target's file goes to LOCAL_DIR/<target>/)"
+                }
+                .into());
+            }
+            if c.argv.iter().any(|a| a == "-") {
+                return Err("with many targets, LOCAL cannot be `-` (stdin or stdout): give a file or a directory".into());
+            }
+            return Ok(Command::Call(Box::new(c)));
         }
         c.function = pos
             .next()

@@ -52,26 +52,47 @@ pub struct Cache(Mutex<Vec<(Key, Code)>>);
 /// A marshal stream, or `None` when the interpreter could not compile stage 2.
 type Code = Option<Arc<Vec<u8>>>;
 
-/// The compiler: the source as `argv[1]`, `marshal.dumps(compile(...))` on stdout. The file
-/// name is `<string>`, as `exec(source)` in stage 1 would give it, so tracebacks are unchanged.
-const COMPILE: &str = "import os,sys,marshal\n\
-d=marshal.dumps(compile(sys.argv[1],'<string>','exec'))\n\
+/// The compiler: stage 2 as sent (a zlib stream) in base64 as `argv[1]`,
+/// `marshal.dumps(compile(...))` on stdout. The file name is `<string>`, as `exec(source)` in
+/// stage 1 would give it, so tracebacks are unchanged. (The binary keeps only the deflated
+/// stub: the minified source would cost 12.6 KB of it.)
+const COMPILE: &str = "import os,sys,marshal,zlib,binascii\n\
+d=marshal.dumps(compile(zlib.decompress(binascii.a2b_base64(sys.argv[1])),'<string>','exec'))\n\
 while d:d=d[os.write(1,d):]";
+
+/// Standard base64 with padding.
+fn base64(b: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
 
 /// How long the compiler may take before the source is sent instead.
 const COMPILE_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Cache {
-    /// Stage 2 for the interpreter at `python` as a marshal stream, compiling it the first
-    /// time (on the caller's thread). `None`: send the source.
-    pub fn get(&self, python: &str, source: &str) -> Option<Arc<Vec<u8>>> {
+    /// Stage 2 (`deflated`: as it is sent) for the interpreter at `python` as a marshal
+    /// stream, compiling it the first time (on the caller's thread). `None`: send the source.
+    pub fn get(&self, python: &str, deflated: &[u8]) -> Option<Arc<Vec<u8>>> {
         let key = Key::of(python)?;
         let known =
             |c: &Vec<(Key, Code)>| c.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone());
         if let Some(v) = known(&self.0.lock().unwrap_or_else(|e| e.into_inner())) {
             return v;
         }
-        let v = compile(&key.path, source).map(Arc::new);
+        let v = compile(&key.path, deflated).map(Arc::new);
         let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if known(&c).is_none() {
             c.push((key, v.clone()));
@@ -80,11 +101,11 @@ impl Cache {
     }
 }
 
-/// Run the interpreter once to compile `source`: the marshal stream. It must fit in the
+/// Run the interpreter once to compile stage 2: the marshal stream. It must fit in the
 /// pipe (64 KiB; stage 2 is ~44 KB on 3.11): a larger one times out and the source is sent.
-fn compile(python: &std::path::Path, source: &str) -> Option<Vec<u8>> {
+fn compile(python: &std::path::Path, deflated: &[u8]) -> Option<Vec<u8>> {
     let mut child = Command::new(python)
-        .args(["-S", "-c", COMPILE, source])
+        .args(["-S", "-c", COMPILE, &base64(deflated)])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -118,16 +139,31 @@ mod tests {
             eprintln!("SKIP: no python3 in /usr/bin or /usr/local/bin");
             return;
         };
+        let z = |src: &str| miniz_oxide::deflate::compress_to_vec_zlib(src.as_bytes(), 6);
         let cache = super::Cache::default();
-        let a = cache.get(py, "x = 1\n").expect("compiled");
-        let b = cache.get(py, "x = 2\n").expect("cached");
+        let a = cache.get(py, &z("x = 1\n")).expect("compiled");
+        let b = cache.get(py, &z("x = 2\n")).expect("cached");
         assert!(std::sync::Arc::ptr_eq(&a, &b), "compiled once");
         assert!(!a.is_empty(), "a marshal stream");
-        assert!(cache.get("/nonexistent/python3", "x = 1\n").is_none());
+        assert!(cache.get("/nonexistent/python3", &z("x = 1\n")).is_none());
         let bad = super::Cache::default();
         assert!(
-            bad.get(py, "def (:\n").is_none(),
+            bad.get(py, &z("def (:\n")).is_none(),
             "a syntax error sends the source"
         );
+        let stub = super::Cache::default();
+        assert!(
+            stub.get(py, econtext_stub::STAGE2).is_some(),
+            "the stub compiles"
+        );
+    }
+
+    #[test]
+    fn base64_as_python_reads_it() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(super::base64(&[0xff, 0xfe, 0x00, 0x01]), "//4AAQ==");
     }
 }

@@ -16,14 +16,9 @@ use econtext_core::body::{ByteBuf, Module, ModuleReply};
 use crate::Error;
 
 /// Modules every host serves from its own binary: the spawn routine for `via` hops, the
-/// channel runtime, the process runtime, fakessh and files.
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("econtext_spawn", econtext_stub::SPAWN_PY),
-    ("econtext_channel", econtext_stub::CHANNEL_PY),
-    ("econtext_process", econtext_stub::PROCESS_PY),
-    ("econtext_fakessh", econtext_stub::FAKESSH_PY),
-    ("econtext_files", econtext_stub::FILES_PY),
-];
+/// channel runtime, the process runtime, fakessh and files (deflated at build time, with the
+/// `econtext_*` modules each imports: `econtext_stub::builtins`).
+pub use econtext_stub::builtins::BUILTINS as BUILTIN;
 
 /// Most modules preloaded with one reply.
 const MAX_RELATED: usize = 256;
@@ -99,7 +94,7 @@ impl ModuleServer {
     /// Top-level names this server can serve (sent to every context at start, so the stub
     /// never asks about anything else).
     pub fn served(&self) -> Vec<String> {
-        let mut out: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        let mut out: Vec<String> = BUILTIN.iter().map(|(n, ..)| n.to_string()).collect();
         for r in &self.roots {
             match r {
                 Root::File { name, .. } => out.push(name.clone()),
@@ -179,19 +174,21 @@ impl ModuleServer {
         }
         let builtin = BUILTIN
             .iter()
-            .find(|(n, _)| *n == fullname)
-            .map(|(n, src)| {
-                (
-                    PathBuf::from(format!("<econtext>/{n}.py")),
-                    false,
-                    src.as_bytes().to_vec(),
-                )
+            .find(|(n, ..)| *n == fullname)
+            .map(|(n, z, imports)| {
+                Arc::new(Served {
+                    module: Module {
+                        name: fullname.to_string(),
+                        filename: format!("<econtext>/{n}.py"),
+                        is_package: false,
+                        source: ByteBuf(z.to_vec()),
+                    },
+                    imports: imports.iter().map(|i| i.to_string()).collect(),
+                })
             });
         let found = builtin.or_else(|| {
-            self.locate(fullname)
-                .and_then(|(p, pkg)| std::fs::read(&p).ok().map(|src| (p, pkg, src)))
-        });
-        let found = found.map(|(path, is_package, source)| {
+            let (path, is_package) = self.locate(fullname)?;
+            let source = std::fs::read(&path).ok()?;
             let imports =
                 imports::imported(&String::from_utf8_lossy(&source), fullname, is_package);
             let module = Module {
@@ -200,7 +197,7 @@ impl ModuleServer {
                 is_package,
                 source: ByteBuf(miniz_oxide::deflate::compress_to_vec_zlib(&source, 6)),
             };
-            Arc::new(Served { module, imports })
+            Some(Arc::new(Served { module, imports }))
         });
         self.cache
             .lock()
