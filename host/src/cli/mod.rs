@@ -38,6 +38,8 @@ USAGE:
     econtext [-v | -q] shell TARGET [OPTIONS]
     econtext [-v | -q] put TARGET LOCAL REMOTE [FILE OPTIONS]
     econtext [-v | -q] get TARGET REMOTE LOCAL [--preserve]
+    econtext [-v | -q] put -t TARGET [-t TARGET | -t @FILE]... LOCAL REMOTE [FILE OPTIONS]
+    econtext [-v | -q] get -t TARGET [-t TARGET | -t @FILE]... REMOTE LOCAL_DIR [--preserve]
     econtext [-v | -q] rsync TARGET [OPTIONS] -- [RSYNC ARG...]
     econtext [-v | -q] scp TARGET [OPTIONS] -- [SCP ARG...]
     econtext [-v | -q] sftp TARGET [OPTIONS] [-- SFTP ARG...]
@@ -93,7 +95,11 @@ OPTIONS: --mode 0640, --owner USER, --group GROUP, --preserve (times; get: mode 
 --mkdirs, --skip-unchanged (compare sha256, send nothing when equal), --no-overwrite,
 --no-fsync, --no-verify, --follow-symlinks (else a symlink destination is refused). `..`
 components and non-regular destinations (/dev/null) are refused. Exit status 1 for a file
-error (its kind and path on stderr), 3 when the connection failed.
+error (its kind and path on stderr), 3 when the connection failed. On a terminal a progress
+line shows bytes, rate and ETA. With -t (many targets, as for call) put sends LOCAL to every
+target and get writes LOCAL_DIR/<target>/NAME for each; the result is the gathered table (or
+NDJSON with --json) and the exit status the OR of 1 (a transfer failed), 4 (unreachable), 8
+(lost).
 
 TARGET: one hop, or a chain of hops joined with `/`, each started from the previous one
 (e.g. ssh:jump-box/sudo:app/ssh:billing0). A hop is one of:
