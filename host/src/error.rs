@@ -383,24 +383,38 @@ mod tests {
 
     #[test]
     fn every_connect_failure_has_the_kind_a_fleet_reports() {
-        for n in 0..64 {
-            let Some(f) = F::from_u32(n) else { continue };
-            let want = match f {
-                F::AuthFailed
-                | F::WrongPassword
-                | F::PasswordRequired
-                | F::UnknownUser
-                | F::NotAllowed
-                | F::TtyRequired
-                | F::PermissionDenied => ErrorKind::AuthRefused,
-                F::HostKeyUnknown | F::HostKeyChanged => ErrorKind::HostKey,
-                F::NoPython => ErrorKind::NoPython,
-                _ => ErrorKind::Unreachable,
-            };
-            assert_eq!(connect(f), want, "{f:?}");
+        // Written out, not computed: a change of `kind()` must change this table too.
+        let table = [
+            (F::UnknownHost, ErrorKind::Unreachable),
+            (F::ConnectionRefused, ErrorKind::Unreachable),
+            (F::NetworkTimeout, ErrorKind::Unreachable),
+            (F::AuthFailed, ErrorKind::AuthRefused),
+            (F::WrongPassword, ErrorKind::AuthRefused),
+            (F::PasswordRequired, ErrorKind::AuthRefused),
+            (F::UnknownUser, ErrorKind::AuthRefused),
+            (F::NotAllowed, ErrorKind::AuthRefused),
+            (F::HostKeyUnknown, ErrorKind::HostKey),
+            (F::HostKeyChanged, ErrorKind::HostKey),
+            (F::NoPython, ErrorKind::NoPython),
+            (F::TtyRequired, ErrorKind::AuthRefused),
+            (F::Unreachable, ErrorKind::Unreachable),
+            (F::NoSuchContainer, ErrorKind::Unreachable),
+            (F::ContainerNotRunning, ErrorKind::Unreachable),
+            (F::ImageNotFound, ErrorKind::Unreachable),
+            (F::PermissionDenied, ErrorKind::AuthRefused),
+            (F::ProgramMissing, ErrorKind::Unreachable),
+            (F::Busy, ErrorKind::Unreachable),
+            (F::ConnectionClosed, ErrorKind::Unreachable),
+        ];
+        for (n, (f, want)) in table.iter().enumerate() {
+            assert_eq!(F::from_u32(n as u32), Some(*f), "wire number {n}");
+            assert_eq!(connect(*f), *want, "{f:?}");
         }
-        assert_eq!(connect(F::ConnectionClosed), ErrorKind::Unreachable);
-        assert_eq!(F::from_u32(19), Some(F::ConnectionClosed));
+        assert_eq!(
+            F::from_u32(table.len() as u32),
+            None,
+            "a failure missing from the table"
+        );
     }
 
     #[test]

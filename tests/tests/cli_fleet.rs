@@ -141,6 +141,18 @@ fn ndjson_has_one_object_per_target_and_the_exit_bits_add_up() {
         .unwrap();
     assert_eq!(st.status.code(), Some(2));
     let st = cli()
+        .args(["call", "-t", "@/dev/null", "os.getpid"])
+        .output()
+        .unwrap();
+    assert_eq!(st.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&st.stderr).contains("no targets in it"));
+    // The same target twice is one target.
+    let st = cli()
+        .args(["call", "--json", "-t", &good, "-t", &good, "os.getpid"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&st.stdout).lines().count(), 1);
+    let st = cli()
         .args(["call", "-t", "web[3-1]", "os.getpid"])
         .output()
         .unwrap();
@@ -233,8 +245,12 @@ fn relays_start_the_targets_and_the_controller_keeps_one_connection() {
         ])
         .args(["-t", &format!("local:{}", py("3.9"))])
         .args(["os.getppid"])
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    let cli_pid = out.id().to_string();
+    let out = out.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -255,6 +271,24 @@ fn relays_start_the_targets_and_the_controller_keeps_one_connection() {
     assert!(
         ppids.iter().all(|p| *p == ppids[0]),
         "one relay started them all: {stdout}"
+    );
+    assert_ne!(
+        ppids[0], cli_pid,
+        "the relay started them, not the CLI: {stdout}"
+    );
+    // Without --relay the CLI starts them itself (so the check above can fail).
+    let child = cli()
+        .args(["call", "--json", "-t", &format!("local:{}", py("3.12"))])
+        .arg("os.getppid")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let cli_pid = child.id().to_string();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("\"value\":{cli_pid}}}")),
+        "{stdout}"
     );
 }
 

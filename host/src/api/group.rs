@@ -127,6 +127,8 @@ enum State {
 
 struct Member {
     target: Target,
+    /// The prefix key of each hop (see `Group::key`).
+    keys: Vec<String>,
     relay: Option<usize>,
     /// Up: the last hop's context.
     ctx: Option<Context>,
@@ -192,12 +194,13 @@ impl<'r> Group<'r> {
     /// A group of targets (nothing is started until the first [`Group::call`] or
     /// [`Group::connect`]).
     pub fn new(router: &'r Router, targets: Vec<Target>) -> Group<'r> {
-        Group {
+        let mut g = Group {
             router,
             members: targets
                 .into_iter()
                 .map(|target| Member {
                     target,
+                    keys: Vec::new(),
                     relay: None,
                     ctx: None,
                     failed: None,
@@ -210,7 +213,9 @@ impl<'r> Group<'r> {
             timeout: None,
             retries: DEFAULT_RETRIES,
             prefixes: BTreeMap::new(),
-        }
+        };
+        g.compute_keys();
+        g
     }
 
     /// How many connections may be coming up at once. Default: `min(20 x CPUs, targets,
@@ -246,6 +251,7 @@ impl<'r> Group<'r> {
             }
         }
         self.relays = relays;
+        self.compute_keys();
         self
     }
 
@@ -295,14 +301,15 @@ impl<'r> Group<'r> {
         ))
     }
 
-    /// Run `f` on every target's context on this host (a put, a get, several calls...):
+    /// Run `f(target, context)` on every target's context on this host (a put, a get,
+    /// several calls...):
     /// targets are connected as for [`Group::call`], and each one that comes up is handed to
     /// one of at most `forks` threads. `seen` gets every outcome as it arrives (in arrival
     /// order) and is also called every 100 ms with `None`, for a progress display; the
     /// returned [`Results`] hold them all.
     pub fn each<F>(&mut self, f: F, mut seen: impl FnMut(Option<&Outcome>, &Progress)) -> Results
     where
-        F: Fn(&Context) -> Result<Value, Error> + Sync,
+        F: Fn(&str, &Context) -> Result<Value, Error> + Sync,
     {
         let forks = self.forks.unwrap_or_else(|| self.default_forks());
         let total = self.members.len();
@@ -327,7 +334,13 @@ impl<'r> Group<'r> {
                     let (f, finished, wake) = (&f, &finished, &wake);
                     scope.spawn(move || {
                         let t = Instant::now();
-                        let result = f(&ctx);
+                        // A panicking `f` is this target's error, not a run that never ends.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            f(&target, &ctx)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Error::Usage(format!("the function panicked on {target}")))
+                        });
                         finished
                             .lock()
                             .unwrap_or_else(|e| e.into_inner())
@@ -440,18 +453,37 @@ impl<'r> Group<'r> {
         (20 * cpus).min(self.members.len()).min(by_fds).max(1)
     }
 
-    /// The key of hop `hop` of member `i`: its relay and the hop names up to it.
+    /// The key of hop `hop` of member `i`: its relay, and the names and commands of its hops
+    /// up to it (two targets share a hop only when it would run the same way for both:
+    /// `ssh:h` with another `--python` is another connection).
     fn key(&self, i: usize, hop: usize) -> String {
+        self.members[i].keys[hop].clone()
+    }
+
+    /// Compute every member's hop keys.
+    fn compute_keys(&mut self) {
+        let title = self.router.title().to_string();
+        for i in 0..self.members.len() {
+            let keys = (0..self.members[i].target.hops.len())
+                .map(|hop| self.key_of(i, hop, &title))
+                .collect();
+            self.members[i].keys = keys;
+        }
+    }
+
+    fn key_of(&self, i: usize, hop: usize, title: &str) -> String {
         let m = &self.members[i];
         let mut k = match m.relay {
             Some(r) => format!("{r}\u{0}"),
             None => String::new(),
         };
-        for (n, (name, _)) in m.target.hops[..=hop].iter().enumerate() {
+        for (n, (name, method)) in m.target.hops[..=hop].iter().enumerate() {
             if n > 0 {
                 k.push('/');
             }
             k.push_str(name);
+            k.push('\u{0}');
+            k.push_str(&method.recipe(title, 0).argv.join("\u{1}"));
         }
         k
     }
@@ -498,7 +530,8 @@ pub struct Run<'g, 'r> {
     /// Jobs by token (a slab: a token is its index; done jobs leave `None`).
     jobs: Vec<Option<Job>>,
     connecting: usize,
-    queue: VecDeque<usize>,
+    /// Members to (re)start, at this hop.
+    queue: VecDeque<(usize, usize)>,
     /// Connections to try again, when.
     retry_at: Vec<(Instant, ConnectJob)>,
     ready: VecDeque<Outcome>,
@@ -530,14 +563,18 @@ impl<'g, 'r> Run<'g, 'r> {
         for i in 0..total {
             let m = &mut run.group.members[i];
             m.state = State::Queued;
+            m.started = Some(Instant::now());
+            if m.target.hops.is_empty() {
+                let e = Error::Usage(format!("target {:?} has no hop", m.target.name));
+                m.failed = Some(e);
+            }
             if let Some(e) = &m.failed {
                 let e = e.clone();
                 run.report(i, Err(e), false);
             } else if m.ctx.is_some() {
-                m.started = Some(Instant::now());
                 run.finish_connect(i);
             } else {
-                run.queue.push_back(i);
+                run.queue.push_back((i, 0));
             }
         }
         run.pump();
@@ -597,10 +634,13 @@ impl<'g, 'r> Run<'g, 'r> {
                 Job::Call { handle, .. } => handle.deadline(),
                 Job::Connect(_) => None,
             });
+            // A due retry without a free slot waits for a connection to end, not for a timer.
+            let free = self.connecting < self.limit;
             let next_retry = self
                 .retry_at
                 .iter()
                 .map(|(t, _)| *t)
+                .filter(|t| free || *t > now)
                 .chain(call_deadlines)
                 .min();
             let until = match (deadline, next_retry) {
@@ -623,14 +663,24 @@ impl<'g, 'r> Run<'g, 'r> {
         }
     }
 
-    /// Start connections while fewer than `forks` are coming up.
+    /// Start connections while fewer than the limit are coming up: queued members first,
+    /// then due retries. Every new connection, first hop or later, counts against it.
     fn pump(&mut self) {
         while self.connecting < self.limit {
-            let Some(i) = self.queue.pop_front() else {
+            if let Some((i, hop)) = self.queue.pop_front() {
+                if matches!(self.group.members[i].state, State::Queued) {
+                    // Its time counts from its first connection, not from the queue.
+                    self.group.members[i].started = Some(Instant::now());
+                }
+                self.advance(i, hop);
+                continue;
+            }
+            let now = Instant::now();
+            let Some(at) = self.retry_at.iter().position(|(t, _)| *t <= now) else {
                 break;
             };
-            self.group.members[i].started = Some(Instant::now());
-            self.advance(i, 0);
+            let (_, job) = self.retry_at.swap_remove(at);
+            self.start_connect(job);
         }
     }
 
@@ -656,6 +706,12 @@ impl<'g, 'r> Run<'g, 'r> {
                         j.waiters.push(i);
                     }
                     self.group.members[i].state = State::Connecting { hop };
+                    return;
+                }
+                None if self.connecting >= self.limit => {
+                    // No slot: wait at the front of the queue (pump resumes it here).
+                    self.group.members[i].state = State::Connecting { hop };
+                    self.queue.push_front((i, hop));
                     return;
                 }
                 None => {
@@ -809,18 +865,9 @@ impl<'g, 'r> Run<'g, 'r> {
         }
     }
 
-    /// Start the retries that are due.
+    /// Start the retries that are due (as slots allow).
     fn retry_due(&mut self) {
-        let now = Instant::now();
-        let mut i = 0;
-        while i < self.retry_at.len() {
-            if self.retry_at[i].0 <= now {
-                let (_, job) = self.retry_at.swap_remove(i);
-                self.start_connect(job);
-            } else {
-                i += 1;
-            }
-        }
+        self.pump();
     }
 
     /// Member `i` is up: call, or report it connected.

@@ -170,7 +170,13 @@ impl Router {
             done,
             deadline,
             timeout,
+            cancelled: Default::default(),
         })
+    }
+
+    /// The remote process title of this router's contexts.
+    pub(crate) fn title(&self) -> &str {
+        &self.title
     }
 
     /// The open-file limit in force (the router raised the soft limit to the hard one).
@@ -192,6 +198,8 @@ pub struct Connecting {
     /// be typing a password).
     deadline: Option<Instant>,
     timeout: Duration,
+    /// Set by [`Connecting::cancel`]: a via hop that comes up anyway is shut down.
+    cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Connecting {
@@ -227,8 +235,10 @@ impl Connecting {
     }
 
     /// Give up on it: a first hop's process is killed (its outcome turns into an error); a
-    /// hop behind another context is told to shut down once it is up.
+    /// hop behind another context is shut down as soon as its spawn answers.
     pub fn cancel(&self) {
+        self.cancelled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.shared.submit(Cmd::Kill(self.id));
     }
 
@@ -299,16 +309,24 @@ impl Router {
         name: Option<&str>,
     ) -> Connecting {
         let (recipe, c) = self.adopt(method, via, name);
-        let (shared, done, id, name, via) = (
+        let (shared, done, id, name, via, cancelled) = (
             self.shared.clone(),
             c.done.clone(),
             c.id,
             c.name.clone(),
             via.clone(),
+            c.cancelled.clone(),
         );
         let started = std::thread::Builder::new()
             .name("econtext-via".into())
-            .spawn(move || done.set(bring_up_via(&shared, recipe, id, &name, &via)));
+            .spawn(move || {
+                let r = bring_up_via(&shared, recipe, id, &name, &via);
+                if r.is_ok() && cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+                    // Cancelled while its spawn was under way: now it has a route, end it.
+                    shared.submit(Cmd::Kill(id));
+                }
+                done.set(r);
+            });
         if let Err(e) = started {
             self.shared.submit(Cmd::Forget(c.id));
             c.done.set(Err(Error::io(
@@ -348,6 +366,7 @@ impl Router {
             // The spawn request has its own deadline (the connect timeout and 5 s).
             deadline: None,
             timeout,
+            cancelled: Default::default(),
         };
         (recipe, c)
     }

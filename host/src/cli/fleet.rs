@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::progress::Bar;
 use super::targets::fold;
 use super::{connect_chain, files, hops, methods, out, CallCmd, Mode};
-use crate::{json, Error, Group, Outcome, Progress, Router, Target, Value};
+use crate::{json, Error, ErrorKind, Group, Outcome, Progress, Router, Target, Value};
 
 /// Exit bit: some function raised (or a file transfer failed).
 pub const RAISED: i32 = 1;
@@ -29,10 +29,13 @@ fn status(o: &Outcome) -> &'static str {
     match &o.result {
         Ok(_) => "ok",
         Err(_) if !o.connected => "unreachable",
-        Err(Error::Remote(_)) => "raised",
-        Err(Error::File { .. }) => "failed",
-        Err(Error::Timeout { .. }) => "timeout",
-        Err(_) => "lost",
+        Err(e) => match e.kind() {
+            ErrorKind::Remote => "raised",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Disconnected => "lost",
+            // A file error, arguments too large, a protocol error...: this target failed.
+            _ => "failed",
+        },
     }
 }
 
@@ -218,8 +221,8 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
         // Each target's transfer on a thread of its own (at most --forks at once).
         let cmd = &c;
         let results = group.each(
-            |ctx| {
-                let dir = (cmd.mode == Mode::Get).then(|| files::target_dir(ctx.name()));
+            |target, ctx| {
+                let dir = (cmd.mode == Mode::Get).then(|| files::target_dir(target));
                 let (_, r) = files::transfer(ctx, cmd, dir.as_deref(), None);
                 r.map(|t| files::transfer_value(&t))
             },

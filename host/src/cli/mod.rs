@@ -459,7 +459,11 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             "--json" => c.json = true,
             "-t" | "--target" => {
                 let v = it.next().ok_or("--target needs a TARGET, @FILE or a range like ssh:web[01-20]")?;
-                c.targets.extend(targets::expand(&v)?);
+                let got = targets::expand(&v)?;
+                if got.is_empty() {
+                    return Err(format!("-t {v}: no targets in it"));
+                }
+                c.targets.extend(got);
             }
             "--relay" => c.relays.push(it.next().ok_or("--relay needs a TARGET (a context that starts the targets' first hops)")?),
             "--forks" => {
@@ -556,6 +560,9 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         }
     }
     let mut pos = pos.into_iter();
+    // The same target twice is one target (one connection, one result, one directory).
+    let mut seen = std::collections::BTreeSet::new();
+    c.targets.retain(|t| seen.insert(t.clone()));
     if !c.targets.is_empty() || !c.relays.is_empty() || c.forks.is_some() {
         if !matches!(c.mode, Mode::Call | Mode::Put | Mode::Get) {
             return Err("-t/--target, --relay and --forks are options of `econtext call`, `put` and `get` (many targets)".into());
@@ -1018,8 +1025,11 @@ pub fn run(cmd: Command) -> i32 {
     } else {
         None
     };
+    // While a person types, the progress bar (many targets) stays off the screen.
+    let asking = bar.clone();
     let ask: crate::connect::watch::AskPassword =
-        std::sync::Arc::new(|r: &crate::PasswordRequest| {
+        std::sync::Arc::new(move |r: &crate::PasswordRequest| {
+            let _quiet = asking.as_ref().map(|b| b.pause());
             crate::sys::tty::ask_password(&format!("econtext: {}: {} ", r.hop, r.prompt))
                 .map(crate::Password::new)
         });

@@ -10,10 +10,21 @@ use std::time::Duration;
 use crate::log::{level_letter, LogEvent, LogSink};
 use crate::Progress;
 
-/// Whether a bar is on screen (shared with the log sink).
+/// Whether a bar is on screen (shared with the log sink), and how many password prompts
+/// want it off the screen.
 #[derive(Default)]
 pub struct Bar {
     shown: AtomicBool,
+    paused: std::sync::atomic::AtomicUsize,
+}
+
+/// Keeps the bar off the screen while it lives (a password prompt).
+pub struct Paused<'a>(&'a Bar);
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        self.0.paused.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Bar {
@@ -25,8 +36,18 @@ impl Bar {
         (tty && !dumb).then(|| Arc::new(Bar::default()))
     }
 
+    /// Take the bar off the screen until the guard is dropped.
+    pub fn pause(&self) -> Paused<'_> {
+        self.paused.fetch_add(1, Ordering::SeqCst);
+        self.clear();
+        Paused(self)
+    }
+
     /// Draw the bar for `p`, `elapsed` into the run.
     pub fn draw(&self, p: &Progress, elapsed: Duration) {
+        if self.paused.load(Ordering::SeqCst) > 0 {
+            return;
+        }
         let cols = {
             use std::os::fd::AsFd;
             crate::sys::tty::window_size(std::io::stderr().as_fd()).map_or(80, |(_, c)| c as usize)
@@ -35,7 +56,9 @@ impl Bar {
         let mut e = std::io::stderr().lock();
         let _ = write!(e, "\r{line}\x1b[K");
         let _ = e.flush();
+        // Marked shown while stderr is still held: a log line clears it under the same lock.
         self.shown.store(true, Ordering::SeqCst);
+        drop(e);
     }
 
     /// Remove the bar from the screen.
@@ -51,10 +74,14 @@ impl Bar {
     pub fn sink(self: &Arc<Bar>) -> LogSink {
         let bar = self.clone();
         Arc::new(move |e: &LogEvent| {
-            bar.clear();
             let (h, m, s) = crate::sys::time::local_hms();
+            // Clear and write under one lock of stderr: a redraw cannot come in between.
+            let mut err = std::io::stderr().lock();
+            if bar.shown.swap(false, Ordering::SeqCst) {
+                let _ = write!(err, "\r\x1b[K");
+            }
             let _ = writeln!(
-                std::io::stderr().lock(),
+                err,
                 "{h:02}:{m:02}:{s:02} {} ctx.{}: {}: {}",
                 level_letter(e.level),
                 e.context,

@@ -25,9 +25,15 @@ pub fn expand(spec: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for l in lines {
         out.extend(ranges(&l)?);
+        if out.len() > MAX_TARGETS {
+            return Err(format!("-t {spec}: more than {MAX_TARGETS} targets"));
+        }
     }
     Ok(out)
 }
+
+/// The most targets one command line may expand to.
+pub const MAX_TARGETS: usize = 1_000_000;
 
 /// Expand the bracket ranges of one name: `web[01-03]` -> web01, web02, web03 (the width of
 /// the first bound is kept); `db[1,3-4]x` -> db1x, db3x, db4x; several brackets multiply.
@@ -56,7 +62,7 @@ pub fn ranges(name: &str) -> Result<Vec<String>, String> {
             Some((a, b)) => {
                 let (x, y): (u64, u64) =
                     (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-                if y < x || y - x > 100_000 {
+                if y < x || y - x > MAX_TARGETS as u64 || items.len() > MAX_TARGETS {
                     return Err(bad());
                 }
                 let width = if a.starts_with('0') { a.len() } else { 0 };
@@ -69,6 +75,9 @@ pub fn ranges(name: &str) -> Result<Vec<String>, String> {
         }
     }
     let rest = ranges(&name[close + 1..])?;
+    if items.len().saturating_mul(rest.len()) > MAX_TARGETS {
+        return Err(format!("target {name:?}: more than {MAX_TARGETS} targets"));
+    }
     let mut out = Vec::with_capacity(items.len() * rest.len());
     for i in &items {
         for r in &rest {
@@ -170,6 +179,9 @@ mod tests {
         assert!(ranges("web[3-1]").unwrap_err().contains("bad range"));
         assert!(ranges("web[a]").is_err());
         assert!(ranges("web[1").unwrap_err().contains("without"));
+        assert!(ranges("x[0-99999]y[0-99999]")
+            .unwrap_err()
+            .contains("more than"));
     }
 
     #[test]

@@ -7,6 +7,10 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 /// Print `prompt` on the controlling terminal and read one line with echo off. `None` when
 /// there is no terminal (or it fails).
 pub fn ask_password(prompt: &str) -> Option<String> {
+    // One question at a time: many hops may prompt at once (a fleet), and interleaved
+    // prompts would hand one hop's answer to another (and save each other's echo-off state).
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
     let tty = OpenOptions::new()
         .read(true)
         .write(true)
