@@ -36,6 +36,11 @@ pub struct RouterOptions {
     /// hears nothing for four intervals exits; one the host hears nothing from for four
     /// intervals is reported disconnected: a network cut is noticed even when no stream ends.
     pub heartbeat: Duration,
+    /// Raise this process's soft open-file limit to the hard limit when the router starts
+    /// (default true: a fleet needs 3-4 fds per context). Programs the router starts get the
+    /// old limit back. Turn it off in a process that still uses `select(2)` on fds, which
+    /// breaks past 1,024.
+    pub raise_fd_limit: bool,
 }
 
 impl Default for RouterOptions {
@@ -48,6 +53,7 @@ impl Default for RouterOptions {
             module_files: Vec::new(),
             ask_password: None,
             heartbeat: Duration::from_secs(15),
+            raise_fd_limit: true,
         }
     }
 }
@@ -85,6 +91,7 @@ impl Router {
             modules,
             o.ask_password,
             o.heartbeat,
+            o.raise_fd_limit,
         )?;
         Ok(Router {
             shared,

@@ -169,8 +169,13 @@ pub(crate) fn start(
     modules: crate::modules::ModuleServer,
     ask: Option<crate::connect::watch::AskPassword>,
     heartbeat: Duration,
+    raise_fd_limit: bool,
 ) -> Result<(Arc<Shared>, std::thread::JoinHandle<()>), Error> {
-    let fd_limit = crate::sys::rlimit::raise_nofile();
+    let fd_limit = if raise_fd_limit {
+        crate::sys::rlimit::raise_nofile()
+    } else {
+        crate::sys::rlimit::current()
+    };
     let (wake_rx, wake_tx) = UnixStream::pair()?;
     wake_rx.set_nonblocking(true)?;
     wake_tx.set_nonblocking(true)?;

@@ -81,6 +81,7 @@ fn shell_quote(s: &str) -> String {
 /// The tool's command line, with `exe` as its ssh.
 pub fn command(tool: Tool, exe: &str, args: &[String]) -> Command {
     let mut cmd = Command::new(tool.name());
+    crate::sys::process::restore_fd_limit(&mut cmd);
     match tool {
         // rsync splits -e on spaces, honouring quotes.
         Tool::Rsync => {

@@ -101,21 +101,46 @@ impl Cache {
     }
 }
 
-/// Run the interpreter once to compile stage 2: the marshal stream. It must fit in the
-/// pipe (64 KiB; stage 2 is ~44 KB on 3.11): a larger one times out and the source is sent.
+/// Run the interpreter once to compile stage 2: the marshal stream (~44 KB on 3.11).
 fn compile(python: &std::path::Path, deflated: &[u8]) -> Option<Vec<u8>> {
-    let mut child = Command::new(python)
-        .args(["-S", "-c", COMPILE, &base64(deflated)])
+    let mut cmd = Command::new(python);
+    cmd.args(["-S", "-c", COMPILE, &base64(deflated)])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
+        .stderr(Stdio::null());
+    crate::sys::process::restore_fd_limit(&mut cmd);
+    let mut child = cmd.spawn().ok()?;
+    let mut stdout = child.stdout.take()?;
+    // Read while it runs (a stream larger than the pipe would block it), until it exits or
+    // the timeout passes.
+    crate::sys::process::set_nonblocking(&stdout).ok()?;
     let end = Instant::now() + COMPILE_TIMEOUT;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 16384];
     let ok = loop {
+        let mut read_any = false;
+        loop {
+            match stdout.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    out.extend_from_slice(&buf[..n]);
+                    read_any = true;
+                }
+                Err(_) => break,
+            }
+        }
         match child.try_wait() {
-            Ok(Some(st)) => break st.success(),
-            Ok(None) if Instant::now() < end => std::thread::sleep(Duration::from_millis(1)),
+            Ok(Some(st)) => {
+                while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                    out.extend_from_slice(&buf[..n]);
+                }
+                break st.success();
+            }
+            Ok(None) if Instant::now() < end => {
+                if !read_any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -123,8 +148,6 @@ fn compile(python: &std::path::Path, deflated: &[u8]) -> Option<Vec<u8>> {
             }
         }
     };
-    let mut out = Vec::new();
-    child.stdout.take()?.read_to_end(&mut out).ok()?;
     (ok && !out.is_empty()).then_some(out)
 }
 

@@ -224,7 +224,9 @@ fn leader_pid(context: &str, l: &Leader) -> Result<u32, Error> {
         ),
         Leader::Lxc(n) => ("lxc-info", vec!["-n".into(), n.clone(), "-pH".into()]),
     };
-    let out = Command::new(prog)
+    let mut cmd = Command::new(prog);
+    crate::sys::process::restore_fd_limit(&mut cmd);
+    let out = cmd
         .args(&args)
         .stdin(std::process::Stdio::null())
         .output()

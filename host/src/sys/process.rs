@@ -47,13 +47,7 @@ pub fn spawn(
     let mut cmd = Command::new(&argv[0]);
     cmd.args(&argv[1..])
         .stderr(Stdio::from(OwnedFd::from(err_w)));
-    if let Some(soft) = super::rlimit::child_soft() {
-        // SAFETY: the closure runs in the forked child before exec and makes two system calls
-        // (getrlimit, setrlimit) on stack structs; it allocates nothing and takes no locks.
-        unsafe {
-            cmd.pre_exec(move || super::rlimit::restore_in_child(soft));
-        }
-    }
+    restore_fd_limit(&mut cmd);
     if let Some((plan, env)) = enter {
         cmd.env_clear().envs(env);
         // SAFETY: `Plan::enter` runs in the forked child before exec and makes only
@@ -203,4 +197,17 @@ pub fn cpus() -> usize {
     // SAFETY: sysconf takes a constant and returns a number; no memory is involved.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     usize::try_from(n).unwrap_or(1).max(1)
+}
+
+/// Give `cmd`'s process the open-file limit this process had before the router raised it
+/// (every program the crate starts gets it: an interpreter that closes every fd up to the
+/// limit, as Python 2's `close_fds` does, would otherwise loop a million times).
+pub fn restore_fd_limit(cmd: &mut Command) {
+    if let Some(soft) = super::rlimit::child_soft() {
+        // SAFETY: the closure runs in the forked child before exec and makes two system calls
+        // (getrlimit, setrlimit) on stack structs; it allocates nothing and takes no locks.
+        unsafe {
+            cmd.pre_exec(move || super::rlimit::restore_in_child(soft));
+        }
+    }
 }

@@ -43,6 +43,11 @@ pub fn raise_nofile() -> u64 {
     get().map(|r| r.rlim_cur).unwrap_or(1024)
 }
 
+/// The soft open-file limit in force.
+pub fn current() -> u64 {
+    get().map(|r| r.rlim_cur).unwrap_or(1024)
+}
+
 /// The old soft limit to give a child, when this process raised its own.
 pub fn child_soft() -> Option<u64> {
     match ORIGINAL_SOFT.load(Ordering::Relaxed) {
