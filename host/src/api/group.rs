@@ -630,7 +630,10 @@ impl<'g, 'r> Run<'g, 'r> {
                 continue;
             }
             let now = Instant::now();
-            let call_deadlines = self.jobs.iter().flatten().filter_map(|j| match j {
+            // Calls have deadlines only when the group has a timeout: no scan otherwise.
+            let timed = self.group.timeout.is_some();
+            let call_deadlines = self.jobs.iter().take(if timed { usize::MAX } else { 0 });
+            let call_deadlines = call_deadlines.flatten().filter_map(|j| match j {
                 Job::Call { handle, .. } => handle.deadline(),
                 Job::Connect(_) => None,
             });
@@ -844,6 +847,9 @@ impl<'g, 'r> Run<'g, 'r> {
 
     /// Fail the calls whose timeout passed.
     fn expire_due(&mut self) {
+        if self.group.timeout.is_none() {
+            return;
+        }
         let now = Instant::now();
         let due: Vec<usize> = self
             .jobs
