@@ -248,6 +248,35 @@ impl TestEnv {
         .collect()
     }
 
+    /// Write an ssh config at `path` with `n` aliases `fleet001`.. for the private sshd (as
+    /// ectest, key exchange curve25519: the default sntrup761 costs ~0.1 s of CPU a login
+    /// here), and broken hosts: `refused` (nothing listens), `tarpit` (port `tarpit`),
+    /// `wrongkey` (a key the server refuses), `unknown` (does not resolve).
+    pub fn fleet_ssh_config(&self, path: &std::path::Path, n: usize, tarpit: u16) -> PathBuf {
+        let mut cfg = String::new();
+        for i in 1..=n {
+            cfg.push_str(&format!(
+                "Host fleet{i:03}\n    HostName 127.0.0.1\n    Port {}\n    User ectest\n    IdentityFile {}\n",
+                self.ssh_port,
+                self.client_key.display()
+            ));
+        }
+        cfg.push_str(&format!(
+            "Host refused\n    HostName 127.0.0.1\n    Port {}\n\
+             Host tarpit\n    HostName 127.0.0.1\n    Port {tarpit}\n\
+             Host wrongkey\n    HostName 127.0.0.1\n    Port {}\n    User ectest\n    IdentityFile {}\n\
+             Host unknown\n    HostName no-such-host.invalid\n\
+             Host *\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n    IdentitiesOnly yes\n\
+             \x20   KexAlgorithms curve25519-sha256\n",
+            closed_port(),
+            self.ssh_port,
+            self.dir.join("other_key").display(),
+            self.known_hosts.display()
+        ));
+        std::fs::write(path, cfg).unwrap();
+        path.to_path_buf()
+    }
+
     /// A file in the environment's directory, readable by the test users.
     pub fn script(&self, name: &str, body: &str) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
@@ -392,4 +421,10 @@ pub fn processes_with_env(needle: &str) -> Vec<u32> {
         }
     }
     out
+}
+
+/// A port on 127.0.0.1 nothing listens on.
+pub fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

@@ -468,3 +468,67 @@ fn a_transfer_on_a_terminal_shows_bytes_rate_and_eta() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
 }
+
+/// The issue's own scenario: `econtext call -t @hosts.txt os.uname` over 100 real ssh targets
+/// with broken ones among them: a progress bar on a terminal, one gathered line for the 100,
+/// NDJSON with --json, exit status 4.
+#[test]
+fn a_hundred_ssh_targets_from_a_host_file_with_broken_ones() {
+    let Some(env) = testenv() else { return };
+    let dir = TempDir::new("cli-fleet-ssh");
+    let cfg = env.fleet_ssh_config(&dir.join("ssh_config"), 100, closed_port());
+    let hosts = dir.join("hosts.txt");
+    std::fs::write(
+        &hosts,
+        "# the web tier\nssh:fleet[001-100]\n# broken\nssh:refused\nssh:unknown\nssh:wrongkey\n",
+    )
+    .unwrap();
+    let cli_path = env!("CARGO_BIN_EXE_econtext_cli_for_tests");
+    let line = format!(
+        "{cli_path} call -F {} --connect-timeout 20 -t @{} builtins.eval \"__import__('os').uname()[0]\"",
+        cfg.display(),
+        hosts.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let st = child.wait().unwrap();
+    let out = String::from_utf8_lossy(&out);
+    assert_eq!(st.code(), Some(4), "{out}");
+    assert!(
+        out.contains("/103") && out.contains("waiting: ssh:"),
+        "no bar: {out:?}"
+    );
+    assert!(out.contains("ssh:fleet[001-100] (100)  ok"), "{out}");
+    assert!(out.contains("Linux"), "{out}");
+    for broken in ["ssh:refused", "ssh:unknown", "ssh:wrongkey"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(broken) && l.contains("unreachable")),
+            "{broken}: {out}"
+        );
+    }
+    // Redirected, with --json: one object per target, no escape codes.
+    let out = cli()
+        .args(["call", "--json", "-F"])
+        .arg(&cfg)
+        .args(["--connect-timeout", "20", "-t"])
+        .arg(format!("@{}", hosts.display()))
+        .args(["os.getuid"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 103, "{stdout}");
+    assert!(lines.iter().all(|l| econtext::json::parse(l).is_some()));
+    let uid = format!("\"value\":{}}}", uid_number("ectest"));
+    assert_eq!(lines.iter().filter(|l| l.ends_with(&uid)).count(), 100);
+    assert!(stdout.contains("\"kind\":\"auth_refused\""), "{stdout}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains('\x1b'));
+}

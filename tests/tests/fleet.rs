@@ -240,43 +240,13 @@ impl Drop for Tarpit {
     }
 }
 
-/// A port nothing listens on.
-fn closed_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// An ssh config with `n` aliases `fleetNN` for the private sshd (as ectest), and broken
-/// hosts: `refused`, `tarpit`, `wrongkey`, `unknown`.
-fn fleet_config(env: &TestEnv, dir: &TempDir, n: usize, tarpit: u16) -> std::path::PathBuf {
-    let mut cfg = String::new();
-    for i in 1..=n {
-        cfg.push_str(&format!("Host fleet{i:02}\n    HostName 127.0.0.1\n    Port {}\n    User ectest\n    IdentityFile {}\n", env.ssh_port, env.client_key.display()));
-    }
-    cfg.push_str(&format!(
-        "Host refused\n    HostName 127.0.0.1\n    Port {}\n\
-         Host tarpit\n    HostName 127.0.0.1\n    Port {tarpit}\n\
-         Host wrongkey\n    HostName 127.0.0.1\n    Port {}\n    User ectest\n    IdentityFile {}\n    IdentitiesOnly yes\n\
-         Host unknown\n    HostName no-such-host.invalid\n\
-         Host *\n    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n    IdentitiesOnly yes\n\
-         \x20   KexAlgorithms curve25519-sha256\n",
-        closed_port(),
-        env.ssh_port,
-        env.dir.join("other_key").display(),
-        env.known_hosts.display()
-    ));
-    let p = dir.join("ssh_config");
-    std::fs::write(&p, cfg).unwrap();
-    p
-}
-
 #[test]
 fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
     let _one = serial();
     let Some(env) = testenv() else { return };
     let dir = TempDir::new("fleet-ssh");
     let tarpit = Tarpit::new();
-    let cfg = fleet_config(&env, &dir, 50, tarpit.port);
+    let cfg = env.fleet_ssh_config(&dir.join("ssh_config"), 50, tarpit.port);
     let ssh = |host: &str| {
         econtext::Ssh::new(host)
             .config_file(&cfg)
@@ -285,7 +255,7 @@ fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
     // The tarpit first: it holds one connection slot for its whole timeout, and nothing else.
     let mut targets = vec![Target::new("ssh:tarpit", ssh("tarpit"))];
     targets.extend((1..=50).map(|i| {
-        let h = format!("fleet{i:02}");
+        let h = format!("fleet{i:03}");
         Target::new(format!("ssh:{h}"), ssh(&h))
     }));
     for h in ["refused", "wrongkey", "unknown"] {
@@ -293,7 +263,7 @@ fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
     }
     targets.push(Target::new(
         "ssh:nopython",
-        ssh("fleet01").python("/nonexistent/python3"),
+        ssh("fleet001").python("/nonexistent/python3"),
     ));
     let router = quiet_router();
     let t = Instant::now();
