@@ -296,7 +296,8 @@ fn quote(s: &str, out: &mut String) {
     out.push('"');
 }
 
-fn base64(b: &[u8]) -> String {
+/// Standard base64 with padding.
+pub(crate) fn base64(b: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::new();
     for c in b.chunks(3) {

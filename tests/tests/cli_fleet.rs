@@ -14,6 +14,20 @@ fn cli() -> Command {
     c
 }
 
+/// Run a shell command line on a terminal (`script`): its exit code and everything it wrote.
+fn on_terminal(line: &str) -> (Option<i32>, String) {
+    let mut child = Command::new("script")
+        .args(["-qec", line, "/dev/null"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let st = child.wait().unwrap();
+    (st.code(), String::from_utf8_lossy(&out).into_owned())
+}
+
 /// The pyenv interpreter whose path holds `/versions/<v>.`.
 fn py(v: &str) -> String {
     interpreters()
@@ -209,16 +223,8 @@ fn a_progress_bar_on_a_terminal_only() {
         py("3.11"),
         py("3.12")
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    assert!(child.wait().unwrap().success());
-    let out = String::from_utf8_lossy(&out);
+    let (code, out) = on_terminal(&line);
+    assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("] 0/2"), "no bar: {out:?}");
     assert!(
         out.contains("waiting: local:"),
@@ -444,17 +450,8 @@ fn a_transfer_on_a_terminal_shows_bytes_rate_and_eta() {
         src.display(),
         dst.display()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .env("COLUMNS", "200")
-        .spawn()
-        .unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    assert!(child.wait().unwrap().success());
-    let out = String::from_utf8_lossy(&out);
+    let (code, out) = on_terminal(&line);
+    assert_eq!(code, Some(0), "{out}");
     assert!(out.contains(" / 300.0 MiB"), "{out:?}");
     assert!(out.contains("MiB/s") && out.contains("ETA"), "{out:?}");
     assert_eq!(std::fs::metadata(&dst).unwrap().len(), 300 << 20);
@@ -489,17 +486,8 @@ fn a_hundred_ssh_targets_from_a_host_file_with_broken_ones() {
         cfg.display(),
         hosts.display()
     );
-    let mut child = Command::new("script")
-        .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
-    let st = child.wait().unwrap();
-    let out = String::from_utf8_lossy(&out);
-    assert_eq!(st.code(), Some(4), "{out}");
+    let (code, out) = on_terminal(&line);
+    assert_eq!(code, Some(4), "{out}");
     assert!(
         out.contains("/103") && out.contains("waiting: ssh:"),
         "no bar: {out:?}"

@@ -60,24 +60,7 @@ const COMPILE: &str = "import os,sys,marshal,zlib,binascii\n\
 d=marshal.dumps(compile(zlib.decompress(binascii.a2b_base64(sys.argv[1])),'<string>','exec'))\n\
 while d:d=d[os.write(1,d):]";
 
-/// Standard base64 with padding.
-fn base64(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16)
-            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
+use crate::json::base64;
 
 /// How long the compiler may take before the source is sent instead.
 const COMPILE_TIMEOUT: Duration = Duration::from_secs(10);
