@@ -209,9 +209,12 @@ class Out(object):
             was, s.open = s.open, False
             s.why = s.why or 'the channel is closed'
             s.cv.notify_all()
-        G['HANDLES'].pop(s.me, None)
+        # The close goes out before the handle is given up: a credit arriving in between
+        # would be answered "no handle", and that dead letter would reach the receiver
+        # before the close and fail a stream that ended well.
         if was:
             G['send'](s.dst, s.h, G['enc']((1, e), 'Channel'), s.me)
+        G['HANDLES'].pop(s.me, None)
 
 
 def out(tx, full=True):

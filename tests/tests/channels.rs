@@ -495,3 +495,47 @@ fn a_remote_send_with_a_timeout_gives_up_when_nothing_is_taken() {
         ctx.shutdown().unwrap();
     }
 }
+
+/// Regression: a remote sender gave up its control handle before sending its close frame, so
+/// a credit arriving in between was answered "no handle", and that dead letter reached the
+/// receiver before the close: a finished stream (a `get`) failed with `DeadLetter`.
+#[test]
+fn a_stream_that_ends_while_credit_is_in_flight_ends_cleanly() {
+    let router = quiet_router();
+    let ctxs: Vec<_> = interpreters()
+        .iter()
+        .map(|p| {
+            router
+                .connect(&Local::new().python(p.display().to_string()))
+                .unwrap()
+        })
+        .collect();
+    let mut failures = Vec::new();
+    for round in 0..150 {
+        for ctx in &ctxs {
+            // Items big enough that every few of them grant credit while the producer ends.
+            let rx = ctx
+                .stream(
+                    "itertools.repeat",
+                    vec![Value::Bytes(vec![b'x'; 65536]), Value::Int(20 + round % 7)],
+                )
+                .unwrap();
+            let mut n = 0;
+            for item in &rx {
+                match item {
+                    Ok(_) => n += 1,
+                    Err(e) => {
+                        failures.push(format!("{}: round {round}, after {n}: {e}", ctx.name()));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} streams failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+}

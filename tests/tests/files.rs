@@ -51,6 +51,14 @@ impl Drop for Scratch {
     }
 }
 
+/// The memory test reads this process's RSS high-water mark, which every test of this file
+/// raises: they run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn sh(line: &str) -> String {
     let out = Command::new("sh").args(["-c", line]).output().unwrap();
     assert!(
@@ -83,6 +91,7 @@ fn kind(r: Result<econtext::Transfer, Error>) -> FileErrorKind {
 
 #[test]
 fn round_trips_on_every_interpreter() {
+    let _one = serial();
     let d = Scratch::new("interp");
     let src = d.path("src");
     let data = bytes(3 << 20 | 12345, 7);
@@ -125,6 +134,7 @@ fn round_trips_on_every_interpreter() {
 
 #[test]
 fn options_mode_owner_times_mkdirs_skip_and_overwrite() {
+    let _one = serial();
     let d = Scratch::new("opts");
     let src = d.path("src");
     std::fs::write(&src, b"config\n").unwrap();
@@ -199,6 +209,7 @@ fn options_mode_owner_times_mkdirs_skip_and_overwrite() {
 
 #[test]
 fn bad_input_is_a_typed_error_and_leaves_nothing() {
+    let _one = serial();
     let d = Scratch::new("bad");
     let src = d.path("src");
     std::fs::write(&src, bytes(1 << 20, 3)).unwrap();
@@ -323,6 +334,7 @@ impl Read for Stall {
 
 #[test]
 fn a_connection_killed_mid_transfer_leaves_the_old_file_and_no_temporary() {
+    let _one = serial();
     let d = Scratch::new("kill");
     let dst = d.path("dst");
     std::fs::write(&dst, b"the old content").unwrap();
@@ -360,6 +372,7 @@ fn a_connection_killed_mid_transfer_leaves_the_old_file_and_no_temporary() {
 
 #[test]
 fn through_bastion_sudo_with_requiretty_and_internal() {
+    let _one = serial();
     let Some(env) = testenv() else { return };
     let d = Scratch::new("chain");
     let src = d.path("src");
@@ -421,6 +434,7 @@ impl std::io::Write for Count {
 
 #[test]
 fn a_large_file_through_ssh_and_sudo_in_bounded_memory() {
+    let _one = serial();
     let Some(env) = testenv() else { return };
     // ECONTEXT_TEST_BIG_MIB=4096 for the full 4 GiB bound (CI runs 1 GiB).
     let mib: u64 = std::env::var("ECONTEXT_TEST_BIG_MIB")
@@ -467,6 +481,7 @@ fn a_large_file_through_ssh_and_sudo_in_bounded_memory() {
 
 #[test]
 fn cli_put_and_get() {
+    let _one = serial();
     let d = Scratch::new("cli");
     let src = d.path("app.conf");
     std::fs::write(&src, b"x = 1\n").unwrap();
