@@ -265,3 +265,46 @@ fn nothing_is_written_to_disk_under_a_read_only_root() {
         ctx.shutdown().unwrap();
     }
 }
+
+/// Regression: `sys.executable` was `''` in every context (the interpreter is started with the
+/// process title as `argv[0]`), so `subprocess.run([sys.executable, ...])` failed. A local
+/// interpreter now knows its path, on every version, and can run itself.
+#[test]
+fn sys_executable_is_the_interpreter_and_runs_itself() {
+    let router = quiet_router();
+    for py in interpreters() {
+        let p = py.display().to_string();
+        let ctx = router.connect(&Local::new().python(&p)).unwrap();
+        let exe = ctx
+            .call(
+                "os.path.realpath",
+                vec![Value::Str("/proc/self/exe".into())],
+            )
+            .unwrap();
+        let got = ctx
+            .call(
+                "sys.__getattribute__",
+                vec![Value::Str("executable".into())],
+            )
+            .unwrap();
+        let text = |v: &Value| match v {
+            Value::Str(s) => s.clone(),
+            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(text(&got), p, "{p}");
+        // It runs: the same binary as the context's.
+        let out = ctx
+            .call(
+                "subprocess.check_output",
+                vec![Value::List(vec![
+                    got.clone(),
+                    "-c".into(),
+                    "import os; print(os.path.realpath('/proc/self/exe'))".into(),
+                ])],
+            )
+            .unwrap();
+        assert_eq!(text(&out).trim(), text(&exe), "{p}");
+        ctx.shutdown().unwrap();
+    }
+}

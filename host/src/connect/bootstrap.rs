@@ -56,12 +56,40 @@ os.dup2(0,100);exec(marshal.loads(b),{{\"__name__\":\"__main__\"}})"
 
 /// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]).
 pub fn stage0_argv_marshal(python: &str, len: usize) -> Vec<String> {
-    vec![python.to_string(), "-Suc".into(), stage1_marshal(len)]
+    let code = format!("{}{}", set_executable(python), stage1_marshal(len));
+    vec![python.to_string(), "-Suc".into(), code]
 }
 
 /// argv for a local interpreter the host names itself (see [`stage1_inprocess`]).
 pub fn stage0_argv_inprocess(python: &str, len: usize) -> Vec<String> {
-    vec![python.to_string(), "-Suc".into(), stage1_inprocess(len)]
+    let code = format!("{}{}", set_executable(python), stage1_inprocess(len));
+    vec![python.to_string(), "-Suc".into(), code]
+}
+
+/// A line that gives `sys.executable` its real value in an interpreter the host starts with
+/// the process title as `argv[0]` (Python derives `sys.executable` from `argv[0]` and finds
+/// nothing by that name: it was `''`, so `subprocess.run([sys.executable, ...])` and
+/// multiprocessing's spawn broke). `python` as run: a path, or a name looked up on `PATH`.
+/// Nothing when it cannot be resolved or would need quoting. (Contexts behind ssh, sudo...
+/// re-exec in stage 1 and still have `''`: the stage-0 budget has no room yet.)
+pub fn set_executable(python: &str) -> String {
+    let path = if python.starts_with('/') {
+        Some(std::path::PathBuf::from(python))
+    } else if python.contains('/') {
+        std::env::current_dir().ok().map(|d| d.join(python))
+    } else {
+        std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(python))
+                .find(|c| c.is_file())
+        })
+    };
+    match path.as_ref().and_then(|p| p.to_str()) {
+        Some(p) if !p.contains(['"', '\\', '\n', '\r']) => {
+            format!("import sys;sys.executable=\"{p}\"\n")
+        }
+        _ => String::new(),
+    }
 }
 
 /// argv for a local interpreter behind a wrapper command.
