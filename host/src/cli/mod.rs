@@ -563,37 +563,20 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     // The same target twice is one target (one connection, one result, one directory).
     let mut seen = std::collections::BTreeSet::new();
     c.targets.retain(|t| seen.insert(t.clone()));
-    if !c.targets.is_empty() || !c.relays.is_empty() || c.forks.is_some() {
+    // Many targets (-t): no positional TARGET; the rest is parsed as for one.
+    let many = !c.targets.is_empty() || !c.relays.is_empty() || c.forks.is_some();
+    if many {
         if !matches!(c.mode, Mode::Call | Mode::Put | Mode::Get) {
             return Err("-t/--target, --relay and --forks are options of `econtext call`, `put` and `get` (many targets)".into());
         }
         if c.targets.is_empty() {
             return Err("--relay and --forks need targets: -t TARGET (repeatable), -t @FILE or -t 'ssh:web[01-20]'".into());
         }
-        if matches!(c.mode, Mode::Put | Mode::Get) {
-            c.argv = pos.collect();
-            if c.argv.len() != 2 {
-                return Err(if c.mode == Mode::Put {
-                    "usage: econtext put -t TARGET [-t TARGET]... LOCAL REMOTE [FILE OPTIONS]"
-                } else {
-                    "usage: econtext get -t TARGET [-t TARGET]... REMOTE LOCAL_DIR (each target's file goes to LOCAL_DIR/<target>/)"
-                }
-                .into());
-            }
-            if c.argv.iter().any(|a| a == "-") {
-                return Err("with many targets, LOCAL cannot be `-` (stdin or stdout): give a file or a directory".into());
-            }
-            return Ok(Command::Call(Box::new(c)));
-        }
-        c.function = pos
+    } else {
+        c.target = pos
             .next()
-            .ok_or("missing FUNCTION (e.g. platform.node): see `econtext call --help`")?;
-        c.args = pos.map(|a| arg_value(&a)).collect();
-        return Ok(Command::Call(Box::new(c)));
+            .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
     }
-    c.target = pos
-        .next()
-        .ok_or("missing TARGET (e.g. local): see `econtext call --help`")?;
     if c.mode == Mode::Shell {
         if let Some(extra) = pos.next() {
             return Err(format!(
@@ -616,12 +599,16 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
     if matches!(c.mode, Mode::Put | Mode::Get) {
         c.argv = pos.collect();
         if c.argv.len() != 2 {
-            return Err(if c.mode == Mode::Put {
-                "usage: econtext put TARGET LOCAL REMOTE [--mode M] [--owner U] [--group G] [--preserve] [--mkdirs] [--skip-unchanged] (see `econtext --help`)"
-            } else {
-                "usage: econtext get TARGET REMOTE LOCAL [--preserve] (see `econtext --help`)"
+            return Err(match (c.mode == Mode::Put, many) {
+                (true, false) => "usage: econtext put TARGET LOCAL REMOTE [--mode M] [--owner U] [--group G] [--preserve] [--mkdirs] [--skip-unchanged] (see `econtext --help`)",
+                (false, false) => "usage: econtext get TARGET REMOTE LOCAL [--preserve] (see `econtext --help`)",
+                (true, true) => "usage: econtext put -t TARGET [-t TARGET]... LOCAL REMOTE [FILE OPTIONS]",
+                (false, true) => "usage: econtext get -t TARGET [-t TARGET]... REMOTE LOCAL_DIR (each target's file goes to LOCAL_DIR/<target>/)",
             }
             .into());
+        }
+        if many && c.argv.iter().any(|a| a == "-") {
+            return Err("with many targets, LOCAL cannot be `-` (stdin or stdout): give a file or a directory".into());
         }
         return Ok(Command::Call(Box::new(c)));
     }
