@@ -356,6 +356,14 @@ pub fn pid_of(ctx: &econtext::Context) -> i64 {
     }
 }
 
+/// `kill -INT pid` (what Ctrl-C sends).
+pub fn interrupt(pid: u32) {
+    std::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
 /// `kill -9 pid`.
 pub fn kill9(pid: i64) {
     std::process::Command::new("kill")

@@ -322,11 +322,7 @@ fn ctrl_c_cancels_everything_and_leaves_no_process() {
     std::thread::sleep(Duration::from_millis(500));
     let kids = children_of(pid);
     let t = Instant::now();
-    // SAFETY-free: kill(1) by pid.
-    Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
+    interrupt(pid);
     let st = child.wait().unwrap();
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     assert_eq!(st.code(), Some(130));

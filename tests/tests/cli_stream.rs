@@ -21,13 +21,6 @@ fn cli() -> Command {
     c
 }
 
-fn interrupt(pid: u32) {
-    Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap();
-}
-
 #[test]
 fn the_seeds_tail_example_from_the_cli_on_every_interpreter() {
     for py in interpreters() {

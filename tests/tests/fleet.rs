@@ -14,6 +14,15 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Every process this test started has exited.
+fn assert_no_children() {
+    assert!(
+        eventually(3000, || children().is_empty()),
+        "children left: {:?}",
+        children()
+    );
+}
+
 fn local(name: &str) -> Target {
     Target::new(name, Local::new().python(python()))
 }
@@ -61,11 +70,7 @@ fn two_hundred_local_contexts_answer_once_each_and_nothing_is_left() {
         assert_eq!(pids, pids2, "the second call went to the same contexts");
         assert_eq!(group.contexts().count(), 200);
     }
-    assert!(
-        eventually(3000, || children().is_empty()),
-        "children left: {:?}",
-        children()
-    );
+    assert_no_children();
     assert!(
         eventually(3000, || fd_count() <= fds0),
         "fds: {fds0} -> {}",
@@ -323,11 +328,7 @@ fn ssh_fan_out_to_fifty_targets_with_broken_ones_among_them() {
     group.shutdown();
     drop(group);
     drop(router);
-    assert!(
-        eventually(3000, || children().is_empty()),
-        "children left: {:?}",
-        children()
-    );
+    assert_no_children();
 }
 
 #[test]
@@ -562,11 +563,7 @@ fn a_run_left_early_keeps_what_came_up_and_the_next_run_finishes_the_rest() {
     group.shutdown();
     drop(group);
     drop(router);
-    assert!(
-        eventually(3000, || children().is_empty()),
-        "children left: {:?}",
-        children()
-    );
+    assert_no_children();
 }
 
 #[test]
