@@ -375,6 +375,7 @@ impl<'r> Group<'r> {
                 let mut report = |o: Outcome, results: &mut Results, busy: &[(String, Instant)]| {
                     let p = Progress {
                         total,
+                        connecting: 0,
                         done: results.outcomes.len() + 1,
                         failed: results
                             .outcomes
@@ -411,6 +412,7 @@ impl<'r> Group<'r> {
                     None,
                     &Progress {
                         total,
+                        connecting: run.as_ref().map_or(0, |r| r.connecting),
                         done: results.outcomes.len(),
                         failed: results
                             .outcomes
@@ -509,6 +511,9 @@ pub struct Progress {
     pub done: usize,
     /// Of those, how many failed or were unreachable.
     pub failed: usize,
+    /// Connections coming up now (never more than the run's limit: `forks`, or fewer while
+    /// paced).
+    pub connecting: usize,
     /// The slowest targets started and not done (at most five), slowest first: name and time
     /// so far.
     pub pending: Vec<(String, Duration)>,
@@ -605,6 +610,7 @@ impl<'g, 'r> Run<'g, 'r> {
             total: self.total,
             done: self.done,
             failed: self.failed,
+            connecting: self.connecting,
             pending,
         }
     }

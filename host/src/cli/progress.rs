@@ -237,6 +237,7 @@ mod tests {
     #[test]
     fn the_bar_names_the_slowest_and_fits_the_terminal() {
         let p = Progress {
+            connecting: 2,
             total: 100,
             done: 50,
             failed: 2,
