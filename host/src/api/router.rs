@@ -41,6 +41,10 @@ pub struct RouterOptions {
     /// old limit back. Turn it off in a process that still uses `select(2)` on fds, which
     /// breaks past 1,024.
     pub raise_fd_limit: bool,
+    /// Serves modules found by the embedding program's own means (the Python binding: the
+    /// caller's import system), after [`module_path`](Self::module_path) and
+    /// [`module_files`](Self::module_files).
+    pub module_provider: Option<Arc<dyn crate::modules::SourceProvider>>,
 }
 
 impl Default for RouterOptions {
@@ -54,6 +58,7 @@ impl Default for RouterOptions {
             ask_password: None,
             heartbeat: Duration::from_secs(15),
             raise_fd_limit: true,
+            module_provider: None,
         }
     }
 }
@@ -83,7 +88,10 @@ impl Router {
 
     /// A router with the given options.
     pub fn with_options(o: RouterOptions) -> Result<Router, Error> {
-        let modules = crate::modules::ModuleServer::new(&o.module_path, &o.module_files)?;
+        let mut modules = crate::modules::ModuleServer::new(&o.module_path, &o.module_files)?;
+        if let Some(p) = o.module_provider {
+            modules = modules.with_provider(p);
+        }
         let (shared, thread) = broker::start(
             o.sink,
             o.log_level,

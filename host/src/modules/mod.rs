@@ -38,11 +38,45 @@ pub struct Served {
     pub imports: Vec<String>,
 }
 
+/// One module's source, as a [`SourceProvider`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Where it came from (shown in remote tracebacks), e.g. `/srv/app/app/util.py`.
+    pub filename: String,
+    /// True for a package (`__init__`); its submodules are asked for by dotted name.
+    pub is_package: bool,
+    /// The source text (UTF-8).
+    pub source: Vec<u8>,
+}
+
+/// Modules found by something other than a directory walk: the Python binding implements it
+/// with the calling interpreter's own import system (`sys.path`, zip files, editable
+/// installs, the `__main__` script). Called on the module thread, never on the broker thread;
+/// each answer is cached, so one name is asked for at most once per router.
+pub trait SourceProvider: Send + Sync {
+    /// Top-level names it serves (listed to every context at start: the stub asks for
+    /// nothing else, and these shadow modules installed there).
+    fn names(&self) -> Vec<String>;
+    /// The source for a dotted name, or `None` when it has none (the context then falls back
+    /// to its own import path).
+    fn source(&self, fullname: &str) -> Option<Source>;
+}
+
 /// Serves module sources to contexts.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct ModuleServer {
     roots: Vec<Root>,
+    provider: Option<Arc<dyn SourceProvider>>,
     cache: Mutex<HashMap<String, Option<Arc<Served>>>>,
+}
+
+impl std::fmt::Debug for ModuleServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModuleServer")
+            .field("roots", &self.roots)
+            .field("provider", &self.provider.is_some())
+            .finish()
+    }
 }
 
 fn is_identifier(s: &str) -> bool {
@@ -87,8 +121,15 @@ impl ModuleServer {
         }
         Ok(ModuleServer {
             roots,
+            provider: None,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Also serve what `provider` finds (after the builtins and the roots).
+    pub fn with_provider(mut self, provider: Arc<dyn SourceProvider>) -> ModuleServer {
+        self.provider = Some(provider);
+        self
     }
 
     /// Top-level names this server can serve (sent to every context at start, so the stub
@@ -114,6 +155,9 @@ impl ModuleServer {
                     }
                 }
             }
+        }
+        if let Some(p) = &self.provider {
+            out.extend(p.names().into_iter().filter(|n| is_identifier(n)));
         }
         out.sort();
         out.dedup();
@@ -186,19 +230,22 @@ impl ModuleServer {
                     imports: imports.iter().map(|i| i.to_string()).collect(),
                 })
             });
-        let found = builtin.or_else(|| {
-            let (path, is_package) = self.locate(fullname)?;
-            let source = std::fs::read(&path).ok()?;
-            let imports =
-                imports::imported(&String::from_utf8_lossy(&source), fullname, is_package);
-            let module = Module {
-                name: fullname.to_string(),
-                filename: path.to_string_lossy().into_owned(),
-                is_package,
-                source: ByteBuf(miniz_oxide::deflate::compress_to_vec_zlib(&source, 6)),
-            };
-            Some(Arc::new(Served { module, imports }))
-        });
+        let found = builtin
+            .or_else(|| {
+                let (path, is_package) = self.locate(fullname)?;
+                let source = std::fs::read(&path).ok()?;
+                Some(served(
+                    fullname,
+                    path.to_string_lossy().into_owned(),
+                    is_package,
+                    &source,
+                ))
+            })
+            .or_else(|| {
+                let valid = fullname.split('.').all(is_identifier);
+                let s = self.provider.as_ref().filter(|_| valid)?.source(fullname)?;
+                Some(served(fullname, s.filename, s.is_package, &s.source))
+            });
         self.cache
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -248,6 +295,18 @@ impl ModuleServer {
         }
         reply
     }
+}
+
+/// A module compressed for the wire, with the names its source imports.
+fn served(fullname: &str, filename: String, is_package: bool, source: &[u8]) -> Arc<Served> {
+    let imports = imports::imported(&String::from_utf8_lossy(source), fullname, is_package);
+    let module = Module {
+        name: fullname.to_string(),
+        filename,
+        is_package,
+        source: ByteBuf(miniz_oxide::deflate::compress_to_vec_zlib(source, 6)),
+    };
+    Arc::new(Served { module, imports })
 }
 
 /// The found file must sit exactly where the dotted name says (no shortcut through a missing
@@ -326,6 +385,41 @@ mod tests {
         // Nothing twice over one stream.
         let again = s.reply("pkg.sub.c", &mut sent);
         assert_eq!(again.modules.len(), 1);
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    struct Fake;
+    impl SourceProvider for Fake {
+        fn names(&self) -> Vec<String> {
+            vec!["app".into(), "not valid".into()]
+        }
+        fn source(&self, fullname: &str) -> Option<Source> {
+            let (src, pkg) = match fullname {
+                "app" => ("from . import util\n", true),
+                "app.util" => ("X = 1\n", false),
+                _ => return None,
+            };
+            Some(Source {
+                filename: format!("/srv/{fullname}.py"),
+                is_package: pkg,
+                source: src.as_bytes().to_vec(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_provider_serves_after_the_roots() {
+        let (d, s) = tree();
+        let s = s.with_provider(Arc::new(Fake));
+        let names = s.served();
+        assert!(names.contains(&"app".to_string()) && names.contains(&"pkg".to_string()));
+        assert!(!names.iter().any(|n| n.contains(' ')), "{names:?}");
+        let r = s.reply("app", &mut HashSet::new());
+        let got: Vec<&str> = r.modules.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(got, ["app", "app.util"]);
+        assert!(r.modules[0].is_package);
+        assert!(s.find("app.nope").is_none());
+        assert!(s.find("app..util").is_none(), "invalid names never reach the provider");
         std::fs::remove_dir_all(d).unwrap();
     }
 }
