@@ -1,0 +1,365 @@
+//! `econtext.Context` and `econtext.CallHandle`: calls into one interpreter.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use econtext::Value;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyString, PyTuple};
+
+use crate::channel::{Receiver, Sender};
+use crate::errors::IntoPy;
+use crate::logs::Logs;
+use crate::router::Router;
+use crate::value::{from_py, to_py};
+use crate::wait;
+
+static FUNCTION_NAME: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `module.qualname` for a function object (econtext/_names.py says what is refused and
+/// why), or the string itself.
+pub fn function_name(f: &Bound<'_, PyAny>) -> PyResult<String> {
+    if let Ok(s) = f.cast::<PyString>() {
+        return Ok(s.to_cow()?.into_owned());
+    }
+    let py = f.py();
+    let namer = FUNCTION_NAME.get_or_try_init(py, || {
+        Ok::<_, PyErr>(
+            py.import("econtext._names")?
+                .getattr("function_name")?
+                .unbind(),
+        )
+    })?;
+    namer.bind(py).call1((f,))?.extract()
+}
+
+/// Positional and keyword arguments as values.
+fn arguments(
+    args: &Bound<'_, PyTuple>,
+    kwargs: Option<&Bound<'_, PyDict>>,
+) -> PyResult<(Vec<Value>, Vec<(String, Value)>)> {
+    let a = args
+        .iter()
+        .map(|x| from_py(&x))
+        .collect::<PyResult<Vec<_>>>()?;
+    let mut kw = Vec::new();
+    if let Some(d) = kwargs {
+        for (k, v) in d.iter() {
+            kw.push((k.extract::<String>()?, from_py(&v)?));
+        }
+    }
+    Ok((a, kw))
+}
+
+/// One interpreter started by a router. Hashable; equal when it is the same context.
+#[pyclass(module = "econtext", frozen)]
+pub struct Context {
+    inner: econtext::Context,
+    router: Py<Router>,
+    logs: Arc<Logs>,
+}
+
+impl Context {
+    pub(crate) fn new(inner: econtext::Context, router: Py<Router>, logs: Arc<Logs>) -> Context {
+        Context {
+            inner,
+            router,
+            logs,
+        }
+    }
+
+    /// The context id (what a `Context` argument sends).
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    pub(crate) fn host_context(&self) -> &econtext::Context {
+        &self.inner
+    }
+
+    fn spawn(
+        &self,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<econtext::CallHandle> {
+        let py = function.py();
+        let name = function_name(function)?;
+        let (a, kw) = arguments(args, kwargs)?;
+        let mut b = self.inner.build(&name).py_err(py)?.args(a);
+        for (k, v) in kw {
+            b = b.kwarg(k, v);
+        }
+        b.spawn().py_err(py)
+    }
+}
+
+/// Wait for a call's result until `deadline` (None: none), Ctrl-C raising in the caller.
+/// `Ok(None)`: the deadline passed and the call goes on (the handle still waits for it).
+fn wait_result(
+    py: Python<'_>,
+    h: &econtext::CallHandle,
+    deadline: Option<Instant>,
+) -> PyResult<Option<Result<Value, econtext::Error>>> {
+    if let Some(r) = h.try_result() {
+        return Ok(Some(r));
+    }
+    let mut sel = econtext::Select::new();
+    sel.add_call(h, 0);
+    loop {
+        let Some(s) = wait::slice(deadline) else {
+            return Ok(None);
+        };
+        py.detach(|| sel.wait(Some(s)));
+        if let Some(r) = h.try_result() {
+            return Ok(Some(r));
+        }
+        wait::signals(py)?;
+    }
+}
+
+#[pymethods]
+impl Context {
+    /// `call(fn, *args, **kwargs)`: run `fn(*args, **kwargs)` there and return its result.
+    /// `fn` is a module-level function, class, staticmethod or classmethod (sent as
+    /// `module.qualname`; functions of the `__main__` script are imported there from it), a
+    /// builtin such as `os.system`, or a dotted name string.
+    #[pyo3(signature = (function, *args, **kwargs))]
+    fn call(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Py<PyAny>> {
+        let h = self.spawn(function, args, kwargs)?;
+        let r = wait_result(py, &h, None)?.expect("no deadline");
+        self.logs.settle(py);
+        Ok(to_py(py, &r.py_err(py)?)?.unbind())
+    }
+
+    /// Like `call`, without waiting: returns a `CallHandle` (`.get(timeout=None)`).
+    #[pyo3(signature = (function, *args, **kwargs))]
+    fn call_async(
+        &self,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<CallHandle> {
+        let h = self.spawn(function, args, kwargs)?;
+        Ok(CallHandle {
+            state: Mutex::new(CallState {
+                handle: Some(Arc::new(h)),
+                outcome: None,
+            }),
+            logs: self.logs.clone(),
+        })
+    }
+
+    /// Like `call`, asking for no answer (an exception is only logged there).
+    #[pyo3(signature = (function, *args, **kwargs))]
+    fn call_no_reply(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<()> {
+        let name = function_name(function)?;
+        let (a, kw) = arguments(args, kwargs)?;
+        let mut b = self.inner.build(&name).py_err(py)?.args(a);
+        for (k, v) in kw {
+            b = b.kwarg(k, v);
+        }
+        b.no_reply().py_err(py)
+    }
+
+    /// A channel whose items a function there sends: pass the receiver (or its `sender`) as
+    /// an argument; there it is a `Sender` with `send(value)`, `open()` and `close()`.
+    fn receiver(&self, py: Python<'_>) -> PyResult<Receiver> {
+        Ok(Receiver::new(self.inner.receiver().py_err(py)?))
+    }
+
+    /// `stream(fn, *args, **kwargs)`: run a generator (or any iterable-returning function)
+    /// there and iterate its items here as they come, with flow control.
+    #[pyo3(signature = (function, *args, **kwargs))]
+    fn stream(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Receiver> {
+        let name = function_name(function)?;
+        let (a, kw) = arguments(args, kwargs)?;
+        if !kw.is_empty() {
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "stream() takes positional arguments only",
+            ));
+        }
+        Ok(Receiver::new(self.inner.stream(&name, a).py_err(py)?))
+    }
+
+    /// `stream_to(fn, *args)`: run `fn(channel, *args)` there, `channel` iterating what the
+    /// returned `Sender` sends; returns `(sender, call_handle)`.
+    #[pyo3(signature = (function, *args))]
+    fn stream_to(
+        &self,
+        py: Python<'_>,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+    ) -> PyResult<(Sender, CallHandle)> {
+        let name = function_name(function)?;
+        let (a, _) = arguments(args, None)?;
+        let (tx, h) = self.inner.stream_to(&name, a).py_err(py)?;
+        Ok((
+            Sender::new(tx),
+            CallHandle {
+                state: Mutex::new(CallState {
+                    handle: Some(Arc::new(h)),
+                    outcome: None,
+                }),
+                logs: self.logs.clone(),
+            },
+        ))
+    }
+
+    /// Ask the context to exit and wait for it (killing it after 2 s).
+    fn shutdown(&self, py: Python<'_>) -> PyResult<()> {
+        let c = self.inner.clone();
+        py.detach(move || c.shutdown()).py_err(py)
+    }
+
+    /// Kill it now, with the programs it started.
+    fn kill(&self) {
+        self.inner.kill()
+    }
+
+    /// The router that started it.
+    #[getter]
+    fn router(&self, py: Python<'_>) -> Py<Router> {
+        self.router.clone_ref(py)
+    }
+
+    /// Its name (`local`, `ssh:web1`, `ssh:bastion/sudo:app`...).
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// Its id.
+    #[getter]
+    fn context_id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// True once it has exited or its connection is gone.
+    #[getter]
+    fn is_gone(&self) -> bool {
+        self.inner.is_gone()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Context({}, {:?})", self.inner.id(), self.inner.name())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
+        other
+            .cast::<Context>()
+            .is_ok_and(|o| o.get().inner.id() == self.inner.id() && o.get().router.is(&self.router))
+    }
+
+    fn __hash__(&self) -> u64 {
+        u64::from(self.inner.id())
+    }
+}
+
+struct CallState {
+    handle: Option<Arc<econtext::CallHandle>>,
+    outcome: Option<Result<Py<PyAny>, PyErr>>,
+}
+
+/// A call in flight (`Context.call_async`). `get()` returns its result (or raises its
+/// exception) as often as asked.
+#[pyclass(module = "econtext", frozen)]
+pub struct CallHandle {
+    state: Mutex<CallState>,
+    logs: Arc<Logs>,
+}
+
+impl CallHandle {
+    fn outcome(&self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.outcome.as_ref().map(|o| match o {
+            Ok(v) => Ok(v.clone_ref(py)),
+            Err(e) => Err(e.clone_ref(py)),
+        })
+    }
+
+    fn keep(&self, py: Python<'_>, r: Result<Value, econtext::Error>) -> PyResult<Py<PyAny>> {
+        self.logs.settle(py);
+        let o = r
+            .py_err(py)
+            .and_then(|v| Ok(to_py(py, &v)?.unbind()));
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.handle = None;
+        s.outcome = Some(match &o {
+            Ok(v) => Ok(v.clone_ref(py)),
+            Err(e) => Err(e.clone_ref(py)),
+        });
+        o
+    }
+
+    pub(crate) fn host(&self) -> Option<Arc<econtext::CallHandle>> {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .handle
+            .clone()
+    }
+}
+
+#[pymethods]
+impl CallHandle {
+    /// The result, waiting at most `timeout` seconds (None: as long as it takes); raises
+    /// `econtext.TimeoutError` when it passes (the call goes on there: ask again later).
+    #[pyo3(signature = (timeout=None))]
+    fn get(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Py<PyAny>> {
+        let deadline = wait::deadline(timeout)?;
+        loop {
+            if let Some(o) = self.outcome(py) {
+                return o;
+            }
+            let Some(h) = self.host() else { continue };
+            match wait_result(py, &h, deadline)? {
+                Some(r) => return self.keep(py, r),
+                None => {
+                    // Another thread may have taken it meanwhile.
+                    if let Some(o) = self.outcome(py) {
+                        return o;
+                    }
+                    let after = timeout.unwrap_or_default();
+                    return Err(crate::errors::timeout(py, after));
+                }
+            }
+        }
+    }
+
+    /// True once the result is in (`get()` then returns at once).
+    fn ready(&self, py: Python<'_>) -> PyResult<bool> {
+        if self.outcome(py).is_some() {
+            return Ok(true);
+        }
+        let Some(h) = self.host() else {
+            return Ok(self.outcome(py).is_some());
+        };
+        match h.try_result() {
+            Some(r) => {
+                let _ = self.keep(py, r);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
