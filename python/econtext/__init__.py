@@ -22,6 +22,8 @@ from econtext._econtext import (  # noqa: F401
     Router, Context, CallHandle, Receiver, Sender, Select, SenderRef, ContextRef, __version__,
     _shutdown_all)
 
+from econtext import ssh, utils  # noqa: E402,F401  (the seed's econtext.ssh.connect)
+
 #: True inside a context, False in the controller (the seed's
 #: ``if __name__ == '__main__' and not econtext.slave:`` guard).
 slave = False
