@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The one test command: installs what it needs when missing, then runs every check.
-# Usage: ./ci.sh [JOB...]   jobs: deps fmt clippy test nostd doc python fuzz size (default: all)
+# Usage: ./ci.sh [JOB...]   jobs: deps fmt clippy test nostd doc python binding fuzz size
+#                            (default: all)
 # Environment: FUZZ_SECONDS (default 30) per fuzz target.
 set -euo pipefail
 cd "$(dirname "$0")"
 export CARGO_TERM_COLOR=never
 jobs=("$@")
-[ ${#jobs[@]} -gt 0 ] || jobs=(deps fmt clippy test nostd doc python fuzz size)
+[ ${#jobs[@]} -gt 0 ] || jobs=(deps fmt clippy test nostd doc python binding fuzz size)
 declare -A results=()
 passed=0
 failed=0
@@ -16,7 +17,7 @@ step() { echo; echo "=== $*"; }
 job_deps() {
     # Debian packages the tests drive for real. Installed only when missing.
     local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps util-linux python3
-        rsync openssh-sftp-server)
+        rsync openssh-sftp-server python3-venv)
     local missing=()
     command -v git >/dev/null 2>&1 || want+=(git)
     for p in "${want[@]}"; do
@@ -72,6 +73,48 @@ job_nostd() {
 job_doc() { RUSTDOCFLAGS='-D warnings' cargo doc --no-deps -p econtext -p econtext-core -p econtext-stub; }
 
 job_python() { python3 tests/python/run_matrix.py; }
+
+controllers() {
+    # Every CPython >= 3.8 here (pyenv's and Debian's): the binding's controllers.
+    local root="${PYENV_ROOT:-$HOME/.pyenv}" py
+    for py in "$root"/versions/*/bin/python /usr/bin/python3; do
+        [ -x "$py" ] || continue
+        "$py" -c 'import sys; sys.exit(sys.version_info < (3, 8))' 2>/dev/null && echo "$py"
+    done
+}
+
+job_binding() {
+    # The Python binding (python/, its own cargo workspace): checked like the rest, built
+    # once into an abi3 wheel the way `pip install ./python` builds it, installed into a venv
+    # per controller interpreter, and its pytest suite run under each against the test
+    # environment (targets: every interpreter here).
+    cargo fmt --manifest-path python/Cargo.toml -- --check
+    cargo clippy --manifest-path python/Cargo.toml -- -D warnings
+    local work=target/binding rc=0 py v n=0
+    rm -rf "$work" && mkdir -p "$work/wheel"
+    python3 -m venv "$work/build"
+    "$work/build/bin/pip" install -q --upgrade pip
+    "$work/build/bin/pip" wheel -q --no-deps -w "$work/wheel" ./python
+    if [ "$(id -u)" = 0 ]; then
+        tests/env/up.sh >/dev/null
+        trap 'tests/env/down.sh' EXIT
+    fi
+    for py in $(controllers); do
+        v=$("$py" -c 'import platform; print(platform.python_version())')
+        step "binding: controller $v ($py)"
+        "$py" -m venv "$work/venv-$v"
+        "$work/venv-$v/bin/pip" install -q pytest "$work"/wheel/econtext-*.whl
+        # From another directory: ./python/econtext must not shadow the installed package.
+        (cd "$work" && "venv-$v/bin/pytest" -q -p no:cacheprovider ../../python/tests) || rc=1
+        n=$((n + 1))
+    done
+    if [ "$(id -u)" = 0 ]; then
+        tests/env/down.sh
+        trap - EXIT
+    fi
+    [ "$n" -gt 0 ] || { echo "no CPython >= 3.8 to run the binding's tests" >&2; return 1; }
+    return $rc
+}
 
 job_fuzz() { fuzz/run.sh "${FUZZ_SECONDS:-30}"; }
 

@@ -1,9 +1,10 @@
-"""The peers' side of the side-by-side benchmark: Mitogen and execnet.
+"""The peers' side of the side-by-side benchmark: Mitogen, execnet, and econtext's own Python
+binding (`econtext-py`, for the Python-controller table).
 
-Usage: peers.py mitogen|execnet bootstrap|roundtrip|fanout PYTHON N
+Usage: peers.py mitogen|execnet|econtext-py bootstrap|roundtrip|fanout PYTHON N
+       peers.py mitogen|execnet|econtext-py ssh-bootstrap|ssh-roundtrip PYTHON N
        peers.py mitogen|execnet stream-down|stream-up PYTHON MIB
        peers.py mitogen|execnet pingpong PYTHON N
-       peers.py mitogen|execnet ssh-bootstrap|ssh-roundtrip PYTHON N
        peers.py mitogen bytes-before-first-reply PYTHON N
        peers.py mitogen sudo2 PYTHON N [ROUNDTRIPS]
        peers.py mitogen|execnet fleet-local|fleet-ssh PYTHON N
@@ -160,6 +161,54 @@ class MitogenContainer(Mitogen):
 
     def connect(self):
         return self.METHODS[self.workload](self.router)
+
+
+# --- econtext's Python binding -----------------------------------------------------------
+
+
+class EcontextPy:
+    """The binding (python/, `import econtext`): the same calls as Mitogen's."""
+
+    def __init__(self, python):
+        import econtext
+
+        self.python = python
+        self.router = econtext.Router()
+
+    def connect(self):
+        return self.router.local(python_path=self.python)
+
+    def call(self, ctx):
+        return ctx.call(os.getpid)
+
+    def start_call(self, ctx):
+        return ctx.call_async(os.getpid)
+
+    def finish_call(self, h):
+        return h.get()
+
+    def shutdown(self, ctx):
+        ctx.shutdown()
+
+    def close(self):
+        self.router.shutdown()
+
+    def roundtrip_extra(self, ctx, n):
+        return {}
+
+
+class EcontextPySsh(EcontextPy):
+    """router.ssh(ectest@127.0.0.1, key) through the binding."""
+
+    def __init__(self, python):
+        EcontextPy.__init__(self, python)
+        self.env = testenv()
+
+    def connect(self, **kw):
+        return self.router.ssh(
+            hostname="127.0.0.1", port=int(self.env["SSH_PORT"]), username="ectest",
+            identity_file=self.env["CLIENT_KEY"], known_hosts=self.env["KNOWN_HOSTS"],
+            check_host_keys="enforce", python_path=self.python, **kw)
 
 
 # --- execnet -------------------------------------------------------------------------------
@@ -838,6 +887,8 @@ PEERS = {
     "mitogen-ssh": MitogenSsh,
     "execnet-ssh": ExecnetSsh,
     "mitogen-ctr": MitogenContainer,
+    "econtext-py": EcontextPy,
+    "econtext-py-ssh": EcontextPySsh,
 }
 WORKLOADS = {
     "bootstrap": lambda peer, n, _m: bootstrap(peer, n),
@@ -859,15 +910,15 @@ for _w in MitogenContainer.METHODS:
 WORKLOADS["files-ssh"] = files_ssh
 SSH_WORKLOADS = {
     "files-ssh": ("mitogen",),
-    "ssh-bootstrap": ("mitogen", "execnet"),
-    "ssh-roundtrip": ("mitogen", "execnet"),
+    "ssh-bootstrap": ("mitogen", "execnet", "econtext-py"),
+    "ssh-roundtrip": ("mitogen", "execnet", "econtext-py"),
     "bytes-before-first-reply": ("mitogen",),
     "sudo2": ("mitogen",),
 }
 
 
 def main(argv):
-    if len(argv) not in (5, 6) or argv[1] not in ("mitogen", "execnet") \
+    if len(argv) not in (5, 6) or argv[1] not in ("mitogen", "execnet", "econtext-py") \
             or argv[2] not in WORKLOADS or (len(argv) == 6 and argv[2] != "sudo2") \
             or (argv[2] in SSH_WORKLOADS and argv[1] not in SSH_WORKLOADS[argv[2]]) \
             or (argv[2].startswith("ctr-") and argv[1] != "mitogen"):
@@ -883,7 +934,7 @@ def main(argv):
             peer.workload = workload
         else:
             peer = PEERS[name + "-ssh" if workload in SSH_WORKLOADS else name](python)
-        mod = __import__(name)
+        mod = __import__("econtext" if name == "econtext-py" else name)
         version = getattr(mod, "__version__", None)
         if isinstance(version, tuple):  # mitogen: (0, 3, 54)
             version = ".".join(map(str, version))

@@ -9,7 +9,9 @@
 # FAKESSH_MIB=1024); BENCH_ONLY=containers the container methods (CTR_N=20); BENCH_ONLY=files
 # put and get (FILES_MIB=512 FILES_SMALL_N=200); BENCH_ONLY=fleet N contexts at once, local
 # and over ssh, plus econtext's relay fleet and route simulation (FLEET_N=100 FLEET_BIG_N=1000
-# FLEET_SSH_N=100; FLEET_PEERS_BIG=0 runs the peers at FLEET_N only).
+# FLEET_SSH_N=100; FLEET_PEERS_BIG=0 runs the peers at FLEET_N only); BENCH_ONLY=python the
+# Python binding (python/, installed into the venv) against the Rust API and the peers on the
+# local and ssh workloads.
 # Writes bench/results/latest.jsonl (raw JSON lines) and bench/results/latest.md (the tables).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -181,6 +183,34 @@ if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = fleet ]; then
         echo "--- fleet over ssh skipped: no $TESTENV_FILE (run tests/env/up.sh as root)" >&2
     fi
     run econtext route-sim 10000 "$BENCH_BIN" route-sim none 10000
+fi
+
+# The Python binding (issue 15): the same workloads driven from Python through `import
+# econtext`, beside the Rust API and the peers, all in this one run.
+if [ "$BENCH_ONLY" = python ]; then
+    "$VENV_PY" -m pip install -q ../python
+    for w in bootstrap roundtrip fanout; do
+        case $w in
+            bootstrap) n=$BOOT_N ;;
+            roundtrip) n=$RT_N ;;
+            fanout) n=$FAN_N ;;
+        esac
+        run econtext "$w" "$n" "$BENCH_BIN" "$w" "$PYTHON" "$n"
+        run econtext-py "$w" "$n" "$VENV_PY" peers.py econtext-py "$w" "$PYTHON" "$n"
+        run mitogen "$w" "$n" "$VENV_PY" peers.py mitogen "$w" "$PYTHON" "$n"
+        run execnet "$w" "$n" "$VENV_PY" peers.py execnet "$w" "$PYTHON" "$n"
+    done
+    if [ -r "$TESTENV_FILE" ]; then
+        for impl in econtext econtext-py mitogen execnet; do
+            if [ $impl = econtext ]; then
+                run econtext ssh-bootstrap "$SSH_BOOT_N" "$BENCH_BIN" ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
+            else
+                run $impl ssh-bootstrap "$SSH_BOOT_N" "$VENV_PY" peers.py $impl ssh-bootstrap "$PYTHON" "$SSH_BOOT_N"
+            fi
+        done
+    else
+        echo "--- ssh rows skipped: no $TESTENV_FILE (run tests/env/up.sh as root)" >&2
+    fi
 fi
 
 # ssh and multi-hop: plain users on the private sshd of tests/env/up.sh (never root: root's
@@ -533,6 +563,35 @@ if has_fleet:
                    "relays' routes | %s | | |" % cell("econtext", "route-sim", lambda x: "%s B; %s ns / %s ns / %s ns; %s us" % (
                        rs(x, "k0_bytes_per_route"), rs(x, "k0_ns_per_frame"), rs(x, "k10_ns_per_frame"),
                        rs(x, "relay_ns_per_frame"), rs(x, "k10_remove_relay_us"))))
+    out.append("")
+
+has_py = any(k[0] == "econtext-py" for k in r)
+if has_py:
+    if has_local:  # the local table above counts Rust only; the Python one replaces it
+        out = []
+    out.append("### Python controller (the binding)")
+    out.append("")
+    out.append("| workload | econtext, Rust API | econtext, Python binding | binding over Rust | Mitogen "
+               "| execnet | binding vs Mitogen (target >= 3x) |")
+    out.append("|---|---|---|---|---|---|---|")
+
+    def pyrow(label, workload, key, unit, fmt):
+        e, p_, m_, x_ = (get(i, workload) for i in ("econtext", "econtext-py", "mitogen", "execnet"))
+        def v(x):
+            return ("error: " + x["error"].replace("|", "/")[:80]) if "error" in x else (fmt % x[key]) + unit
+        over = speed = ""
+        if not any("error" in x for x in (e, p_)):
+            over = "+" + fmt % (p_[key] - e[key]) + unit + " (%.2fx)" % (p_[key] / e[key])
+        if not any("error" in x for x in (p_, m_)):
+            ratio = m_[key] / p_[key]
+            speed = "%.1fx%s" % (ratio, verdict(ratio >= 3))
+        out.append("| %s, N=%s | %s | %s | %s | %s | %s | %s |" % (
+            label, p_.get("n", "?"), v(e), v(p_), over, v(m_), v(x_), speed))
+
+    pyrow("local bootstrap + first call, median", "bootstrap", "median_ms", " ms", "%.1f")
+    pyrow("trivial call round trip, median", "roundtrip", "median_us", " us", "%.1f")
+    pyrow("local contexts, one call each, wall", "fanout", "wall_s", " s", "%.2f")
+    pyrow("ssh bootstrap + first call + shutdown, median", "ssh-bootstrap", "median_ms", " ms", "%.1f")
     out.append("")
 
 m = next((y for y in rows if y["impl"] == "mitogen" and "version" in y), {})

@@ -3,7 +3,6 @@
 
 use std::sync::{Arc, Mutex};
 
-
 use econtext::Value;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -39,7 +38,12 @@ impl Receiver {
     }
 
     pub(crate) fn watch(&self, sel: &mut econtext::Select, token: usize) {
-        if let Some(rx) = self.inner.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        if let Some(rx) = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
             sel.add_receiver(rx, token);
         }
     }
@@ -247,4 +251,3 @@ impl Select {
         self.members.len()
     }
 }
-

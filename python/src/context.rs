@@ -35,10 +35,9 @@ pub fn function_name(f: &Bound<'_, PyAny>) -> PyResult<String> {
 }
 
 /// Positional and keyword arguments as values.
-fn arguments(
-    args: &Bound<'_, PyTuple>,
-    kwargs: Option<&Bound<'_, PyDict>>,
-) -> PyResult<(Vec<Value>, Vec<(String, Value)>)> {
+type Arguments = (Vec<Value>, Vec<(String, Value)>);
+
+fn arguments(args: &Bound<'_, PyTuple>, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Arguments> {
     let a = args
         .iter()
         .map(|x| from_py(&x))
@@ -299,9 +298,7 @@ impl CallHandle {
 
     fn keep(&self, py: Python<'_>, r: Result<Value, econtext::Error>) -> PyResult<Py<PyAny>> {
         self.logs.settle(py);
-        let o = r
-            .py_err(py)
-            .and_then(|v| Ok(to_py(py, &v)?.unbind()));
+        let o = r.py_err(py).and_then(|v| Ok(to_py(py, &v)?.unbind()));
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.handle = None;
         s.outcome = Some(match &o {

@@ -54,15 +54,13 @@ fn build(py: Python<'_>, e: Error) -> PyResult<PyErr> {
     let message = e.to_string();
     let exc = match &e {
         Error::Remote(r) => remote_error(py, r)?,
-        Error::Connect { failure, .. } => m.getattr("ConnectError")?.call1((
-            message,
-            kind,
-            failure_name(*failure),
-        ))?,
-        _ if e.is_connect() => {
+        Error::Connect { failure, .. } => {
             m.getattr("ConnectError")?
-                .call1((message, kind, py.None()))?
+                .call1((message, kind, failure_name(*failure)))?
         }
+        _ if e.is_connect() => m
+            .getattr("ConnectError")?
+            .call1((message, kind, py.None()))?,
         _ => {
             let class = match e.kind() {
                 ErrorKind::Timeout => "TimeoutError",

@@ -26,11 +26,7 @@ pub struct Inner {
 impl Inner {
     /// Shut everything down. Call without the GIL: the module and log threads take it.
     fn shutdown(&self) {
-        let r = self
-            .router
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let r = self.router.lock().unwrap_or_else(|e| e.into_inner()).take();
         drop(r);
         self.logs.stop();
         let t = self
@@ -156,7 +152,11 @@ impl Router {
             if let Some(r) = connecting.try_result() {
                 let ctx = r.py_err(py)?;
                 slf.get().inner.logs.settle(py);
-                return Ok(Context::new(ctx, slf.clone().unbind(), slf.get().inner.logs.clone()));
+                return Ok(Context::new(
+                    ctx,
+                    slf.clone().unbind(),
+                    slf.get().inner.logs.clone(),
+                ));
             }
             py.detach(|| sel.wait(Some(wait::SLICE)));
             if let Err(e) = wait::signals(py) {
@@ -185,7 +185,10 @@ impl Router {
     ) -> PyResult<Router> {
         let provider = match provider {
             Some(p) => p,
-            None => py.import("econtext.forward")?.getattr("Provider")?.call0()?,
+            None => py
+                .import("econtext.forward")?
+                .getattr("Provider")?
+                .call0()?,
         };
         if !(heartbeat.is_finite() && heartbeat >= 0.0) {
             return Err(PyValueError::new_err(format!(
@@ -314,7 +317,13 @@ impl Router {
         name: Option<String>,
         connect_timeout: Option<f64>,
     ) -> PyResult<Context> {
-        let m = become_user(BecomeUser::sudo(&username), password, python_path, name, connect_timeout)?;
+        let m = become_user(
+            BecomeUser::sudo(&username),
+            password,
+            python_path,
+            name,
+            connect_timeout,
+        )?;
         Router::start(slf, m, via.as_ref())
     }
 
@@ -330,7 +339,13 @@ impl Router {
         name: Option<String>,
         connect_timeout: Option<f64>,
     ) -> PyResult<Context> {
-        let m = become_user(BecomeUser::su(&username), password, python_path, name, connect_timeout)?;
+        let m = become_user(
+            BecomeUser::su(&username),
+            password,
+            python_path,
+            name,
+            connect_timeout,
+        )?;
         Router::start(slf, m, via.as_ref())
     }
 
@@ -346,7 +361,13 @@ impl Router {
         name: Option<String>,
         connect_timeout: Option<f64>,
     ) -> PyResult<Context> {
-        let m = become_user(BecomeUser::doas(&username), password, python_path, name, connect_timeout)?;
+        let m = become_user(
+            BecomeUser::doas(&username),
+            password,
+            python_path,
+            name,
+            connect_timeout,
+        )?;
         Router::start(slf, m, via.as_ref())
     }
 

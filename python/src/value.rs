@@ -156,18 +156,27 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::BigInt(le) => {
             let kw = PyDict::new(py);
             kw.set_item("signed", true)?;
-            py.get_type::<PyInt>()
-                .call_method("from_bytes", (PyBytes::new(py, le), "little"), Some(&kw))?
+            py.get_type::<PyInt>().call_method(
+                "from_bytes",
+                (PyBytes::new(py, le), "little"),
+                Some(&kw),
+            )?
         }
         Value::Float(f) => PyFloat::new(py, *f).into_any(),
         Value::Str(s) => PyString::new(py, s).into_any(),
         Value::Bytes(b) => PyBytes::new(py, b).into_any(),
         Value::List(l) => {
-            let items = l.iter().map(|x| to_py(py, x)).collect::<PyResult<Vec<_>>>()?;
+            let items = l
+                .iter()
+                .map(|x| to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
             PyList::new(py, items)?.into_any()
         }
         Value::Tuple(l) => {
-            let items = l.iter().map(|x| to_py(py, x)).collect::<PyResult<Vec<_>>>()?;
+            let items = l
+                .iter()
+                .map(|x| to_py(py, x))
+                .collect::<PyResult<Vec<_>>>()?;
             PyTuple::new(py, items)?.into_any()
         }
         Value::Dict(pairs) => {

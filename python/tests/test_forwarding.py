@@ -1,4 +1,5 @@
 """Module forwarding from the controller's own import system."""
+import importlib.machinery
 import os
 import subprocess
 import sys
@@ -22,8 +23,9 @@ PKG = {
         'def boom():\n    raise KeyError("missing thing")\n'),
     'nsonly/part.py': 'def f():\n    return "namespace"\n',
     'withext/__init__.py': '',
-    'withext/_speedups.cpython-311-x86_64-linux-gnu.so': 'not really a shared object',
 }
+# This controller's own suffix (cpython-311-x86_64-linux-gnu.so...): what its finder takes.
+PKG['withext/_speedups' + importlib.machinery.EXTENSION_SUFFIXES[0]] = 'not a shared object'
 
 
 @pytest.fixture
