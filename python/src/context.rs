@@ -73,6 +73,14 @@ impl Context {
         self.inner.id()
     }
 
+    pub(crate) fn clone_for(&self, py: Python<'_>) -> Context {
+        Context {
+            inner: self.inner.clone(),
+            router: self.router.clone_ref(py),
+            logs: self.logs.clone(),
+        }
+    }
+
     pub(crate) fn host_context(&self) -> &econtext::Context {
         &self.inner
     }

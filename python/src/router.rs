@@ -135,16 +135,16 @@ impl Router {
     }
 
     /// Bring up a context and wait for it, Ctrl-C cancelling it.
-    fn start<M: Method + Send + Sync>(
+    fn start<M: Method + ?Sized>(
         slf: &Bound<'_, Self>,
-        method: M,
+        method: &M,
         via: Option<&Bound<'_, Context>>,
     ) -> PyResult<Context> {
         let py = slf.py();
         let host = slf.get().host()?;
         let connecting = match via {
-            None => host.connect_async(&method).py_err(py)?,
-            Some(v) => host.connect_via_async(&method, v.get().host_context()),
+            None => host.connect_async(&Dyn(method)).py_err(py)?,
+            Some(v) => host.connect_via_async(&Dyn(method), v.get().host_context()),
         };
         let mut sel = econtext::Select::new();
         sel.add_connect(&connecting, 0);
@@ -240,7 +240,7 @@ impl Router {
         if let Some(t) = timeout_arg(connect_timeout)? {
             m = m.connect_timeout(t);
         }
-        Router::start(slf, m, via.as_ref())
+        Router::start(slf, &m, via.as_ref())
     }
 
     /// A context over the system `ssh` binary (your ssh config applies).
@@ -302,7 +302,7 @@ impl Router {
         if let Some(k) = known_hosts {
             m = m.known_hosts(k);
         }
-        Router::start(slf, m, via.as_ref())
+        Router::start(slf, &m, via.as_ref())
     }
 
     /// A context as another user through `sudo` (on this machine, or on `via`'s).
@@ -324,7 +324,7 @@ impl Router {
             name,
             connect_timeout,
         )?;
-        Router::start(slf, m, via.as_ref())
+        Router::start(slf, &m, via.as_ref())
     }
 
     /// A context as another user through `su`.
@@ -346,7 +346,7 @@ impl Router {
             name,
             connect_timeout,
         )?;
-        Router::start(slf, m, via.as_ref())
+        Router::start(slf, &m, via.as_ref())
     }
 
     /// A context as another user through `doas`.
@@ -368,7 +368,59 @@ impl Router {
             name,
             connect_timeout,
         )?;
-        Router::start(slf, m, via.as_ref())
+        Router::start(slf, &m, via.as_ref())
+    }
+
+    /// A context from a TARGET as the command line spells it (docs/methods.md): one hop or a
+    /// chain joined with `/`, each started from the previous one, e.g.
+    /// `'ssh:jump/sudo:app/docker:web'`, `'podman:db'`, `'setns:docker:web'`,
+    /// `'nspawn:/srv/rootfs'`, `'local:/usr/bin/python3.11'`. `password` answers the hop
+    /// that prompts (a `dict` of hop number (1-based) to password for several);
+    /// `python_path` applies to the last hop. Returns the last hop's context.
+    #[pyo3(signature = (target, password=None, via=None, python_path=None, connect_timeout=None))]
+    fn connect(
+        slf: &Bound<'_, Self>,
+        target: &str,
+        password: Option<Bound<'_, PyAny>>,
+        via: Option<Bound<'_, Context>>,
+        python_path: Option<String>,
+        connect_timeout: Option<f64>,
+    ) -> PyResult<Context> {
+        let hops = econtext::cli::hops(target);
+        let n = hops.len();
+        let pw_for = |i: usize| -> PyResult<Option<Password>> {
+            let Some(p) = &password else { return Ok(None) };
+            if let Ok(d) = p.cast::<pyo3::types::PyDict>() {
+                return Ok(d
+                    .get_item(i)?
+                    .map(|v| v.extract::<String>())
+                    .transpose()?
+                    .map(Password::new));
+            }
+            Ok(Some(Password::new(p.extract::<String>()?)))
+        };
+        let mut prev = via;
+        for (i, hop) in hops.iter().enumerate() {
+            let opts = econtext::cli::HopOptions {
+                python: if i + 1 == n {
+                    python_path.clone()
+                } else {
+                    None
+                },
+                ..Default::default()
+            };
+            let m =
+                econtext::cli::method(hop, timeout_arg(connect_timeout)?, &opts, pw_for(i + 1)?)
+                    .map_err(PyValueError::new_err)?;
+            let ctx = Router::start(slf, m.as_ref(), prev.as_ref())?;
+            prev = Some(Bound::new(slf.py(), ctx)?);
+        }
+        match prev {
+            Some(c) if n > 0 => Ok(c.get().clone_for(slf.py())),
+            _ => Err(PyValueError::new_err(
+                "empty TARGET: give e.g. 'local' or 'ssh:host'",
+            )),
+        }
     }
 
     /// Shut every context down (killing those that do not exit within 2 s) and stop the
@@ -392,6 +444,15 @@ impl Router {
     fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         self.shutdown(py);
         false
+    }
+}
+
+/// A `?Sized` method as a `&dyn Method`.
+struct Dyn<'a, M: ?Sized>(&'a M);
+
+impl<M: Method + ?Sized> Method for Dyn<'_, M> {
+    fn recipe(&self, title: &str, stage2_len: usize) -> econtext::connect::Recipe {
+        self.0.recipe(title, stage2_len)
     }
 }
 

@@ -183,3 +183,19 @@ def test_logging_records_from_the_context(router, records):
     assert eventually(lambda: line in records.lines()), records.lines()
     rec = [r for r in records.records if r.getMessage() == 'root: disk /var is 91% full'][0]
     assert rec.levelname == 'WARNING'
+
+
+def test_connect_takes_the_command_lines_targets(testenv, router):
+    import pwd
+    c = router.connect('local:/usr/bin/python3')
+    assert c.call('sys.executable.__str__') == '/usr/bin/python3'
+    chain = router.connect('sudo:ectest/local')
+    assert chain.call(os.getuid) == pwd.getpwnam('ectest').pw_uid
+    assert chain.name.startswith('sudo:ectest/')
+    via = router.connect('sudo:ectarget', via=testenv.ssh(router))
+    assert via.call('getpass.getuser') == 'ectarget'
+    with pytest.raises(ValueError, match='nosuch'):
+        router.connect('nosuch:thing')
+    with pytest.raises(econtext.ConnectError) as e:
+        router.connect('sudo:no-such-user-x')
+    assert e.value.kind == 'auth_refused'
