@@ -1,7 +1,7 @@
 //! Channels from Python: `Receiver` (iterate what a remote function sends), `Sender` (feed a
 //! remote function's channel) and `Select` (wait on many receivers and calls at once).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use econtext::Value;
 use pyo3::exceptions::PyRuntimeError;
@@ -20,8 +20,6 @@ use crate::wait;
 pub struct Receiver {
     inner: Mutex<Option<econtext::Receiver>>,
     handle: u32,
-    /// Watched by a Select: one per receiver (the host reports to the last one).
-    sel: Mutex<Option<Arc<econtext::Select>>>,
 }
 
 impl Receiver {
@@ -29,7 +27,6 @@ impl Receiver {
         Receiver {
             handle: rx.handle(),
             inner: Mutex::new(Some(rx)),
-            sel: Mutex::new(None),
         }
     }
 
@@ -55,24 +52,19 @@ impl Receiver {
         py: Python<'_>,
         deadline: Option<std::time::Instant>,
     ) -> PyResult<Option<Result<Value, econtext::Error>>> {
-        // The receiver's own select, made once: a wait wakes as soon as an item is in.
-        let sel = {
-            let mut s = self.sel.lock().unwrap_or_else(|e| e.into_inner());
-            s.get_or_insert_with(|| {
-                let mut sel = econtext::Select::new();
-                self.watch(&mut sel, 0);
-                Arc::new(sel)
-            })
-            .clone()
-        };
+        // Blocks on the receiver itself (never its watcher: a Select watching it is still
+        // told), in slices, the lock held only without the GIL.
         loop {
+            let Some(s) = wait::slice(deadline) else {
+                return Ok(None);
+            };
             let got = py.detach(|| {
                 let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
                 match g.as_ref() {
                     None => Some(Err(econtext::Error::ChannelClosed {
                         context: "this receiver (closed here)".into(),
                     })),
-                    Some(rx) => match rx.try_recv() {
+                    Some(rx) => match rx.recv_timeout(s) {
                         Ok(Some(v)) => Some(Ok(v)),
                         Ok(None) => None,
                         Err(e) => Some(Err(e)),
@@ -82,10 +74,6 @@ impl Receiver {
             if got.is_some() {
                 return Ok(got);
             }
-            let Some(s) = wait::slice(deadline) else {
-                return Ok(None);
-            };
-            py.detach(|| sel.wait(Some(s)));
             wait::signals(py)?;
         }
     }

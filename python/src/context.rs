@@ -104,6 +104,7 @@ impl Context {
 
 /// Wait for a call's result until `deadline` (None: none), Ctrl-C raising in the caller.
 /// `Ok(None)`: the deadline passed and the call goes on (the handle still waits for it).
+/// Waits on the call's own latch: a `Select` watching the call is still told.
 fn wait_result(
     py: Python<'_>,
     h: &econtext::CallHandle,
@@ -112,14 +113,11 @@ fn wait_result(
     if let Some(r) = h.try_result() {
         return Ok(Some(r));
     }
-    let mut sel = econtext::Select::new();
-    sel.add_call(h, 0);
     loop {
         let Some(s) = wait::slice(deadline) else {
             return Ok(None);
         };
-        py.detach(|| sel.wait(Some(s)));
-        if let Some(r) = h.try_result() {
+        if let Some(r) = py.detach(|| h.poll(s)) {
             return Ok(Some(r));
         }
         wait::signals(py)?;

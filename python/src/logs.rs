@@ -26,6 +26,9 @@ struct State {
 pub struct Logs {
     state: Mutex<State>,
     changed: Condvar,
+    /// The delivering thread (a handler that calls a context from there must not wait on
+    /// itself).
+    thread: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Logs {
@@ -47,6 +50,9 @@ impl Logs {
 
     /// Wait (without the GIL) until everything queued so far has been logged.
     pub fn settle(&self, py: Python<'_>) {
+        if self.thread.get() == Some(&std::thread::current().id()) {
+            return;
+        }
         let target = {
             let s = self.lock();
             if s.delivered == s.pushed || s.stop {
@@ -71,9 +77,11 @@ impl Logs {
     /// Start the delivering thread.
     pub fn start(self: &Arc<Self>) -> std::io::Result<JoinHandle<()>> {
         let me = self.clone();
-        std::thread::Builder::new()
+        let t = std::thread::Builder::new()
             .name("econtext-logs".into())
-            .spawn(move || me.run())
+            .spawn(move || me.run())?;
+        let _ = self.thread.set(t.thread().id());
+        Ok(t)
     }
 
     fn run(&self) {

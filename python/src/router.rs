@@ -432,8 +432,9 @@ impl Router {
 
     /// The number of module requests contexts made (each one round trip).
     #[getter]
-    fn module_requests(&self) -> PyResult<u64> {
-        Ok(self.host()?.module_requests())
+    fn module_requests(&self, py: Python<'_>) -> PyResult<u64> {
+        let host = self.host()?;
+        Ok(py.detach(move || host.module_requests()))
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {

@@ -199,3 +199,51 @@ def test_connect_takes_the_command_lines_targets(testenv, router):
     with pytest.raises(econtext.ConnectError) as e:
         router.connect('sudo:no-such-user-x')
     assert e.value.kind == 'auth_refused'
+
+
+def send_later(channel, delay):
+    time.sleep(delay)
+    channel.send('late')
+
+
+def test_a_timed_out_wait_leaves_select_watching(router):
+    # Regression: get()/rx.get() used to take over the watch a Select had set, so the
+    # Select never reported the call or receiver after a timed-out get.
+    c, d = router.local(), router.local()
+    h = c.call_async(time.sleep, 0.3)
+    rx = d.receiver()
+    sel = econtext.Select([h, rx])
+    sender = d.call_async(send_later, rx, 0.2)
+    with pytest.raises(econtext.TimeoutError):
+        h.get(timeout=0.05)
+    with pytest.raises(econtext.TimeoutError):
+        rx.get(timeout=0.05)
+    # Both are still reported (the receiver once for its item, once for its end).
+    fired = []
+    while not (any(x is h for x in fired) and any(x is rx for x in fired)):
+        x = sel.wait(timeout=30)
+        assert x is not None, fired
+        fired.append(x)
+    assert rx.get(timeout=5) == 'late'
+    assert h.get() is None
+    assert sender.get(timeout=5) is None
+
+
+def test_a_log_handler_may_call_a_context(router):
+    # The handler runs on the binding's log thread: a call from there must not wait for
+    # that thread to deliver its own record.
+    import logging
+    c = router.local()
+    got = []
+
+    class Calls(logging.Handler):
+        def emit(self, record):
+            got.append(c.call(os.getpid))
+    log = logging.getLogger('econtext.ctx.local')
+    h = Calls()
+    log.addHandler(h)
+    try:
+        c.call('logging.warning', 'ping')
+        assert eventually(lambda: got, 10) == [c.call(os.getpid)]
+    finally:
+        log.removeHandler(h)

@@ -308,3 +308,23 @@ fn sys_executable_is_the_interpreter_and_runs_itself() {
         ctx.shutdown().unwrap();
     }
 }
+
+#[test]
+fn poll_waits_in_slices_keeps_the_call_and_its_select() {
+    // CallHandle::poll (the Python binding's wait): a slice that passes leaves the call
+    // waiting, and a Select watching it is still told when the result comes.
+    let router = quiet();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let h = ctx
+        .call_async("time.sleep", vec![Value::Float(0.3)])
+        .unwrap();
+    let mut sel = econtext::Select::new();
+    sel.add_call(&h, 7);
+    assert!(h.poll(Duration::from_millis(20)).is_none());
+    assert_eq!(sel.wait(Some(Duration::from_secs(20))), Some(7));
+    assert_eq!(
+        h.poll(Duration::from_secs(20)).unwrap().unwrap(),
+        Value::None
+    );
+    assert!(h.try_result().is_none(), "taken once");
+}

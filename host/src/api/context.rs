@@ -305,6 +305,14 @@ impl CallHandle {
         self.wait()
     }
 
+    /// The result if it arrives within `timeout` (once: it is taken). `None` leaves the call
+    /// waiting, its handle still valid (unlike [`CallHandle::wait_for`]), and a [`crate::Select`]
+    /// watching it still told: a caller can wait in slices (the Python binding does, to let
+    /// Ctrl-C through).
+    pub fn poll(&self, timeout: Duration) -> Option<Result<Value, Error>> {
+        self.latch.wait(Some(Instant::now() + timeout))
+    }
+
     /// The result if it has arrived (once: it is taken).
     pub fn try_result(&self) -> Option<Result<Value, Error>> {
         self.latch.try_take()

@@ -419,7 +419,10 @@ mod tests {
         assert_eq!(got, ["app", "app.util"]);
         assert!(r.modules[0].is_package);
         assert!(s.find("app.nope").is_none());
-        assert!(s.find("app..util").is_none(), "invalid names never reach the provider");
+        assert!(
+            s.find("app..util").is_none(),
+            "invalid names never reach the provider"
+        );
         std::fs::remove_dir_all(d).unwrap();
     }
 }
