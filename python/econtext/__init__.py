@@ -22,7 +22,7 @@ from econtext._econtext import (  # noqa: F401
     Router, Context, CallHandle, Receiver, Sender, Select, SenderRef, ContextRef, __version__,
     _shutdown_all)
 
-from econtext import ssh, utils  # noqa: E402,F401  (the seed's econtext.ssh.connect)
+from econtext import fakessh, ssh, utils  # noqa: E402,F401  (the seed's module names)
 
 #: True inside a context, False in the controller (the seed's
 #: ``if __name__ == '__main__' and not econtext.slave:`` guard).

@@ -138,10 +138,62 @@ impl Context {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Py<PyAny>> {
+        // `econtext.fakessh.run` runs on this host, driving the context (the seed's form).
+        if function.hasattr("_econtext_fakessh")? {
+            let (to, argv): (Bound<'_, Context>, Vec<String>) = args.extract()?;
+            return Ok(self
+                .fakessh(py, &to, argv)?
+                .into_pyobject(py)?
+                .into_any()
+                .unbind());
+        }
         let h = self.spawn(function, args, kwargs)?;
         let r = wait_result(py, &h, None)?.expect("no deadline");
         self.logs.settle(py);
         Ok(to_py(py, &r.py_err(py)?)?.unbind())
+    }
+
+    /// `fakessh(to, argv)`: run `argv` (rsync, scp, sftp, git...) in this context with every
+    /// ssh it starts reaching `to` over econtext's own connections; returns its exit status
+    /// (128 + N for signal N). `ctx.call(econtext.fakessh.run, to, argv)` is the same (the
+    /// seed's spelling). Ctrl-C here stops the program there and raises `KeyboardInterrupt`.
+    fn fakessh(&self, py: Python<'_>, to: &Bound<'_, Context>, argv: Vec<String>) -> PyResult<i32> {
+        let p = self.inner.fakessh(&to.get().inner, argv).py_err(py)?;
+        let (p, pid) = py.detach(move || {
+            let pid = p.pid(std::time::Duration::from_secs(60));
+            (p, pid)
+        });
+        let pid = pid.py_err(py)?;
+        let (tx, mut rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("econtext-fakessh".into())
+            .spawn(move || {
+                let _ = tx.send(p.wait());
+            })
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        loop {
+            let (got, back) = py.detach(move || (rx.recv_timeout(wait::SLICE), rx));
+            rx = back;
+            match got {
+                Ok(status) => {
+                    self.logs.settle(py);
+                    return Ok(status.py_err(py)?.shell_code());
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "the fakessh waiter ended without a status",
+                    ))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            if let Err(e) = wait::signals(py) {
+                let _ = self.inner.call_no_reply(
+                    "econtext_process.kill",
+                    vec![Value::Int(pid), Value::Int(15)],
+                );
+                return Err(e);
+            }
+        }
     }
 
     /// Like `call`, without waiting: returns a `CallHandle` (`.get(timeout=None)`).

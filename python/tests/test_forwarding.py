@@ -236,3 +236,61 @@ def test_interactive_main_is_refused_clearly():
     ''')], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert p.returncode == 0, p.stderr.decode()
     assert 'defined in __main__, which has no source file' in p.stdout.decode()
+
+
+EDITABLE_FINDER = '''
+import sys
+from importlib.machinery import ModuleSpec, PathFinder
+from importlib.util import spec_from_file_location
+from pathlib import Path
+
+MAPPING = {'editdemo': %r}
+NAMESPACES = {}
+
+
+class _EditableFinder:  # the shape setuptools writes for `pip install -e` (PEP 660)
+    @classmethod
+    def find_spec(cls, fullname, path=None, target=None):
+        if fullname in MAPPING:
+            pkg_path = Path(MAPPING[fullname])
+            return spec_from_file_location(fullname, pkg_path / '__init__.py',
+                                           submodule_search_locations=[str(pkg_path)])
+        parent, _, child = fullname.rpartition('.')
+        if parent in MAPPING:
+            return PathFinder.find_spec(fullname, path=[MAPPING[parent]])
+        return None
+
+
+def install():
+    if not any(finder == _EditableFinder for finder in sys.meta_path):
+        sys.meta_path.append(_EditableFinder)
+'''
+
+
+def test_an_editable_install_is_served(tmp_path, monkeypatch, router):
+    """A package installed with `pip install -e` (setuptools' editable finder: the package
+    is found by a meta path finder, not through sys.path)."""
+    src = tmp_path / 'checkout' / 'src' / 'editdemo'
+    src.mkdir(parents=True)
+    (src / '__init__.py').write_text('from .impl import f\n')
+    (src / 'impl.py').write_text('def f():\n    return "editable"\n')
+    site = tmp_path / 'site'
+    site.mkdir()
+    (site / '__editable___editdemo_0_1_finder.py').write_text(EDITABLE_FINDER % str(src))
+    monkeypatch.syspath_prepend(str(site))
+    import __editable___editdemo_0_1_finder as finder
+    finder.install()
+    try:
+        import editdemo
+        from econtext.forward import Provider
+        assert 'editdemo' in Provider().names()
+        # A router made now serves it (the names are taken at start).
+        r = econtext.Router()
+        try:
+            assert r.local().call(editdemo.f) == 'editable'
+        finally:
+            r.shutdown()
+    finally:
+        sys.meta_path.remove(finder._EditableFinder)
+        for n in ('editdemo', 'editdemo.impl', '__editable___editdemo_0_1_finder'):
+            sys.modules.pop(n, None)

@@ -247,3 +247,44 @@ def test_a_log_handler_may_call_a_context(router):
         assert eventually(lambda: got, 10) == [c.call(os.getpid)]
     finally:
         log.removeHandler(h)
+
+
+def test_fakessh_rsync_between_two_contexts(testenv, router):
+    """The seed's SSH client emulation: rsync runs on one context (the bastion, as ectest),
+    every ssh it starts reaches another (sudo to ectarget there)."""
+    import pwd
+    import shutil
+    import tempfile
+    if not shutil.which('rsync'):
+        pytest.fail('rsync is not installed (./ci.sh deps installs it)')
+    top = tempfile.mkdtemp(prefix='econtext-pytest-')
+    try:
+        os.chmod(top, 0o755)
+        src, dst = os.path.join(top, 'appdata'), os.path.join(top, 'dst')
+        os.mkdir(src)
+        for i in range(5):
+            with open(os.path.join(src, 'f%d' % i), 'wb') as f:
+                f.write(os.urandom(1000 * (i + 1)))
+        os.chmod(src, 0o755)
+        for n in os.listdir(src):
+            os.chmod(os.path.join(src, n), 0o644)
+        os.mkdir(dst)
+        shutil.chown(dst, 'ectarget')
+        bastion = router.ssh(hostname=testenv.bastion, username='ectest',
+                             identity_file=testenv.client_key, known_hosts=testenv.known_hosts)
+        fileserver = bastion
+        webapp = router.sudo(via=bastion, username='ectarget')
+        status = fileserver.call(econtext.fakessh.run, webapp,
+                                 ['rsync', '-a', src + '/', 'appserver:' + dst + '/'])
+        assert status == 0
+        uid = pwd.getpwnam('ectarget').pw_uid
+        for i in range(5):
+            p = os.path.join(dst, 'f%d' % i)
+            assert open(p, 'rb').read() == open(os.path.join(src, 'f%d' % i), 'rb').read()
+            assert os.stat(p).st_uid == uid
+        # A failing tool's status comes back.
+        assert fileserver.fakessh(webapp, ['rsync', 'appserver:/nonexistent/x', dst]) != 0
+        with pytest.raises(econtext.UsageError):
+            econtext.fakessh.run(webapp, ['true'])
+    finally:
+        shutil.rmtree(top)
