@@ -581,7 +581,7 @@ if has_py:
             return ("error: " + x["error"].replace("|", "/")[:80]) if "error" in x else (fmt % x[key]) + unit
         over = speed = ""
         if not any("error" in x for x in (e, p_)):
-            over = "+" + fmt % (p_[key] - e[key]) + unit + " (%.2fx)" % (p_[key] / e[key])
+            over = fmt.replace("%", "%+") % (p_[key] - e[key]) + unit + " (%.2fx)" % (p_[key] / e[key])
         if not any("error" in x for x in (p_, m_)):
             ratio = m_[key] / p_[key]
             speed = "%.1fx%s" % (ratio, verdict(ratio >= 3))
