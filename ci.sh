@@ -17,7 +17,7 @@ step() { echo; echo "=== $*"; }
 job_deps() {
     # Debian packages the tests drive for real. Installed only when missing.
     local want=(openssh-server openssh-client sudo opendoas bubblewrap iproute2 procps util-linux python3
-        rsync openssh-sftp-server python3-venv)
+        rsync openssh-sftp-server python3-venv gcc make zlib1g-dev xz-utils)
     local missing=()
     command -v git >/dev/null 2>&1 || want+=(git)
     for p in "${want[@]}"; do
@@ -34,6 +34,11 @@ job_deps() {
         fi
     fi
     command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
+    # The interpreters beyond pyenv's: 3.5 built from source, the relocatable 3.14 and 3.15
+    # (cached under /opt/extra-pythons; a 3.14/3.15 download that fails is skipped visibly).
+    if [ "$(id -u)" = 0 ]; then
+        tests/env/pythons.sh
+    fi
 }
 
 job_fmt() { cargo fmt --all -- --check; }

@@ -19,7 +19,7 @@ pub enum Error {
         /// The OS error (also [`std::error::Error::source`]).
         reason: IoError,
     },
-    /// The remote interpreter is older than the stub supports (2.7, or 3.6 and later).
+    /// The remote interpreter is older than the stub supports (2.7, or 3.5 and later).
     PythonTooOld {
         /// Context name.
         context: String,
@@ -137,7 +137,7 @@ impl fmt::Display for Error {
             Error::Spawn { program, reason } => write!(f, "cannot run {program}: {reason}"),
             Error::PythonTooOld { context, version } => write!(
                 f,
-                "{context}: python {version} is too old: econtext needs python 2.7 or 3.6 and later (pass another interpreter path)"
+                "{context}: python {version} is too old: econtext needs python 2.7 or 3.5 and later (pass another interpreter path)"
             ),
             Error::Bootstrap { context, reason, version, output } => {
                 write!(f, "{context}: bootstrap failed: {reason}")?;

@@ -57,6 +57,10 @@ def interpreters():
     p3 = path_python3()
     if p3:
         found.append(p3)
+    # tests/env/pythons.sh: 3.5 from source, the relocatable 3.14 and 3.15 (2.4-2.6 are built
+    # there too, not yet supported: issue 16).
+    for v in ('3.5', '3.14', '3.15'):
+        found.append('/opt/extra-pythons/%s/bin/python' % v)
     out, seen = [], set()
     for exe in found:
         if not (os.path.isfile(exe) and os.access(exe, os.X_OK)):

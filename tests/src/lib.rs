@@ -26,6 +26,34 @@ pub fn interpreters() -> Vec<PathBuf> {
             out.push(p.into());
         }
     }
+    out.extend(extra_interpreters());
+    out
+}
+
+/// [`interpreters`] that start behind ssh, sudo or a wrapper, where stage 1 re-execs them with
+/// the process title as `argv[0]`: all but the relocatable 3.14 and 3.15, which need
+/// PYTHONHOME there and the 400-byte stage 0 has no room for it yet (issue 16; local contexts
+/// get it from the host).
+pub fn interpreters_behind_a_login() -> Vec<PathBuf> {
+    interpreters()
+        .into_iter()
+        .filter(|p| {
+            !p.starts_with("/opt/extra-pythons/3.14") && !p.starts_with("/opt/extra-pythons/3.15")
+        })
+        .collect()
+}
+
+/// The interpreters `tests/env/pythons.sh` installs under `/opt/extra-pythons/X.Y/` (3.5 built
+/// from source; 3.14 and 3.15 unpacked from Debian's packages, relocatable: they find their
+/// standard library from their own path), those the stub supports. 2.4-2.6 are built there
+/// too but not yet in the matrix (issue 16).
+pub fn extra_interpreters() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = ["3.5", "3.14", "3.15"]
+        .iter()
+        .map(|v| PathBuf::from(format!("/opt/extra-pythons/{v}/bin/python")))
+        .filter(|p| p.exists())
+        .collect();
+    out.sort();
     out
 }
 

@@ -25,8 +25,18 @@ fn python_matrix_calls_through_every_interpreter() {
             Value::Bytes(b) => String::from_utf8(b).unwrap(),
             other => panic!("{other:?}"),
         };
+        // pyenv's directories name the whole version, /opt/extra-pythons/ its X.Y.
+        let dir = py
+            .parent()
+            .and_then(|b| b.parent())
+            .and_then(|d| d.file_name());
+        let xy = dir
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
         assert!(
-            py.to_string_lossy().contains(&text) || py.starts_with("/usr"),
+            py.to_string_lossy().contains(&text)
+                || py.starts_with("/usr")
+                || (py.starts_with("/opt/extra-pythons") && text.starts_with(&format!("{xy}."))),
             "{} said {text}",
             py.display()
         );
@@ -243,7 +253,7 @@ fn nothing_is_written_to_disk_under_a_read_only_root() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for py in interpreters() {
+    for py in interpreters_behind_a_login() {
         let ctx = router
             .connect(
                 &Local::new()
@@ -327,4 +337,76 @@ fn poll_waits_in_slices_keeps_the_call_and_its_select() {
         Value::None
     );
     assert!(h.try_result().is_none(), "taken once");
+}
+
+#[test]
+fn relocatable_interpreters_start_and_nothing_leaks() {
+    // 3.14 and 3.15 from tests/env/pythons.sh find their standard library from their own path
+    // (reached through a symlink): named with the process title they could not start
+    // ("Failed to import encodings"). PYTHONHOME gets them going, and is gone again before
+    // any program of theirs starts.
+    let relocatable: Vec<_> = ["3.14", "3.15"]
+        .iter()
+        .map(|v| std::path::PathBuf::from(format!("/opt/extra-pythons/{v}/bin/python")))
+        .filter(|p| p.exists())
+        .collect();
+    for v in ["3.14", "3.15"] {
+        if std::path::Path::new(&format!("/opt/extra-pythons/{v}/bin/python")).exists() {
+            continue;
+        }
+        // A download that failed is a visible skip; never having tried is a failure in CI.
+        match std::fs::read_to_string(format!("/opt/extra-pythons/unavailable-{v}")) {
+            Ok(why) => eprintln!("SKIP python {v}: its download failed: {}", why.trim()),
+            Err(_) => assert!(
+                std::env::var("CI").is_err(),
+                "no /opt/extra-pythons/{v}: ./ci.sh deps installs it (tests/env/pythons.sh)"
+            ),
+        }
+    }
+    let router = quiet();
+    for py in relocatable {
+        let path = py.to_string_lossy().into_owned();
+        let ctx = router.connect(&Local::new().python(&path)).unwrap();
+        let v = ctx.call("platform.python_version", vec![]).unwrap();
+        let want = py.parent().unwrap().parent().unwrap().file_name().unwrap();
+        assert!(
+            matches!(&v, Value::Str(s) if s.starts_with(&*want.to_string_lossy())),
+            "{path}: {v:?}"
+        );
+        let exe = ctx
+            .call("builtins.eval", vec!["__import__('sys').executable".into()])
+            .unwrap();
+        assert_eq!(exe, Value::from(path.as_str()));
+        let home = ctx
+            .call("os.environ.get", vec!["PYTHONHOME".into()])
+            .unwrap();
+        assert_eq!(home, Value::None, "{path}");
+        let child = ctx
+            .call(
+                "subprocess.check_output",
+                vec![Value::List(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo ${PYTHONHOME-unset}".into(),
+                ])],
+            )
+            .unwrap();
+        assert_eq!(child, Value::Bytes(b"unset\n".to_vec()), "{path}");
+        // It runs itself (sys.executable works for subprocesses), and keeps its title.
+        let again = ctx
+            .call(
+                "subprocess.check_output",
+                vec![Value::List(vec![
+                    path.as_str().into(),
+                    "-c".into(),
+                    "import sys; print(sys.prefix)".into(),
+                ])],
+            )
+            .unwrap();
+        assert!(matches!(again, Value::Bytes(ref b) if b.starts_with(b"/opt/extra-pythons/")));
+        let pid = pid_of(&ctx);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(cmdline.starts_with(b"econtext:"), "{path}");
+        ctx.shutdown().unwrap();
+    }
 }

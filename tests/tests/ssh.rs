@@ -329,7 +329,7 @@ fn python_matrix_over_ssh() {
     let Some(env) = testenv() else { return };
     let (router, _) = router();
     let mut ran = Vec::new();
-    for py in interpreters() {
+    for py in interpreters_behind_a_login() {
         let ctx = router
             .connect(&env.ssh("root").python(py.to_string_lossy()))
             .unwrap_or_else(|e| panic!("{}: {e}", py.display()));

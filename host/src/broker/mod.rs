@@ -495,6 +495,7 @@ impl Broker {
         let spawned = match crate::sys::process::spawn(
             &argv,
             recipe.arg0.as_deref(),
+            &recipe.env,
             recipe.pty,
             recipe.stdio_on_pty,
             enter,

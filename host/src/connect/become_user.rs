@@ -235,6 +235,7 @@ impl Method for BecomeUser {
                 .unwrap_or_else(|| format!("{kind}:{}", self.user)),
             argv: self.prefix.iter().cloned().chain(argv).collect(),
             arg0: None,
+            env: Vec::new(),
             pty: true,
             stdio_on_pty,
             wait_for_stage1: true,

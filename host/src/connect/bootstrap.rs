@@ -54,26 +54,72 @@ os.dup2(0,100);exec(marshal.loads(b),{{\"__name__\":\"__main__\"}})"
     )
 }
 
-/// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]).
-pub fn stage0_argv_marshal(python: &str, len: usize) -> Vec<String> {
-    let code = format!("{}{}", set_executable(python), stage1_marshal(len));
+/// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]); `home`: it
+/// was given `PYTHONHOME` (see [`python_home`]).
+pub fn stage0_argv_marshal(python: &str, len: usize, home: bool) -> Vec<String> {
+    let code = format!(
+        "{}{}{}",
+        set_executable(python),
+        unset_home(home),
+        stage1_marshal(len)
+    );
     vec![python.to_string(), "-Suc".into(), code]
 }
 
-/// argv for a local interpreter the host names itself (see [`stage1_inprocess`]).
-pub fn stage0_argv_inprocess(python: &str, len: usize) -> Vec<String> {
-    let code = format!("{}{}", set_executable(python), stage1_inprocess(len));
+/// argv for a local interpreter the host names itself (see [`stage1_inprocess`]); `home`: it
+/// was given `PYTHONHOME` (see [`python_home`]).
+pub fn stage0_argv_inprocess(python: &str, len: usize, home: bool) -> Vec<String> {
+    let code = format!(
+        "{}{}{}",
+        set_executable(python),
+        unset_home(home),
+        stage1_inprocess(len)
+    );
     vec![python.to_string(), "-Suc".into(), code]
 }
 
-/// A line that gives `sys.executable` its real value in an interpreter the host starts with
-/// the process title as `argv[0]` (Python derives `sys.executable` from `argv[0]` and finds
-/// nothing by that name: it was `''`, so `subprocess.run([sys.executable, ...])` and
-/// multiprocessing's spawn broke). `python` as run: a path, or a name looked up on `PATH`.
-/// Nothing when it cannot be resolved or would need quoting. (Contexts behind ssh, sudo...
-/// re-exec in stage 1 and still have `''`: the stage-0 budget has no room yet.)
-pub fn set_executable(python: &str) -> String {
-    let path = if python.starts_with('/') {
+/// The line that takes `PYTHONHOME` out of the environment again, once the interpreter has
+/// started: the programs a context runs never see it.
+fn unset_home(home: bool) -> &'static str {
+    if home {
+        "import os;os.environ.pop(\"PYTHONHOME\",None)\n"
+    } else {
+        ""
+    }
+}
+
+/// `PYTHONHOME` for `python` started with the process title as `argv[0]`. Python finds its
+/// standard library from its own path, which it derives from `argv[0]`: with a title there it
+/// falls back to its compiled-in prefix, which is wrong for relocatable interpreters
+/// (python-build-standalone, uv's, an unpacked tree reached through a symlink) and they fail
+/// with "Failed to import encodings". The prefix is the parent of the directory of the real
+/// binary (symlinks resolved), when a standard library (`lib/python*/os.py` or
+/// `lib/python*.zip`) is there. `None` when PYTHONHOME is set here already (it is passed on
+/// as it is), or nothing was found (the interpreter keeps its own search).
+pub fn python_home(python: &str) -> Option<String> {
+    if std::env::var_os("PYTHONHOME").is_some() {
+        return None;
+    }
+    let exe = resolve(python)?.canonicalize().ok()?;
+    let prefix = exe.parent()?.parent()?;
+    let stdlib = std::fs::read_dir(prefix.join("lib"))
+        .ok()?
+        .flatten()
+        .any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("python")
+                && (e.path().join("os.py").is_file()
+                    || (name.ends_with(".zip") && e.path().is_file()))
+        });
+    let p = prefix.to_str()?;
+    // `:` separates prefix and exec_prefix in PYTHONHOME.
+    (stdlib && !p.contains(':')).then(|| p.to_string())
+}
+
+/// `python` as run: a path, or a name looked up on `PATH`.
+fn resolve(python: &str) -> Option<std::path::PathBuf> {
+    if python.starts_with('/') {
         Some(std::path::PathBuf::from(python))
     } else if python.contains('/') {
         std::env::current_dir().ok().map(|d| d.join(python))
@@ -83,8 +129,17 @@ pub fn set_executable(python: &str) -> String {
                 .map(|d| d.join(python))
                 .find(|c| c.is_file())
         })
-    };
-    match path.as_ref().and_then(|p| p.to_str()) {
+    }
+}
+
+/// A line that gives `sys.executable` its real value in an interpreter the host starts with
+/// the process title as `argv[0]` (Python derives `sys.executable` from `argv[0]` and finds
+/// nothing by that name: it was `''`, so `subprocess.run([sys.executable, ...])` and
+/// multiprocessing's spawn broke). `python` as run: a path, or a name looked up on `PATH`.
+/// Nothing when it cannot be resolved or would need quoting. (Contexts behind ssh, sudo...
+/// re-exec in stage 1 and still have `''`: the stage-0 budget has no room yet.)
+pub fn set_executable(python: &str) -> String {
+    match resolve(python).as_ref().and_then(|p| p.to_str()) {
         Some(p) if !p.contains(['"', '\\', '\n', '\r']) => {
             format!("import sys;sys.executable=\"{p}\"\n")
         }
@@ -189,7 +244,7 @@ pub fn version_supported(v: &str) -> bool {
     });
     let major: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let minor: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (major == 2 && minor >= 7) || (major == 3 && minor >= 6) || major > 3
+    (major == 2 && minor >= 7) || (major == 3 && minor >= 5) || major > 3
 }
 
 #[cfg(test)]
@@ -202,7 +257,9 @@ mod tests {
         assert!(version_supported("3.6.15"));
         assert!(version_supported("3.13.0rc1"));
         assert!(!version_supported("2.6.9"));
-        assert!(!version_supported("3.5.10"));
+        assert!(version_supported("3.5.10"));
+        assert!(!version_supported("3.4.10"));
+        assert!(!version_supported("3.0.1"));
     }
 
     #[test]

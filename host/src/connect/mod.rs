@@ -37,6 +37,9 @@ pub struct Recipe {
     pub argv: Vec<String>,
     /// The name the process shows (`ps`), when the host starts the interpreter itself.
     pub arg0: Option<String>,
+    /// Variables added to its environment (`PYTHONHOME` for an interpreter started with the
+    /// process title as `argv[0]`: see `bootstrap::python_home`; stage 1 removes it again).
+    pub env: Vec<(String, String)>,
     /// Give it a controlling pty (for password prompts).
     pub pty: bool,
     /// Also use the pty as its stdin/stdout (for `su`, which insists on a terminal); the pty
@@ -78,6 +81,7 @@ impl Recipe {
             whose: Whose::AsPrompted,
             argv,
             arg0: None,
+            env: Vec::new(),
             pty: false,
             stdio_on_pty: false,
             wait_for_stage1: false,

@@ -233,6 +233,7 @@ impl Method for Ssh {
             whose: super::watch::Whose::AsPrompted,
             argv,
             arg0: None,
+            env: Vec::new(),
             pty: interactive,
             stdio_on_pty: false,
             wait_for_stage1: interactive,

@@ -35,10 +35,12 @@ pub struct Spawned {
 /// the returned `io` is the master.
 ///
 /// With `enter`, the child enters another process's namespaces before exec (see
-/// [`super::setns::Plan`]) and gets exactly the given environment.
+/// [`super::setns::Plan`]) and gets exactly the given environment. `env` is added to the
+/// child's environment.
 pub fn spawn(
     argv: &[OsString],
     arg0: Option<&str>,
+    env: &[(String, String)],
     pty: bool,
     stdio_on_pty: bool,
     enter: Option<(super::setns::Plan, Vec<(String, String)>)>,
@@ -57,6 +59,7 @@ pub fn spawn(
             cmd.pre_exec(move || plan.enter());
         }
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     // Two socketpairs, not one: a child that exits without reading what we sent would make a
     // shared socket report ECONNRESET and drop what it wrote last (its version, its error).
     let pair = if stdio_on_pty {
