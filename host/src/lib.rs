@@ -43,6 +43,7 @@ pub use api::{
     sha256_file, ByteReader, ByteWriter, CallBuilder, CallHandle, Connecting, Context, ExitStatus,
     FileErrorKind, GetOptions, Group, Meter, Outcome, Process, ProcessBuilder, Progress,
     PutOptions, Receiver, Results, Router, RouterOptions, Run, Select, Sender, Target, Transfer,
+    TreeTransfer,
 };
 pub use connect::watch::{ConnectFailure, Password, PasswordRequest};
 pub use connect::{

@@ -1,5 +1,5 @@
 # econtext_files: Context::put / Context::get (docs/files.md). Fetched on demand, the first
-# time a file moves. Runs on Python 2.7 and 3.6+.
+# time a file moves. Runs on Python 2.7 and 3.5+.
 #
 # put(channel, path, opts): the host streams bytes items and ends with the str "sha256:<hex>"
 # of what it sent (or "unverified" when asked not to compare). Written to an unnamed file in the destination directory (O_TMPFILE: a
@@ -65,7 +65,8 @@ def digest(path, opts):
         while 1:
             b = os.read(fd, 1 << 20)
             if not b:
-                return h.hexdigest()
+                # u'': text on python 2 too (its str would arrive as bytes and never match).
+                return u'' + h.hexdigest()
             h.update(b)
     finally:
         os.close(fd)
@@ -217,3 +218,105 @@ def read(path, opts):
         yield u'sha256:' + h.hexdigest()
     finally:
         os.close(fd)
+
+
+# Trees (Context::put_tree / get_tree): directories are made before their files and given
+# their mode and times after them (a read-only directory still takes its files); symlinks are
+# recreated, not followed, unless asked.
+
+def mkdir(path, opts):
+    # Make a directory of a tree when missing; an existing directory is kept. True if made.
+    path = check(path, opts)
+    uid, gid = ids(opts, path)
+    try:
+        os.mkdir(path, 0o700)
+        made = True
+    except OSError as e:
+        if e.errno != errno.EEXIST:
+            fail(e, path)
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise FileError('not_a_directory', path, 'exists and is not a directory')
+        made = False
+    try:
+        if uid != -1 or gid != -1:
+            os.chown(path, uid, gid)
+    except OSError as e:
+        fail(e, path)
+    return made
+
+
+def finish(path, opts):
+    # A tree's directory once its files are in: its mode, then its times.
+    try:
+        if opts.get('mode') is not None:
+            os.chmod(path, opts['mode'])
+        if opts.get('times'):
+            os.utime(path, tuple(opts['times']))
+    except OSError as e:
+        fail(e, path)
+
+
+def symlink(path, target, opts):
+    # Create (or atomically replace) the symlink path -> target.
+    if '..' in path.split('/'):
+        raise FileError('bad_path', path, "a '..' component is refused")
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise FileError('is_a_directory', path, 'is a directory')
+    if not opts.get('overwrite', True) and os.path.lexists(path):
+        raise FileError('exists', path, 'exists (overwrite is off)')
+    d, base = os.path.split(path)
+    tmp = tmpname(d or '.', base)
+    try:
+        os.symlink(target, tmp)
+        os.rename(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        fail(e, path)
+
+
+def walk(path, opts):
+    # A generator for Context::stream: every entry under path, a directory before what it
+    # holds, as (relative path, kind, mode, size, atime, mtime, link target); names and
+    # targets as bytes (any file name crosses). kind: d, f, l (symlink), o (anything else).
+    # With follow, symlinks are entries of what they point to (a directory seen twice is a
+    # loop and is refused).
+    path = check(path, opts)
+    if not os.path.isdir(path):
+        raise FileError('not_a_directory', path, 'is not a directory')
+    root = path.encode('utf-8') if not isinstance(path, bytes) else path
+    follow = opts.get('follow')
+    seen = set()
+    stack = [b'']
+    while stack:
+        rel = stack.pop()
+        full = os.path.join(root, rel) if rel else root
+        try:
+            if follow:
+                st = os.stat(full)
+                if (st.st_dev, st.st_ino) in seen:
+                    raise FileError('symlink', full.decode('utf-8', 'replace'),
+                                    'a symlink loop (a directory reached twice)')
+                seen.add((st.st_dev, st.st_ino))
+            names = sorted(os.listdir(full), reverse=True)
+        except OSError as e:
+            fail(e, full.decode('utf-8', 'replace'))
+        for n in names:
+            r = rel + b'/' + n if rel else n
+            p = os.path.join(root, r)
+            try:
+                st = os.stat(p) if follow else os.lstat(p)
+            except OSError as e:
+                fail(e, p.decode('utf-8', 'replace'))
+            m = st.st_mode
+            kind, target = u'o', b''
+            if stat.S_ISLNK(m):
+                kind, target = u'l', os.readlink(p)
+            elif stat.S_ISDIR(m):
+                kind = u'd'
+                stack.append(r)
+            elif stat.S_ISREG(m):
+                kind = u'f'
+            yield (r, kind, stat.S_IMODE(m), st.st_size, st.st_atime, st.st_mtime, target)

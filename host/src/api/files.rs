@@ -51,6 +51,8 @@ pub struct Meter {
     done: AtomicU64,
     /// The size plus one; 0: not known (yet).
     total: AtomicU64,
+    /// The total covers a whole tree: the files' own sizes do not replace it.
+    fixed: std::sync::atomic::AtomicBool,
 }
 
 impl Meter {
@@ -69,7 +71,15 @@ impl Meter {
     }
 
     fn set_total(&self, n: u64) {
+        if !self.fixed.load(Ordering::Relaxed) {
+            self.total.store(n.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// The total of a tree transfer, kept while its files move one by one.
+    pub(crate) fn fix_total(&self, n: u64) {
         self.total.store(n.saturating_add(1), Ordering::Relaxed);
+        self.fixed.store(true, Ordering::Relaxed);
     }
 }
 
@@ -193,7 +203,7 @@ impl FileErrorKind {
     }
 }
 
-fn local_err(path: &Path, e: std::io::Error) -> Error {
+pub(super) fn local_err(path: &Path, e: std::io::Error) -> Error {
     Error::File {
         context: "local".into(),
         path: path.display().to_string(),
@@ -203,7 +213,7 @@ fn local_err(path: &Path, e: std::io::Error) -> Error {
 }
 
 /// A remote `econtext_files.FileError` as `Error::File`; anything else unchanged.
-fn remote_err(ctx: &Context, e: Error) -> Error {
+pub(super) fn remote_err(ctx: &Context, e: Error) -> Error {
     match e {
         Error::Remote(r) if r.type_name == "econtext_files.FileError" => {
             let mut parts = r.message.splitn(3, ": ");
@@ -256,10 +266,12 @@ impl Context {
     pub fn put(&self, local: &Path, remote: &str, o: &PutOptions) -> Result<Transfer, Error> {
         let meta = std::fs::metadata(local).map_err(|e| local_err(local, e))?;
         if meta.is_dir() {
-            return Err(local_err(
-                local,
-                std::io::Error::from(std::io::ErrorKind::IsADirectory),
-            ));
+            return Err(Error::File {
+                context: "local".into(),
+                path: local.display().to_string(),
+                kind: FileErrorKind::IsADirectory,
+                detail: "is a directory: send it with -r (Context::put_tree)".into(),
+            });
         }
         let mut o = o.clone();
         if o.mode.is_none() {
@@ -551,7 +563,7 @@ fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-fn opts(o: &PutOptions, times: Option<(f64, f64)>) -> Value {
+pub(super) fn opts(o: &PutOptions, times: Option<(f64, f64)>) -> Value {
     let s = |k: &str| Value::Str(k.into());
     Value::Dict(vec![
         (

@@ -7,6 +7,7 @@ mod group;
 mod process;
 mod router;
 mod select;
+mod tree;
 
 pub use channel::{ByteReader, ByteWriter, Receiver, Sender};
 pub use context::{CallBuilder, CallHandle, Context};
@@ -15,3 +16,4 @@ pub use group::{Group, Outcome, Progress, Results, Run, Target};
 pub use process::{ExitStatus, Process, ProcessBuilder};
 pub use router::{Connecting, Router, RouterOptions};
 pub use select::Select;
+pub use tree::TreeTransfer;
