@@ -17,7 +17,8 @@ Reference: docs/python.md. ``econtext.slave`` is False here and True inside a co
 import atexit as _atexit
 
 from econtext.errors import (  # noqa: F401
-    Error, RemoteError, TimeoutError, ConnectError, Disconnected, ChannelClosed, UsageError)
+    Error, RemoteError, TimeoutError, ConnectError, Disconnected, ChannelClosed, UsageError,
+    FileError)
 from econtext._econtext import (  # noqa: F401
     Router, Context, CallHandle, Receiver, Sender, Select, SenderRef, ContextRef, __version__,
     _shutdown_all)
@@ -34,5 +35,5 @@ _atexit.register(_shutdown_all)
 __all__ = [
     'Router', 'Context', 'CallHandle', 'Receiver', 'Sender', 'Select', 'SenderRef', 'ContextRef',
     'Error', 'RemoteError', 'TimeoutError', 'ConnectError', 'Disconnected', 'ChannelClosed',
-    'UsageError', 'slave', '__version__',
+    'UsageError', 'FileError', 'slave', '__version__',
 ]

@@ -2,4 +2,5 @@
 a C extension): ``econtext.slave`` is True, and the exception classes are there."""
 slave = True
 from econtext.errors import (  # noqa: E402
-    Error, RemoteError, TimeoutError, ConnectError, Disconnected, ChannelClosed, UsageError)
+    Error, RemoteError, TimeoutError, ConnectError, Disconnected, ChannelClosed, UsageError,
+    FileError)

@@ -73,6 +73,20 @@ class ChannelClosed(Error):
         Error.__init__(self, message, kind)
 
 
+class FileError(Error):
+    """A put or get failed. ``file_kind`` says why (``not_found``, ``permission_denied``,
+    ``is_a_directory``, ``not_a_directory``, ``no_space``, ``exists``, ``symlink``,
+    ``bad_path``, ``read_only``, ``not_regular``, ``unknown_user``, ``checksum``,
+    ``incomplete``, ``io``), ``path`` which path, ``context`` where (``local``: this
+    machine)."""
+
+    def __init__(self, message, file_kind='io', path='', context='', kind='file'):
+        Error.__init__(self, message, kind)
+        self.file_kind = file_kind
+        self.path = path
+        self.context = context
+
+
 class UsageError(Error, ValueError):
     """A bad argument, function name or option: the message says what to fix."""
 

@@ -196,6 +196,86 @@ impl Context {
         }
     }
 
+    /// `put(local, remote, ...)`: copy the local file (or, with `recursive=True`, directory)
+    /// to `remote` there, streamed, atomic and verified (docs/files.md). Returns a dict:
+    /// `bytes`, `sha256`, `skipped` (a tree: `files`, `dirs`, `symlinks`, `bytes`,
+    /// `skipped`). Failures raise `econtext.FileError` (`.file_kind`, `.path`).
+    #[pyo3(signature = (local, remote, *, mode=None, owner=None, group=None, preserve=false,
+        mkdirs=false, fsync=true, skip_unchanged=false, overwrite=true, follow_symlinks=false,
+        verify=true, recursive=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn put(
+        &self,
+        py: Python<'_>,
+        local: std::path::PathBuf,
+        remote: std::path::PathBuf,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+        preserve: bool,
+        mkdirs: bool,
+        fsync: bool,
+        skip_unchanged: bool,
+        overwrite: bool,
+        follow_symlinks: bool,
+        verify: bool,
+        recursive: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let remote = text(remote)?;
+        let o = econtext::PutOptions {
+            mode,
+            owner,
+            group,
+            preserve_times: preserve,
+            mkdirs,
+            fsync,
+            skip_unchanged,
+            overwrite,
+            follow_symlinks,
+            verify,
+            meter: None,
+        };
+        let c = self.inner.clone();
+        let r = py.detach(move || {
+            if recursive {
+                c.put_tree(&local, &remote, &o).map(tree_value)
+            } else {
+                c.put(&local, &remote, &o).map(transfer_value)
+            }
+        });
+        Ok(to_py(py, &r.py_err(py)?)?.unbind())
+    }
+
+    /// `get(remote, local, ...)`: fetch the file (or, with `recursive=True`, directory)
+    /// `remote` into `local` here, atomic and verified; `preserve` copies mode and mtime.
+    /// Returns a dict as `put` does.
+    #[pyo3(signature = (remote, local, *, preserve=false, follow_symlinks=false, recursive=false))]
+    fn get(
+        &self,
+        py: Python<'_>,
+        remote: std::path::PathBuf,
+        local: std::path::PathBuf,
+        preserve: bool,
+        follow_symlinks: bool,
+        recursive: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let remote = text(remote)?;
+        let o = econtext::GetOptions {
+            preserve,
+            follow_symlinks,
+            meter: None,
+        };
+        let c = self.inner.clone();
+        let r = py.detach(move || {
+            if recursive {
+                c.get_tree(&remote, &local, &o).map(tree_value)
+            } else {
+                c.get(&remote, &local, &o).map(transfer_value)
+            }
+        });
+        Ok(to_py(py, &r.py_err(py)?)?.unbind())
+    }
+
     /// Like `call`, without waiting: returns a `CallHandle` (`.get(timeout=None)`).
     #[pyo3(signature = (function, *args, **kwargs))]
     fn call_async(
@@ -330,6 +410,34 @@ impl Context {
     fn __hash__(&self) -> u64 {
         u64::from(self.inner.id())
     }
+}
+
+/// A remote path (str or path-like) as text: remote paths cross as str.
+fn text(p: std::path::PathBuf) -> PyResult<String> {
+    p.into_os_string().into_string().map_err(|p| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "the remote path {p:?} is not UTF-8: remote paths cross as text"
+        ))
+    })
+}
+
+fn transfer_value(t: econtext::Transfer) -> Value {
+    Value::Dict(vec![
+        ("bytes".into(), Value::Int(t.bytes as i64)),
+        ("sha256".into(), t.sha256.into()),
+        ("skipped".into(), Value::Bool(t.skipped)),
+    ])
+}
+
+fn tree_value(t: econtext::TreeTransfer) -> Value {
+    let n = |v: u64| Value::Int(v as i64);
+    Value::Dict(vec![
+        ("files".into(), n(t.files)),
+        ("dirs".into(), n(t.dirs)),
+        ("symlinks".into(), n(t.symlinks)),
+        ("bytes".into(), n(t.bytes)),
+        ("skipped".into(), n(t.skipped)),
+    ])
 }
 
 struct CallState {

@@ -25,7 +25,11 @@ pub fn remote_error<'py>(py: Python<'py>, e: &RemoteError) -> PyResult<Bound<'py
 
 /// The snake-case name of why a connection failed (`wrong_password`, `host_key_unknown`...).
 fn failure_name(f: econtext::ConnectFailure) -> String {
-    let debug = format!("{f:?}");
+    snake(&format!("{f:?}"))
+}
+
+/// `NotFound` as `not_found`.
+fn snake(debug: &str) -> String {
     let mut out = String::new();
     for (i, c) in debug.chars().enumerate() {
         if c.is_ascii_uppercase() {
@@ -54,6 +58,17 @@ fn build(py: Python<'_>, e: Error) -> PyResult<PyErr> {
     let message = e.to_string();
     let exc = match &e {
         Error::Remote(r) => remote_error(py, r)?,
+        Error::File {
+            context,
+            path,
+            kind: file_kind,
+            ..
+        } => m.getattr("FileError")?.call1((
+            message,
+            snake(&format!("{file_kind:?}")),
+            path,
+            context,
+        ))?,
         Error::Connect { failure, .. } => {
             m.getattr("ConnectError")?
                 .call1((message, kind, failure_name(*failure)))?

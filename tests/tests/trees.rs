@@ -1,6 +1,6 @@
-//! put_tree and get_tree (`put -r`, `get -r`): round trips on every interpreter (files,
+//! put_tree and get_tree: round trips on every interpreter (files,
 //! modes, empty and read-only directories, symlinks), owner through sudo, devices refused
-//! before anything is sent, a far end that sends `..` refused, and the CLI.
+//! before anything is sent, a far end that sends `..` or writes through a symlink refused.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -11,8 +11,6 @@ use econtext::{
     BecomeUser, Error, FileErrorKind, GetOptions, Local, Meter, PutOptions, TreeTransfer, Value,
 };
 use econtext_tests::*;
-
-const CLI: &str = env!("CARGO_BIN_EXE_econtext_cli_for_tests");
 
 /// A scratch directory every test user can enter, removed on drop.
 struct Scratch(PathBuf);
@@ -257,6 +255,64 @@ fn a_far_end_that_sends_dotdot_is_refused() {
 }
 
 #[test]
+fn a_far_end_cannot_write_through_a_symlink_it_sent() {
+    // The tar attack: a symlink to somewhere else, then a file "inside" it.
+    let s = Scratch::new("through");
+    let outside = s.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let router = quiet_router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let evil = format!(
+        "import econtext_files\n\
+        def walk(path, opts):\n    yield (b'a', u'l', 511, 0, 0.0, 0.0, b'{}')\n\
+        \x20   yield (b'a/planted', u'f', 420, 1, 0.0, 0.0, b'')\n\
+        econtext_files.walk = walk\n",
+        outside.display()
+    );
+    ctx.call("builtins.exec", vec![evil.into(), Value::Dict(vec![])])
+        .unwrap();
+    let r = ctx.get_tree("/tmp", &s.path("in"), &GetOptions::default());
+    assert!(
+        matches!(
+            r,
+            Err(Error::File {
+                kind: FileErrorKind::BadPath,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(
+        !outside.join("planted").exists(),
+        "written through the symlink"
+    );
+    // A symlink already here is not a directory to fill either (an honest context).
+    ctx.shutdown().unwrap();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    std::fs::create_dir(s.path("in2")).unwrap();
+    std::os::unix::fs::symlink(&outside, s.path("in2/a")).unwrap();
+    let src = s.path("src");
+    std::fs::create_dir_all(src.join("a")).unwrap();
+    std::fs::write(src.join("a/f"), "x").unwrap();
+    let r = ctx.get_tree(
+        &src.display().to_string(),
+        &s.path("in2"),
+        &GetOptions::default(),
+    );
+    assert!(
+        matches!(
+            r,
+            Err(Error::File {
+                kind: FileErrorKind::NotADirectory,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(!outside.join("f").exists());
+}
+
+#[test]
 fn a_tree_through_sudo_belongs_to_the_account() {
     let Some(_env) = testenv() else { return };
     let s = Scratch::new("sudo");
@@ -282,55 +338,4 @@ fn a_tree_through_sudo_belongs_to_the_account() {
     }
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
     same_tree(&src, &dst);
-}
-
-#[test]
-fn cli_put_and_get_recursive() {
-    let s = Scratch::new("cli");
-    let src = s.path("src");
-    make_tree(&src);
-    let target = format!("local:{}", python());
-    let dst = s.path("dst");
-    let out = Command::new(CLI)
-        .args(["put", &target, "-r", "--json"])
-        .arg(&src)
-        .arg(&dst)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let line = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        line.contains("\"files\":5") && line.contains("\"symlinks\":2"),
-        "{line}"
-    );
-    same_tree(&src, &dst);
-    // get -r into LOCAL/: the source's name is kept (modes with --preserve, as for a file).
-    let back = s.path("back");
-    std::fs::create_dir(&back).unwrap();
-    let out = Command::new(CLI)
-        .args(["get", &target, "--recursive", "--preserve"])
-        .arg(&dst)
-        .arg(format!("{}/", back.display()))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    same_tree(&src, &back.join("dst"));
-    // Without -r a directory is refused, and the message says how.
-    let out = Command::new(CLI)
-        .args(["put", &target])
-        .arg(&src)
-        .arg(s.path("x"))
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("directory"), "{err}");
 }

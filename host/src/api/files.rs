@@ -270,7 +270,7 @@ impl Context {
                 context: "local".into(),
                 path: local.display().to_string(),
                 kind: FileErrorKind::IsADirectory,
-                detail: "is a directory: send it with -r (Context::put_tree)".into(),
+                detail: "is a directory: send it with Context::put_tree (Python: put(..., recursive=True))".into(),
             });
         }
         let mut o = o.clone();

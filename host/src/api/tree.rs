@@ -83,11 +83,23 @@ fn walk_local(top: &Path, follow: bool) -> Result<Vec<Entry>, Error> {
             }
             seen.push((m.dev(), m.ino()));
         }
-        let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(|e| local_err(&dir, e))?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<Result<_, _>>()
-            .map_err(|e| local_err(&dir, e))?;
+        // Names as text (remote paths travel as text: a name that is not UTF-8 is refused
+        // here, before anything is sent), sorted.
+        let mut names: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(&dir).map_err(|e| local_err(&dir, e))? {
+            let n = e.map_err(|e| local_err(&dir, e))?.file_name();
+            match n.into_string() {
+                Ok(n) => names.push(n),
+                Err(n) => {
+                    return Err(file_err(
+                        "local",
+                        &dir.join(n),
+                        FileErrorKind::BadPath,
+                        "a file name that is not UTF-8 cannot be sent",
+                    ))
+                }
+            }
+        }
         names.sort();
         let mut subdirs = Vec::new();
         for n in names {
@@ -146,6 +158,33 @@ fn safe_rel(context: &str, rel: &[u8]) -> Result<PathBuf, Error> {
     Ok(p.to_path_buf())
 }
 
+/// `path` is a directory itself, not a symlink to one.
+fn real_dir(path: &Path) -> Result<(), Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(file_err(
+            "local",
+            path,
+            FileErrorKind::NotADirectory,
+            "exists and is not a directory (a symlink is not followed)",
+        )),
+        Err(e) => Err(local_err(path, e)),
+    }
+}
+
+/// `rel`'s parent is the top or a directory `made` holds.
+fn inside(made: &[PathBuf], rel: &Path) -> Result<(), Error> {
+    match rel.parent() {
+        Some(p) if p.as_os_str().is_empty() || made.iter().any(|m| m == p) => Ok(()),
+        _ => Err(file_err(
+            "local",
+            rel,
+            FileErrorKind::BadPath,
+            "the far end sent an entry outside the directories it sent (refused)",
+        )),
+    }
+}
+
 /// `remote/rel` as text (remote paths cross as str).
 fn remote_join(ctx: &Context, remote: &str, rel: &Path) -> Result<String, Error> {
     let r = rel.to_str().ok_or_else(|| {
@@ -160,6 +199,13 @@ fn remote_join(ctx: &Context, remote: &str, rel: &Path) -> Result<String, Error>
 }
 
 impl Context {
+    /// `econtext_files.<f>(*args)` there, its `FileError` typed.
+    #[inline(never)]
+    fn files_call(&self, f: &str, args: Vec<Value>) -> Result<Value, Error> {
+        self.call(&format!("econtext_files.{f}"), args)
+            .map_err(|e| remote_err(self, e))
+    }
+
     /// Put the local directory `local` at `remote` (made when missing, an existing directory
     /// kept), with everything under it: files as [`Context::put`] puts them (atomic and
     /// verified, one by one), directories with their source mode, symlinks recreated
@@ -201,11 +247,7 @@ impl Context {
         let top_mode = top.permissions().mode() & 0o7777;
         let top_times = (secs(top.accessed()), secs(top.modified()));
         let mkdir = |path: &str, mode: u32, times: (f64, f64)| {
-            self.call(
-                "econtext_files.mkdir",
-                vec![path.into(), dir_opts(mode, times)],
-            )
-            .map_err(|e| remote_err(self, e))
+            self.files_call("mkdir", vec![path.into(), dir_opts(mode, times)])
         };
         mkdir(root, top_mode, top_times)?;
         let mut dirs = vec![(root.to_string(), top_mode, top_times)];
@@ -231,11 +273,7 @@ impl Context {
                             "a symlink target that is not UTF-8 cannot be sent",
                         )
                     })?;
-                    self.call(
-                        "econtext_files.symlink",
-                        vec![r.into(), target.into(), opts(o, None)],
-                    )
-                    .map_err(|e| remote_err(self, e))?;
+                    self.files_call("symlink", vec![r.into(), target.into(), opts(o, None)])?;
                     t.symlinks += 1;
                 }
             }
@@ -243,11 +281,10 @@ impl Context {
         // Modes and times last, deepest first: a read-only directory still took its files,
         // and writing into a directory does not move its time after it was set.
         for (path, mode, times) in dirs.iter().rev() {
-            self.call(
-                "econtext_files.finish",
+            self.files_call(
+                "finish",
                 vec![path.as_str().into(), dir_opts(*mode, *times)],
-            )
-            .map_err(|e| remote_err(self, e))?;
+            )?;
         }
         t.dirs = dirs.len() as u64;
         Ok(t)
@@ -279,49 +316,40 @@ impl Context {
         if let Some(m) = &o.meter {
             m.fix_total(entries.iter().map(|e| e.size).sum());
         }
-        match std::fs::symlink_metadata(local) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(file_err(
-                    "local",
-                    local,
-                    FileErrorKind::NotADirectory,
-                    "exists and is not a directory",
-                ))
-            }
-            Err(_) => std::fs::create_dir_all(local).map_err(|e| local_err(local, e))?,
-        }
+        std::fs::create_dir_all(local).map_err(|e| local_err(local, e))?;
+        real_dir(local)?;
         let mut t = TreeTransfer {
             dirs: 1,
             ..Default::default()
         };
         let mut dirs = Vec::new();
+        // Directories this get made or found to be real ones: an entry goes only inside them,
+        // never through a symlink (one the far end sent a moment ago, or one already here).
+        let mut made: Vec<PathBuf> = Vec::new();
         for e in &entries {
             let l = local.join(&e.rel);
             let r = remote_join(self, remote, &e.rel)?;
             match &e.kind {
                 Kind::Dir => {
-                    match std::fs::symlink_metadata(&l) {
-                        Ok(m) if m.is_dir() => {}
-                        Ok(_) => {
-                            return Err(file_err(
-                                "local",
-                                &l,
-                                FileErrorKind::NotADirectory,
-                                "exists and is not a directory",
-                            ))
+                    inside(&made, &e.rel)?;
+                    if let Err(err) = std::fs::create_dir(&l) {
+                        if err.kind() != std::io::ErrorKind::AlreadyExists {
+                            return Err(local_err(&l, err));
                         }
-                        Err(_) => std::fs::create_dir(&l).map_err(|err| local_err(&l, err))?,
                     }
+                    real_dir(&l)?;
+                    made.push(e.rel.clone());
                     dirs.push((l, e.mode, e.times));
                     t.dirs += 1;
                 }
                 Kind::File => {
+                    inside(&made, &e.rel)?;
                     let x = self.get(&r, &l, o)?;
                     t.files += 1;
                     t.bytes += x.bytes;
                 }
                 Kind::Link(target) => {
+                    inside(&made, &e.rel)?;
                     let tmp = l.with_file_name(format!(
                         ".{}.econtext-{}",
                         l.file_name().unwrap_or_default().to_string_lossy(),

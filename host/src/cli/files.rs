@@ -6,15 +6,7 @@ use std::time::Instant;
 
 use super::progress::BytesBar;
 use super::{CallCmd, Mode};
-use crate::{Context, Error, GetOptions, Meter, Transfer, TreeTransfer, Value};
-
-/// What a put or get moved: one file, or a tree (`-r`).
-pub enum Moved {
-    /// One file.
-    File(Transfer),
-    /// A directory with everything under it.
-    Tree(TreeTransfer),
-}
+use crate::{Context, Error, GetOptions, Meter, Transfer, Value};
 
 /// `dir/` + the last component of `from`, when `to` names a directory.
 fn into_dir(to: &str, from: &str, is_dir: bool) -> String {
@@ -46,32 +38,18 @@ pub fn transfer(
     c: &CallCmd,
     local_dir: Option<&str>,
     meter: Option<Arc<Meter>>,
-) -> (String, Result<Moved, Error>) {
+) -> (String, Result<Transfer, Error>) {
     let (a, b) = (c.argv[0].as_str(), c.argv[1].as_str());
     if c.mode == Mode::Put {
         let remote = into_dir(b, a, false);
         let mut o = c.put.clone();
         o.meter = meter;
-        if c.recursive {
-            // The directory itself is REMOTE (made or filled), as `cp -r SRC DEST/` would
-            // with a trailing slash: REMOTE/ takes the source's name.
-            let remote = if b.ends_with('/') {
-                into_dir(b, a, false)
-            } else {
-                b.to_string()
-            };
-            let r = ctx.put_tree(Path::new(a), &remote, &o).map(Moved::Tree);
-            return (format!("{a}/ -> {}:{remote}/", ctx.name()), r);
-        }
         let r = if a == "-" {
             ctx.put_reader(std::io::stdin().lock(), &remote, &o)
         } else {
             ctx.put(Path::new(a), &remote, &o)
         };
-        (
-            format!("{a} -> {}:{remote}", ctx.name()),
-            r.map(Moved::File),
-        )
+        (format!("{a} -> {}:{remote}", ctx.name()), r)
     } else {
         let o = GetOptions {
             preserve: c.put.preserve_times,
@@ -79,12 +57,8 @@ pub fn transfer(
             meter,
         };
         if b == "-" && local_dir.is_none() {
-            if c.recursive {
-                let e = Error::Usage("get -r writes a directory: give LOCAL, not -".into());
-                return (format!("{}:{a}", ctx.name()), Err(e));
-            }
             let r = ctx.get_writer(a, std::io::stdout().lock(), &o);
-            return (format!("{}:{a} -> -", ctx.name()), r.map(Moved::File));
+            return (format!("{}:{a} -> -", ctx.name()), r);
         }
         let base = match local_dir {
             // LOCAL/<target>/: one directory per target, as Ansible's fetch lays them out.
@@ -103,42 +77,19 @@ pub fn transfer(
             }
             None => b.to_string(),
         };
-        if c.recursive {
-            let local = if base.ends_with('/') || local_dir.is_some() {
-                PathBuf::from(into_dir(&base, a, true))
-            } else {
-                PathBuf::from(&base)
-            };
-            let r = ctx.get_tree(a, &local, &o).map(Moved::Tree);
-            return (format!("{}:{a}/ -> {}/", ctx.name(), local.display()), r);
-        }
         let local = PathBuf::from(into_dir(&base, a, Path::new(&base).is_dir()));
         let r = ctx.get(a, &local, &o);
-        (
-            format!("{}:{a} -> {}", ctx.name(), local.display()),
-            r.map(Moved::File),
-        )
+        (format!("{}:{a} -> {}", ctx.name(), local.display()), r)
     }
 }
 
 /// A transfer as a value (NDJSON and the many-target table).
-pub fn transfer_value(m: &Moved) -> Value {
-    let s = |k: &str| Value::Str(k.into());
-    let n = |v: u64| Value::Int(v as i64);
-    match m {
-        Moved::File(t) => Value::Dict(vec![
-            (s("bytes"), n(t.bytes)),
-            (s("sha256"), Value::Str(t.sha256.clone())),
-            (s("skipped"), Value::Bool(t.skipped)),
-        ]),
-        Moved::Tree(t) => Value::Dict(vec![
-            (s("files"), n(t.files)),
-            (s("dirs"), n(t.dirs)),
-            (s("symlinks"), n(t.symlinks)),
-            (s("bytes"), n(t.bytes)),
-            (s("skipped"), n(t.skipped)),
-        ]),
-    }
+pub fn transfer_value(t: &Transfer) -> Value {
+    Value::Dict(vec![
+        (Value::Str("bytes".into()), Value::Int(t.bytes as i64)),
+        (Value::Str("sha256".into()), Value::Str(t.sha256.clone())),
+        (Value::Str("skipped".into()), Value::Bool(t.skipped)),
+    ])
 }
 
 /// A target name as a directory name: `/` (a chain) becomes `_`.
@@ -159,23 +110,7 @@ pub fn run(ctx: &Context, c: CallCmd) -> i32 {
     drop(bar);
     let _ = ctx.shutdown();
     match r {
-        Ok(Moved::Tree(t)) => {
-            let secs = t0.elapsed().as_secs_f64();
-            if c.json {
-                let _ = super::out(&format!(
-                    "{{\"files\":{},\"dirs\":{},\"symlinks\":{},\"bytes\":{},\"skipped\":{},\"seconds\":{secs:.3}}}\n",
-                    t.files, t.dirs, t.symlinks, t.bytes, t.skipped
-                ));
-            } else if c.verbosity >= 0 && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-                let mib = t.bytes as f64 / (1 << 20) as f64;
-                say!(
-                    "econtext: {what}: {} files ({} unchanged), {} directories, {} symlinks, {mib:.1} MiB in {secs:.2} s",
-                    t.files, t.skipped, t.dirs, t.symlinks
-                );
-            }
-            0
-        }
-        Ok(Moved::File(t)) => {
+        Ok(t) => {
             let secs = t0.elapsed().as_secs_f64();
             if c.json {
                 let _ = super::out(&format!(

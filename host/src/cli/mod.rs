@@ -94,10 +94,7 @@ ends). A REMOTE ending in `/` (or a LOCAL directory for get) takes the source's 
 OPTIONS: --mode 0640, --owner USER, --group GROUP, --preserve (times; get: mode and mtime),
 --mkdirs, --skip-unchanged (compare sha256, send nothing when equal), --no-overwrite,
 --no-fsync, --no-verify, --follow-symlinks (else a symlink destination is refused). `..`
-components and non-regular destinations (/dev/null) are refused. -r (--recursive) moves a
-directory with everything under it (REMOTE, or LOCAL for get, is the directory made or
-filled): each file atomic and verified, directories with their modes, symlinks recreated
-(followed with --follow-symlinks); devices, fifos and sockets are refused. Exit status 1 for a file
+components and non-regular destinations (/dev/null) are refused. Exit status 1 for a file
 error (its kind and path on stderr), 3 when the connection failed. On a terminal a progress
 line shows bytes, rate and ETA. With -t (many targets, as for call) put sends LOCAL to every
 target and get writes LOCAL_DIR/<target>/NAME for each; the result is the gathered table (or
@@ -238,7 +235,6 @@ const CALL_FLAGS: &[&str] = &[
     "--no-overwrite",
     "--no-fsync",
     "--follow-symlinks",
-    "--recursive",
 ];
 
 /// Edit distance between two short strings.
@@ -313,8 +309,6 @@ pub struct CallCmd {
     pub ssh_to: Option<String>,
     /// `put` / `get`: how the file moves.
     pub put: crate::PutOptions,
-    /// `put -r` / `get -r`: a directory with everything under it.
-    pub recursive: bool,
     /// `-t` (many targets): every target chain, expanded (`@FILE`, ranges).
     pub targets: Vec<String>,
     /// `--relay TARGET`: contexts that start the targets' first hops.
@@ -449,7 +443,6 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
         argv: vec![],
         ssh_to: None,
         put: crate::PutOptions::default(),
-        recursive: false,
         targets: vec![],
         relays: vec![],
         forks: None,
@@ -501,7 +494,6 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             }
             "--no-verify" if matches!(c.mode, Mode::Put | Mode::Get) => c.put.verify = false,
             "--mkdirs" if c.mode == Mode::Put => c.put.mkdirs = true,
-            "-r" | "--recursive" if matches!(c.mode, Mode::Put | Mode::Get) => c.recursive = true,
             "--skip-unchanged" if c.mode == Mode::Put => c.put.skip_unchanged = true,
             "--no-overwrite" if c.mode == Mode::Put => c.put.overwrite = false,
             "--no-fsync" if c.mode == Mode::Put => c.put.fsync = false,
