@@ -225,7 +225,7 @@ impl Context {
                 "local",
                 local,
                 FileErrorKind::NotADirectory,
-                "is not a directory (put sends a single file without --recursive)",
+                "is not a directory (Context::put sends a single file)",
             ));
         }
         // The whole tree is read first: nothing is sent when part of it cannot be.
@@ -316,8 +316,17 @@ impl Context {
         if let Some(m) = &o.meter {
             m.fix_total(entries.iter().map(|e| e.size).sum());
         }
+        // LOCAL itself may be a symlink of the caller's own: only what the far end sends is
+        // kept from going through one.
         std::fs::create_dir_all(local).map_err(|e| local_err(local, e))?;
-        real_dir(local)?;
+        if !local.is_dir() {
+            return Err(file_err(
+                "local",
+                local,
+                FileErrorKind::NotADirectory,
+                "exists and is not a directory",
+            ));
+        }
         let mut t = TreeTransfer {
             dirs: 1,
             ..Default::default()
