@@ -191,6 +191,11 @@ def put(channel, path, opts):
                 pass
 
 
+def put_small(path, opts, data, end):
+    # A file that fits one message, its bytes inline with the call: one round trip.
+    return put([data, end], path, opts)
+
+
 def read(path, opts):
     path = check(path, opts)
     try:

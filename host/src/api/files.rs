@@ -297,11 +297,89 @@ impl Context {
                 });
             }
         }
-        let f = File::open(local).map_err(|e| local_err(local, e))?;
+        let mut f = File::open(local).map_err(|e| local_err(local, e))?;
         if let Some(m) = &o.meter {
             m.set_total(meta.len());
         }
+        if meta.len() <= CHUNK as u64 {
+            // A file that fits one item goes inline with the call: one round trip.
+            let mut data = Vec::with_capacity(meta.len() as usize);
+            f.read_to_end(&mut data).map_err(|e| local_err(local, e))?;
+            if data.len() <= CHUNK {
+                return self.put_small(data, remote, &o, times);
+            }
+            return self.put_inner(std::io::Cursor::new(data), local, remote, &o, times);
+        }
         self.put_inner(f, local, remote, &o, times)
+    }
+
+    /// The bytes of a small file with the call itself (`econtext_files.put_small`).
+    fn put_small(
+        &self,
+        data: Vec<u8>,
+        remote: &str,
+        o: &PutOptions,
+        times: Option<(f64, f64)>,
+    ) -> Result<Transfer, Error> {
+        let digest = if o.verify {
+            let mut h = Sha256::new();
+            h.update(&data);
+            hex(&h.finalize())
+        } else {
+            String::new()
+        };
+        let n = data.len() as u64;
+        let end = if o.verify {
+            format!("sha256:{digest}")
+        } else {
+            "unverified".into()
+        };
+        let r = self
+            .call(
+                "econtext_files.put_small",
+                vec![
+                    remote.into(),
+                    opts(o, times),
+                    Value::Bytes(data),
+                    end.into(),
+                ],
+            )
+            .map_err(|e| remote_err(self, e))?;
+        if let Some(m) = &o.meter {
+            m.add(n as usize);
+        }
+        self.checked(r, remote, o, digest, n)
+    }
+
+    /// The far end's answer to a put, its sha256 compared with what was sent.
+    fn checked(
+        &self,
+        r: Value,
+        remote: &str,
+        o: &PutOptions,
+        digest: String,
+        sent: u64,
+    ) -> Result<Transfer, Error> {
+        let got = match &r {
+            Value::Dict(kv) => kv.iter().find_map(|(k, v)| match (k, v) {
+                (Value::Str(k), Value::Str(v)) if k == "sha256" => Some(v.clone()),
+                _ => None,
+            }),
+            _ => None,
+        };
+        if o.verify && got.as_deref() != Some(digest.as_str()) {
+            return Err(Error::File {
+                context: self.name().to_string(),
+                path: remote.to_string(),
+                kind: FileErrorKind::Checksum,
+                detail: format!("sent {digest}, the far end reports {got:?}"),
+            });
+        }
+        Ok(Transfer {
+            bytes: sent,
+            sha256: digest,
+            skipped: false,
+        })
     }
 
     /// Put the bytes of `source` at `remote` (as [`Context::put`]; mode default 0666 minus the
@@ -372,27 +450,7 @@ impl Context {
         if let Some(e) = failed {
             return Err(e);
         }
-        let r = r?;
-        let got = match &r {
-            Value::Dict(kv) => kv.iter().find_map(|(k, v)| match (k, v) {
-                (Value::Str(k), Value::Str(v)) if k == "sha256" => Some(v.clone()),
-                _ => None,
-            }),
-            _ => None,
-        };
-        if o.verify && got.as_deref() != Some(digest.as_str()) {
-            return Err(Error::File {
-                context: self.name().to_string(),
-                path: remote.to_string(),
-                kind: FileErrorKind::Checksum,
-                detail: format!("sent {digest}, the far end reports {got:?}"),
-            });
-        }
-        Ok(Transfer {
-            bytes: sent,
-            sha256: digest,
-            skipped: false,
-        })
+        self.checked(r?, remote, o, digest, sent)
     }
 
     /// Fetch `remote` from this context into the local file `local` (atomic: a temporary
