@@ -339,3 +339,44 @@ fn a_tree_through_sudo_belongs_to_the_account() {
     std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o755)).unwrap();
     same_tree(&src, &dst);
 }
+
+#[test]
+fn many_small_files_in_flight_over_ssh_and_a_failure_among_them() {
+    // More small files than are kept in flight: each goes inline with its call, several
+    // outstanding; every one lands, and a failing one is reported.
+    let Some(env) = testenv() else { return };
+    let s = Scratch::new("many");
+    let src = s.path("src");
+    for d in 0..5 {
+        std::fs::create_dir_all(src.join(format!("d{d}"))).unwrap();
+        for f in 0..40 {
+            let data = format!("file {d}/{f} ").repeat(f + 1);
+            std::fs::write(src.join(format!("d{d}/f{f:02}")), data).unwrap();
+        }
+    }
+    let router = quiet_router();
+    let ctx = router
+        .connect(&env.ssh("ectest").python("/usr/bin/python3"))
+        .unwrap();
+    let dst = s.path("dst");
+    let t = ctx
+        .put_tree(&src, &dst.display().to_string(), &PutOptions::default())
+        .unwrap();
+    assert_eq!((t.files, t.dirs), (200, 6));
+    same_tree(&src, &dst);
+    let owner = uid_number("ectest") as u32;
+    assert_eq!(std::fs::metadata(dst.join("d3/f07")).unwrap().uid(), owner);
+    // With overwrite off, the files already there fail the put, by name.
+    let o = PutOptions {
+        overwrite: false,
+        ..Default::default()
+    };
+    match ctx.put_tree(&src, &dst.display().to_string(), &o) {
+        Err(Error::File {
+            kind: FileErrorKind::Exists,
+            path,
+            ..
+        }) => assert!(path.contains("/dst/d"), "{path}"),
+        other => panic!("{other:?}"),
+    }
+}

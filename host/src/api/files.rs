@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 use crate::{Context, Error, Value};
 
 /// Bytes per channel item.
-const CHUNK: usize = 1 << 16;
+/// Bytes per item; a file this small goes inline with its call.
+pub(super) const CHUNK: usize = 1 << 16;
 
 /// How a file is put.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -321,6 +322,19 @@ impl Context {
         o: &PutOptions,
         times: Option<(f64, f64)>,
     ) -> Result<Transfer, Error> {
+        let p = self.start_small(data, remote, o, times)?;
+        self.finish_small(p, o)
+    }
+
+    /// Send a small file inline with its call, without waiting for the answer (trees keep
+    /// several in flight: calls run in order there).
+    pub(super) fn start_small(
+        &self,
+        data: Vec<u8>,
+        remote: &str,
+        o: &PutOptions,
+        times: Option<(f64, f64)>,
+    ) -> Result<Pending, Error> {
         let digest = if o.verify {
             let mut h = Sha256::new();
             h.update(&data);
@@ -334,21 +348,30 @@ impl Context {
         } else {
             "unverified".into()
         };
-        let r = self
-            .call(
-                "econtext_files.put_small",
-                vec![
-                    remote.into(),
-                    opts(o, times),
-                    Value::Bytes(data),
-                    end.into(),
-                ],
-            )
-            .map_err(|e| remote_err(self, e))?;
+        let call = self.call_async(
+            "econtext_files.put_small",
+            vec![
+                remote.into(),
+                opts(o, times),
+                Value::Bytes(data),
+                end.into(),
+            ],
+        )?;
+        Ok(Pending {
+            call,
+            remote: remote.to_string(),
+            digest,
+            n,
+        })
+    }
+
+    /// Wait for a small file's answer and check it.
+    pub(super) fn finish_small(&self, p: Pending, o: &PutOptions) -> Result<Transfer, Error> {
+        let r = p.call.wait().map_err(|e| remote_err(self, e))?;
         if let Some(m) = &o.meter {
-            m.add(n as usize);
+            m.add(p.n as usize);
         }
-        self.checked(r, remote, o, digest, n)
+        self.checked(r, &p.remote, o, p.digest, p.n)
     }
 
     /// The far end's answer to a put, its sha256 compared with what was sent.
@@ -582,6 +605,14 @@ impl Context {
             meta,
         ))
     }
+}
+
+/// A small file sent, its answer not yet in.
+pub(super) struct Pending {
+    call: super::CallHandle,
+    remote: String,
+    digest: String,
+    n: u64,
 }
 
 #[derive(Debug, Default)]
