@@ -85,20 +85,31 @@ impl Context {
         &self.inner
     }
 
+    /// The call of `function(*args, **kwargs)`, ready to send.
+    fn builder(
+        &self,
+        function: &Bound<'_, PyAny>,
+        args: &Bound<'_, PyTuple>,
+        kwargs: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<econtext::CallBuilder<'_>> {
+        let name = function_name(function)?;
+        let (a, kw) = arguments(args, kwargs)?;
+        let mut b = self.inner.build(&name).py_err(function.py())?.args(a);
+        for (k, v) in kw {
+            b = b.kwarg(k, v);
+        }
+        Ok(b)
+    }
+
     fn spawn(
         &self,
         function: &Bound<'_, PyAny>,
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<econtext::CallHandle> {
-        let py = function.py();
-        let name = function_name(function)?;
-        let (a, kw) = arguments(args, kwargs)?;
-        let mut b = self.inner.build(&name).py_err(py)?.args(a);
-        for (k, v) in kw {
-            b = b.kwarg(k, v);
-        }
-        b.spawn().py_err(py)
+        self.builder(function, args, kwargs)?
+            .spawn()
+            .py_err(function.py())
     }
 }
 
@@ -238,9 +249,9 @@ impl Context {
         let c = self.inner.clone();
         let r = py.detach(move || {
             if recursive {
-                c.put_tree(&local, &remote, &o).map(tree_value)
+                c.put_tree(&local, &remote, &o).map(|t| t.to_value())
             } else {
-                c.put(&local, &remote, &o).map(transfer_value)
+                c.put(&local, &remote, &o).map(|t| t.to_value())
             }
         });
         Ok(to_py(py, &r.py_err(py)?)?.unbind())
@@ -268,9 +279,9 @@ impl Context {
         let c = self.inner.clone();
         let r = py.detach(move || {
             if recursive {
-                c.get_tree(&remote, &local, &o).map(tree_value)
+                c.get_tree(&remote, &local, &o).map(|t| t.to_value())
             } else {
-                c.get(&remote, &local, &o).map(transfer_value)
+                c.get(&remote, &local, &o).map(|t| t.to_value())
             }
         });
         Ok(to_py(py, &r.py_err(py)?)?.unbind())
@@ -285,13 +296,7 @@ impl Context {
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<CallHandle> {
         let h = self.spawn(function, args, kwargs)?;
-        Ok(CallHandle {
-            state: Mutex::new(CallState {
-                handle: Some(Arc::new(h)),
-                outcome: None,
-            }),
-            logs: self.logs.clone(),
-        })
+        Ok(CallHandle::new(h, self.logs.clone()))
     }
 
     /// Like `call`, asking for no answer (an exception is only logged there).
@@ -303,13 +308,7 @@ impl Context {
         args: &Bound<'_, PyTuple>,
         kwargs: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<()> {
-        let name = function_name(function)?;
-        let (a, kw) = arguments(args, kwargs)?;
-        let mut b = self.inner.build(&name).py_err(py)?.args(a);
-        for (k, v) in kw {
-            b = b.kwarg(k, v);
-        }
-        b.no_reply().py_err(py)
+        self.builder(function, args, kwargs)?.no_reply().py_err(py)
     }
 
     /// A channel whose items a function there sends: pass the receiver (or its `sender`) as
@@ -350,16 +349,7 @@ impl Context {
         let name = function_name(function)?;
         let (a, _) = arguments(args, None)?;
         let (tx, h) = self.inner.stream_to(&name, a).py_err(py)?;
-        Ok((
-            Sender::new(tx),
-            CallHandle {
-                state: Mutex::new(CallState {
-                    handle: Some(Arc::new(h)),
-                    outcome: None,
-                }),
-                logs: self.logs.clone(),
-            },
-        ))
+        Ok((Sender::new(tx), CallHandle::new(h, self.logs.clone())))
     }
 
     /// Ask the context to exit and wait for it (killing it after 2 s).
@@ -421,25 +411,6 @@ fn text(p: std::path::PathBuf) -> PyResult<String> {
     })
 }
 
-fn transfer_value(t: econtext::Transfer) -> Value {
-    Value::Dict(vec![
-        ("bytes".into(), Value::Int(t.bytes as i64)),
-        ("sha256".into(), t.sha256.into()),
-        ("skipped".into(), Value::Bool(t.skipped)),
-    ])
-}
-
-fn tree_value(t: econtext::TreeTransfer) -> Value {
-    let n = |v: u64| Value::Int(v as i64);
-    Value::Dict(vec![
-        ("files".into(), n(t.files)),
-        ("dirs".into(), n(t.dirs)),
-        ("symlinks".into(), n(t.symlinks)),
-        ("bytes".into(), n(t.bytes)),
-        ("skipped".into(), n(t.skipped)),
-    ])
-}
-
 struct CallState {
     handle: Option<Arc<econtext::CallHandle>>,
     outcome: Option<Result<Py<PyAny>, PyErr>>,
@@ -454,6 +425,16 @@ pub struct CallHandle {
 }
 
 impl CallHandle {
+    fn new(h: econtext::CallHandle, logs: Arc<Logs>) -> CallHandle {
+        CallHandle {
+            state: Mutex::new(CallState {
+                handle: Some(Arc::new(h)),
+                outcome: None,
+            }),
+            logs,
+        }
+    }
+
     fn outcome(&self, py: Python<'_>) -> Option<PyResult<Py<PyAny>>> {
         let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         s.outcome.as_ref().map(|o| match o {

@@ -63,12 +63,9 @@ fn build(py: Python<'_>, e: Error) -> PyResult<PyErr> {
             path,
             kind: file_kind,
             ..
-        } => m.getattr("FileError")?.call1((
-            message,
-            snake(&format!("{file_kind:?}")),
-            path,
-            context,
-        ))?,
+        } => m
+            .getattr("FileError")?
+            .call1((message, file_kind.as_str(), path, context))?,
         Error::Connect { failure, .. } => {
             m.getattr("ConnectError")?
                 .call1((message, kind, failure_name(*failure)))?

@@ -133,6 +133,17 @@ pub struct Transfer {
     pub skipped: bool,
 }
 
+impl Transfer {
+    /// As a value: `{"bytes", "sha256", "skipped"}` (NDJSON, the many-target table, Python).
+    pub fn to_value(&self) -> Value {
+        Value::Dict(vec![
+            ("bytes".into(), Value::Int(self.bytes as i64)),
+            ("sha256".into(), Value::Str(self.sha256.clone())),
+            ("skipped".into(), Value::Bool(self.skipped)),
+        ])
+    }
+}
+
 /// Why a file operation failed (the kinds of docs/files.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -168,6 +179,26 @@ pub enum FileErrorKind {
 }
 
 impl FileErrorKind {
+    /// Its name in docs/files.md (`not_found`, `is_a_directory`...): what `from_name` reads.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileErrorKind::NotFound => "not_found",
+            FileErrorKind::PermissionDenied => "permission_denied",
+            FileErrorKind::IsADirectory => "is_a_directory",
+            FileErrorKind::NotADirectory => "not_a_directory",
+            FileErrorKind::NoSpace => "no_space",
+            FileErrorKind::Exists => "exists",
+            FileErrorKind::Symlink => "symlink",
+            FileErrorKind::BadPath => "bad_path",
+            FileErrorKind::ReadOnly => "read_only",
+            FileErrorKind::NotRegular => "not_regular",
+            FileErrorKind::UnknownUser => "unknown_user",
+            FileErrorKind::Checksum => "checksum",
+            FileErrorKind::Incomplete => "incomplete",
+            FileErrorKind::Io => "io",
+        }
+    }
+
     /// From the remote module's name for it.
     pub fn from_name(s: &str) -> FileErrorKind {
         match s {
@@ -343,18 +374,13 @@ impl Context {
             String::new()
         };
         let n = data.len() as u64;
-        let end = if o.verify {
-            format!("sha256:{digest}")
-        } else {
-            "unverified".into()
-        };
         let call = self.call_async(
             "econtext_files.put_small",
             vec![
                 remote.into(),
                 opts(o, times),
                 Value::Bytes(data),
-                end.into(),
+                end_item(o, &digest).into(),
             ],
         )?;
         Ok(Pending {
@@ -460,12 +486,7 @@ impl Context {
             String::new()
         };
         if failed.is_none() {
-            let end = if o.verify {
-                format!("sha256:{digest}")
-            } else {
-                "unverified".into()
-            };
-            let _ = tx.send(Value::Str(end));
+            let _ = tx.send(Value::Str(end_item(o, &digest)));
         }
         // Without the checksum item the far end discards what it got.
         drop(tx);
@@ -607,6 +628,15 @@ impl Context {
     }
 }
 
+/// A put's last item: the sha256 of what was sent, or that nothing is to be compared.
+fn end_item(o: &PutOptions, digest: &str) -> String {
+    if o.verify {
+        format!("sha256:{digest}")
+    } else {
+        "unverified".into()
+    }
+}
+
 /// A small file sent, its answer not yet in.
 pub(super) struct Pending {
     call: super::CallHandle,
@@ -673,4 +703,32 @@ pub(super) fn opts(o: &PutOptions, times: Option<(f64, f64)>) -> Value {
         (s("follow"), Value::Bool(o.follow_symlinks)),
         (s("verify"), Value::Bool(o.verify)),
     ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileErrorKind;
+
+    #[test]
+    fn file_error_kinds_read_back_their_names() {
+        use FileErrorKind as K;
+        for k in [
+            K::NotFound,
+            K::PermissionDenied,
+            K::IsADirectory,
+            K::NotADirectory,
+            K::NoSpace,
+            K::Exists,
+            K::Symlink,
+            K::BadPath,
+            K::ReadOnly,
+            K::NotRegular,
+            K::UnknownUser,
+            K::Checksum,
+            K::Incomplete,
+            K::Io,
+        ] {
+            assert_eq!(FileErrorKind::from_name(k.as_str()), k, "{}", k.as_str());
+        }
+    }
 }

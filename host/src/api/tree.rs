@@ -31,6 +31,20 @@ pub struct TreeTransfer {
     pub skipped: u64,
 }
 
+impl TreeTransfer {
+    /// As a value: `{"files", "dirs", "symlinks", "bytes", "skipped"}`.
+    pub fn to_value(&self) -> Value {
+        let n = |v: u64| Value::Int(v as i64);
+        Value::Dict(vec![
+            ("files".into(), n(self.files)),
+            ("dirs".into(), n(self.dirs)),
+            ("symlinks".into(), n(self.symlinks)),
+            ("bytes".into(), n(self.bytes)),
+            ("skipped".into(), n(self.skipped)),
+        ])
+    }
+}
+
 #[derive(Debug, PartialEq)]
 enum Kind {
     Dir,

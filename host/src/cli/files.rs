@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::progress::BytesBar;
 use super::{CallCmd, Mode};
-use crate::{Context, Error, GetOptions, Meter, Transfer, Value};
+use crate::{Context, Error, GetOptions, Meter, Transfer};
 
 /// `dir/` + the last component of `from`, when `to` names a directory.
 fn into_dir(to: &str, from: &str, is_dir: bool) -> String {
@@ -81,15 +81,6 @@ pub fn transfer(
         let r = ctx.get(a, &local, &o);
         (format!("{}:{a} -> {}", ctx.name(), local.display()), r)
     }
-}
-
-/// A transfer as a value (NDJSON and the many-target table).
-pub fn transfer_value(t: &Transfer) -> Value {
-    Value::Dict(vec![
-        (Value::Str("bytes".into()), Value::Int(t.bytes as i64)),
-        (Value::Str("sha256".into()), Value::Str(t.sha256.clone())),
-        (Value::Str("skipped".into()), Value::Bool(t.skipped)),
-    ])
 }
 
 /// A target name as a directory name: `/` (a chain) becomes `_`.

@@ -224,7 +224,7 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
             |target, ctx| {
                 let dir = (cmd.mode == Mode::Get).then(|| files::target_dir(target));
                 let (_, r) = files::transfer(ctx, cmd, dir.as_deref(), None);
-                r.map(|t| files::transfer_value(&t))
+                r.map(|t| t.to_value())
             },
             |o, p| {
                 if crate::sys::signal::interrupted() {
