@@ -10,10 +10,14 @@ try:
     from _thread import allocate_lock as L, start_new_thread as T
 except ImportError:
     from thread import allocate_lock as L, start_new_thread as T
-try:
-    os.waitpid(-1, 0)
-except OSError:
-    pass
+# Stage 1 passes the real interpreter path (Python derives sys.executable from argv[0], the
+# process title) and the PYTHONHOME the environment had ('': none; stage 1 may have set one
+# for the re-exec): no program this context starts inherits ours.
+a = sys.argv
+if a[1:]:
+    sys.executable = a[1]
+    a[2] or os.environ.pop('PYTHONHOME', 0)
+    del a[1:]
 IN = 100
 OUT = os.dup(1)
 ME = None
@@ -58,7 +62,7 @@ def send(dst, h, body, rt=0, f=0, src=None):
 
 def die(*a):
     # Exit, killing the programs our functions started (our process group). Reap every child
-    # that is gone first (stage 1's inflater too), so nothing is left to a container's init
+    # that is gone first, so nothing is left to a container's init
     # that never reaps (sleep, an app as PID 1). Then move to a group held by an anchor child
     # (gone again at once) and kill the old group: our own exit stays a clean one. A session
     # leader cannot move (docker exec, sudo on a pty): the group kill ends it too.
@@ -173,31 +177,12 @@ def fetch(n):
         GROUP[n] = [m[0] for m in ms], miss
 
 
-def serve(fd, src, rt, body):
-    # A child's module request, answered from this context's cache (asking upwards once).
-    n = dec(body, 'ModuleRequest')[0]
-    fetch(n)
-    sent = KIDS[fd][1]
-    names, miss = GROUP.get(n, ([n], []))
-    ms = [(m,) + MODS[m] for m in names if m in MODS and (m == n or m not in sent)]
-    sent.update(names)
-    send(src, rt, enc((n, ms, list(miss) + [n] * (n in MISS)), 'ModuleReply'))
-
-
 def spawn(src, rt, body):
     try:
         r = __import__('econtext_spawn').spawn(globals(), body)
     except Exception as e:
         r = err(e)
     send(src, rt, enc(r, 'Reply'))
-
-
-def adopt(i, fd, name):
-    # A child context is up on fd: route its subtree there and tell the parent chain.
-    KIDS[fd] = [bytearray(), set()]
-    ROUTES[i] = fd
-    os.write(WAKE[1], b'.')
-    send(INIT[1], 5, enc((i, ME, name), 'RouteAdd'))
 
 
 def lost(fd):
@@ -309,7 +294,8 @@ def route(f, dst, src, h, rt, body, fd=IN):
     elif h == 7:
         T(spawn, (src, rt, body))
     elif h == 4 and not up:
-        T(serve, (fd, src, rt, body))
+        # A child exists, so econtext_spawn is loaded (sys.modules: no import lock here).
+        T(sys.modules['econtext_spawn'].serve, (fd, src, rt, body))
     elif h == 5 and not up:
         i, p, n = dec(body, 'RouteAdd')
         if ROUTES.get(p) == fd and i not in ROUTES:

@@ -53,7 +53,7 @@ def supported(v):
         major, minor = [int(x) for x in v.split('.')[:2]]
     except ValueError:
         return False
-    return (major == 2 and minor >= 7) or (major == 3 and minor >= 6) or major > 3
+    return (major == 2 and minor >= 7) or (major == 3 and minor >= 5) or major > 3
 
 
 def raw(fd):
@@ -71,6 +71,29 @@ def raw(fd):
 
 def fail(code, out):
     return 1, G['RemoteError']('econtext.SpawnError', code, out.decode('utf-8', 'replace')[-4000:])
+
+
+def adopt(i, fd, name):
+    # A child context is up on fd: route its subtree there and tell the parent chain.
+    g = G
+    g['KIDS'][fd] = [bytearray(), set()]
+    g['ROUTES'][i] = fd
+    os.write(g['WAKE'][1], b'.')
+    g['send'](g['INIT'][1], 5, g['enc']((i, g['ME'], name), 'RouteAdd'))
+
+
+def serve(fd, src, rt, body):
+    # A child's module request (the IO thread starts this on a thread of its own), answered
+    # from this context's cache, asking upwards once.
+    g = G
+    n = g['dec'](body, 'ModuleRequest')[0]
+    g['fetch'](n)
+    sent = g['KIDS'][fd][1]
+    mods = g['MODS']
+    names, miss = g['GROUP'].get(n, ([n], []))
+    ms = [(m,) + mods[m] for m in names if m in mods and (m == n or m not in sent)]
+    sent.update(names)
+    g['send'](src, rt, g['enc']((n, ms, list(miss) + [n] * (n in g['MISS'])), 'ModuleReply'))
 
 
 def spawn(g, body):
@@ -193,7 +216,8 @@ def spawn(g, body):
             if at >= 0 and (nl > at + 3 + 64 or nl < 0 and len(stdout) - at > 3 + 64):
                 return finish(fail('protocol:no Python version after EC0: %r' % stdout[at:at + 80], out))
             if at >= 0 and nl > at:
-                line = stdout[at + 3:nl].strip()
+                # Stage 1 prints sys.version's first 9 characters: up to the first space.
+                line = (stdout[at + 3:nl].split() or [b''])[0]
                 version = line.decode('ascii', 'replace')
                 stdout = stdout[nl + 1:]
                 if not VERSION(version):
@@ -247,7 +271,7 @@ def spawn(g, body):
                                 s.close()
                             except (OSError, ValueError, _socket.error):
                                 pass
-                g['adopt'](i, mine, name)
+                adopt(i, mine, name)
                 entry = g['KIDS'][mine]
                 if rest:
                     g['frames'](entry[0], rest, mine)

@@ -30,19 +30,6 @@ pub fn interpreters() -> Vec<PathBuf> {
     out
 }
 
-/// [`interpreters`] that start behind ssh, sudo or a wrapper, where stage 1 re-execs them with
-/// the process title as `argv[0]`: all but the relocatable 3.14 and 3.15, which need
-/// PYTHONHOME there and the 400-byte stage 0 has no room for it yet (issue 16; local contexts
-/// get it from the host).
-pub fn interpreters_behind_a_login() -> Vec<PathBuf> {
-    interpreters()
-        .into_iter()
-        .filter(|p| {
-            !p.starts_with("/opt/extra-pythons/3.14") && !p.starts_with("/opt/extra-pythons/3.15")
-        })
-        .collect()
-}
-
 /// The interpreters `tests/env/pythons.sh` installs under `/opt/extra-pythons/X.Y/` (3.5 built
 /// from source; 3.14 and 3.15 unpacked from Debian's packages, relocatable: they find their
 /// standard library from their own path), those the stub supports. 2.4-2.6 are built there
@@ -55,6 +42,55 @@ pub fn extra_interpreters() -> Vec<PathBuf> {
         .collect();
     out.sort();
     out
+}
+
+/// What a context must say about itself, whichever way it started (in-process locally, or
+/// re-exec'd by stage 1 behind a wrapper, ssh, sudo): `sys.executable` is `python` (as given)
+/// and runs itself, `sys.argv` is `['-c']`, `PYTHONHOME` is what the context's environment
+/// had (`home`: `None` for none) both for the context and for a program it starts, and the
+/// process title (`/proc/PID/cmdline`, the same machine) still starts with `econtext:`.
+pub fn assert_identity(ctx: &econtext::Context, python: &str, home: Option<&str>) {
+    use econtext::Value;
+    let text = |v: &Value| match v {
+        Value::Str(s) => s.clone(),
+        Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    };
+    let eval = |e: &str| {
+        ctx.call("__builtin__.eval", vec![e.into()])
+            .or_else(|_| ctx.call("builtins.eval", vec![e.into()]))
+            .unwrap_or_else(|err| panic!("{python}: {e}: {err}"))
+    };
+    assert_eq!(text(&eval("__import__('sys').executable")), python);
+    assert_eq!(
+        text(&eval("repr(__import__('sys').argv)")),
+        "['-c']",
+        "{python}"
+    );
+    let want = home.map(Value::from).unwrap_or(Value::None);
+    assert_eq!(
+        eval("__import__('os').environ.get('PYTHONHOME')"),
+        want,
+        "{python}"
+    );
+    let child = eval("__import__('os').popen('echo ${PYTHONHOME-unset}').read()");
+    assert_eq!(text(&child).trim(), home.unwrap_or("unset"), "{python}");
+    // It runs itself: the same binary as the context's.
+    let exe = text(&eval("__import__('os').path.realpath('/proc/self/exe')"));
+    let again = eval(
+        r#"__import__('subprocess').Popen([__import__('sys').executable, '-c', 'import os; print(os.path.realpath("/proc/self/exe"))'], stdout=-1).communicate()[0]"#,
+    );
+    assert_eq!(text(&again).trim(), exe, "{python}");
+    let pid = match eval("__import__('os').getpid()") {
+        Value::Int(p) => p,
+        other => panic!("{python}: pid {other:?}"),
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    assert!(
+        cmdline.starts_with(b"econtext:"),
+        "{python}: {}",
+        String::from_utf8_lossy(&cmdline)
+    );
 }
 
 /// The fastest interpreter to use when the version does not matter.

@@ -253,7 +253,7 @@ fn nothing_is_written_to_disk_under_a_read_only_root() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    for py in interpreters_behind_a_login() {
+    for py in interpreters() {
         let ctx = router
             .connect(
                 &Local::new()
@@ -277,46 +277,39 @@ fn nothing_is_written_to_disk_under_a_read_only_root() {
 }
 
 /// Regression: `sys.executable` was `''` in every context (the interpreter is started with the
-/// process title as `argv[0]`), so `subprocess.run([sys.executable, ...])` failed. A local
-/// interpreter now knows its path, on every version, and can run itself.
+/// process title as `argv[0]`), so `subprocess.run([sys.executable, ...])` failed. Every
+/// interpreter knows its path now, started by the host itself (stage 2 in-process) and behind
+/// a wrapper (stage 1 re-execs it: the path of ssh, sudo, containers), and runs itself.
 #[test]
 fn sys_executable_is_the_interpreter_and_runs_itself() {
     let router = quiet_router();
     for py in interpreters() {
         let p = py.display().to_string();
-        let ctx = router.connect(&Local::new().python(&p)).unwrap();
-        let exe = ctx
-            .call(
-                "os.path.realpath",
-                vec![Value::Str("/proc/self/exe".into())],
-            )
-            .unwrap();
-        let got = ctx
-            .call(
-                "sys.__getattribute__",
-                vec![Value::Str("executable".into())],
-            )
-            .unwrap();
-        let text = |v: &Value| match v {
-            Value::Str(s) => s.clone(),
-            Value::Bytes(b) => String::from_utf8_lossy(b).into_owned(),
-            other => format!("{other:?}"),
-        };
-        assert_eq!(text(&got), p, "{p}");
-        // It runs: the same binary as the context's.
-        let out = ctx
-            .call(
-                "subprocess.check_output",
-                vec![Value::List(vec![
-                    got.clone(),
-                    "-c".into(),
-                    "import os; print(os.path.realpath('/proc/self/exe'))".into(),
-                ])],
-            )
-            .unwrap();
-        assert_eq!(text(&out).trim(), text(&exe), "{p}");
-        ctx.shutdown().unwrap();
+        for prefix in [vec![], vec!["env".to_string()]] {
+            let ctx = router
+                .connect(&Local::new().python(&p).prefix(prefix))
+                .unwrap_or_else(|e| panic!("{p}: {e}"));
+            assert_identity(&ctx, &p, None);
+            ctx.shutdown().unwrap();
+        }
     }
+}
+
+/// A `PYTHONHOME` the environment has already is the user's: it stays, for the context and
+/// for the programs it starts (stage 1 sets one for the re-exec only when there is none).
+#[test]
+fn a_users_pythonhome_is_kept() {
+    let router = quiet_router();
+    let p = "/usr/bin/python3";
+    if !std::path::Path::new(p).exists() {
+        panic!("{p} is missing: the test environment installs Debian's python3");
+    }
+    let prefix = vec!["env".to_string(), "PYTHONHOME=/usr".to_string()];
+    let ctx = router
+        .connect(&Local::new().python(p).prefix(prefix))
+        .unwrap();
+    assert_identity(&ctx, p, Some("/usr"));
+    ctx.shutdown().unwrap();
 }
 
 #[test]
@@ -366,47 +359,20 @@ fn relocatable_interpreters_start_and_nothing_leaks() {
     let router = quiet();
     for py in relocatable {
         let path = py.to_string_lossy().into_owned();
-        let ctx = router.connect(&Local::new().python(&path)).unwrap();
-        let v = ctx.call("platform.python_version", vec![]).unwrap();
-        let want = py.parent().unwrap().parent().unwrap().file_name().unwrap();
-        assert!(
-            matches!(&v, Value::Str(s) if s.starts_with(&*want.to_string_lossy())),
-            "{path}: {v:?}"
-        );
-        let exe = ctx
-            .call("builtins.eval", vec!["__import__('sys').executable".into()])
-            .unwrap();
-        assert_eq!(exe, Value::from(path.as_str()));
-        let home = ctx
-            .call("os.environ.get", vec!["PYTHONHOME".into()])
-            .unwrap();
-        assert_eq!(home, Value::None, "{path}");
-        let child = ctx
-            .call(
-                "subprocess.check_output",
-                vec![Value::List(vec![
-                    "sh".into(),
-                    "-c".into(),
-                    "echo ${PYTHONHOME-unset}".into(),
-                ])],
-            )
-            .unwrap();
-        assert_eq!(child, Value::Bytes(b"unset\n".to_vec()), "{path}");
-        // It runs itself (sys.executable works for subprocesses), and keeps its title.
-        let again = ctx
-            .call(
-                "subprocess.check_output",
-                vec![Value::List(vec![
-                    path.as_str().into(),
-                    "-c".into(),
-                    "import sys; print(sys.prefix)".into(),
-                ])],
-            )
-            .unwrap();
-        assert!(matches!(again, Value::Bytes(ref b) if b.starts_with(b"/opt/extra-pythons/")));
-        let pid = pid_of(&ctx);
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        assert!(cmdline.starts_with(b"econtext:"), "{path}");
-        ctx.shutdown().unwrap();
+        // Started by the host (PYTHONHOME from the host) and behind a wrapper (stage 1 sets
+        // it for the re-exec: the way over ssh, sudo, into containers).
+        for prefix in [vec![], vec!["env".to_string()]] {
+            let ctx = router
+                .connect(&Local::new().python(&path).prefix(prefix))
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            let v = ctx.call("platform.python_version", vec![]).unwrap();
+            let want = py.parent().unwrap().parent().unwrap().file_name().unwrap();
+            assert!(
+                matches!(&v, Value::Str(s) if s.starts_with(&*want.to_string_lossy())),
+                "{path}: {v:?}"
+            );
+            assert_identity(&ctx, &path, None);
+            ctx.shutdown().unwrap();
+        }
     }
 }

@@ -339,7 +339,7 @@ fn a_compromised_child_cannot_make_its_parent_or_a_sibling_run_code() {
 fn every_interpreter_can_be_an_intermediate_hop() {
     let Some(env) = testenv() else { return };
     let (router, _) = router();
-    for py in interpreters_behind_a_login() {
+    for py in interpreters() {
         // root's context on this interpreter starts a sudo hop and routes for it.
         let mid = router
             .connect(&env.ssh("root").python(py.to_string_lossy()))

@@ -139,7 +139,7 @@ impl Router {
                 let len = econtext_stub::STAGE2.len();
                 if r.native {
                     // We exec it ourselves: name it, and stage 2 runs in the same process.
-                    recipe.argv = bootstrap::stage0_argv_inprocess(&r.python, len, false);
+                    recipe.argv = bootstrap::stage0_argv_inprocess(&r.python, len);
                     recipe.arg0 = Some(self.title.clone());
                 } else {
                     recipe.argv = bootstrap::stage0_argv(&r.python, &self.title, len);
@@ -158,8 +158,7 @@ impl Router {
             _ => None,
         };
         if let Some(code) = &stage2 {
-            let home = recipe.env.iter().any(|(k, _)| k == "PYTHONHOME");
-            recipe.argv = bootstrap::stage0_argv_marshal(&recipe.argv[0], code.len(), home);
+            recipe.argv = bootstrap::stage0_argv_marshal(&recipe.argv[0], code.len());
         }
         let id = self.shared.context_id();
         let done = Arc::new(Latch::default());

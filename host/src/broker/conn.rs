@@ -199,7 +199,13 @@ impl Conn {
                 return Ok(None);
             };
             let raw = line[..nl].strip_suffix(b"\r").unwrap_or(&line[..nl]);
-            let v = std::str::from_utf8(raw).unwrap_or("").trim().to_string();
+            // Stage 1 prints the first 9 characters of `sys.version`: up to the first space.
+            let v = std::str::from_utf8(raw)
+                .unwrap_or("")
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_string();
             if !looks_like_version(&v) {
                 return Err(self.protocol(format!(
                     "expected a Python version after the ready marker EC0, got \"{}\"",

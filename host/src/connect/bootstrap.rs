@@ -15,6 +15,24 @@ pub const MARK_STAGE1: &[u8] = b"EC0";
 pub const MARK_STAGE2: &[u8] = b"EC1\n";
 
 /// The stage-1 program for a context named `title` (shown by `ps`), reading `len` bytes.
+///
+/// It prints the marker, sets `PYTHONHOME` for the re-exec (Python 3, when not set already:
+/// see below) and re-execs the interpreter named `title`, with a loader as its `-c` program
+/// and two arguments for stage 2: the real `sys.executable` and the `PYTHONHOME` of the
+/// environment as it was (`""`: none). The loader reads the `len` deflated bytes of stage 2
+/// (select before every read: stdin may be non-blocking; EOF ends it), moves the protocol
+/// stdin to fd 100 and runs stage 2 in the same process; stage 2 sets `sys.executable` and
+/// restores `PYTHONHOME` (see `runtime.py`), so no program the context starts inherits it.
+///
+/// Why `PYTHONHOME`: Python finds its standard library from its own path, which it takes
+/// from `argv[0]`; named by the title it falls back to its compiled-in prefix, wrong for
+/// relocatable builds (python-build-standalone, uv's) and they fail with "Failed to import
+/// encodings". `sys.base_prefix` (not `sys.prefix`: in a venv that is the venv) is where the
+/// running interpreter found it. Python 2 keeps its compiled-in prefix (no relocatable 2.x;
+/// a 2.x virtualenv's prefix lacks most of the standard library).
+///
+/// The same text runs on every Python from 2.4 (no `b""`, no conditional expression) and
+/// prints the version's first 9 characters (the host reads up to the first space).
 pub fn stage1(title: &str, len: usize) -> String {
     // Only double quotes inside: the whole program travels inside shell single quotes.
     let title: String = title
@@ -22,13 +40,11 @@ pub fn stage1(title: &str, len: usize) -> String {
         .filter(|c| !matches!(c, '"' | '\'' | '\\' | '\n'))
         .collect();
     format!(
-        "from os import*;import sys,zlib,select as s\n\
-R,W=pipe();b=b\"\"\n\
-print(\"EC0\"+sys.version.split()[0])\n\
-while len(b)<{len}:s.select([0],[],[]);c=read(0,{len}-len(b));b+=c or sys.exit(1)\n\
-if fork():dup2(0,100);dup2(R,0);close(W);\
-execl(sys.executable,\"{title}\",\"-Sc\",\"import sys;exec(sys.stdin.read())\")\n\
-write(W,zlib.decompress(b))"
+        "import os,sys;e=sys.executable;v=sys.version;h=\"PYTHONHOME\";p=os.getenv(h,\"\");\
+print(\"EC0\"+v[:9]);p or\"3\">v or os.putenv(h,sys.base_prefix);\
+os.execl(e,\"{title}\",\"-Sc\",\"import os,sys,zlib,select as s;b=os.read(0,0)\\n\
+while len(b)<{len}:s.select([0],[],[]);b+=os.read(0,{len}-len(b))or 1/0\\n\
+os.dup2(0,100);exec(zlib.decompress(b))\",e,p)"
     )
 }
 
@@ -54,38 +70,29 @@ os.dup2(0,100);exec(marshal.loads(b),{{\"__name__\":\"__main__\"}})"
     )
 }
 
-/// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]); `home`: it
-/// was given `PYTHONHOME` (see [`python_home`]).
-pub fn stage0_argv_marshal(python: &str, len: usize, home: bool) -> Vec<String> {
-    let code = format!(
-        "{}{}{}",
-        set_executable(python),
-        unset_home(home),
-        stage1_marshal(len)
-    );
-    vec![python.to_string(), "-Suc".into(), code]
+/// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]).
+pub fn stage0_argv_marshal(python: &str, len: usize) -> Vec<String> {
+    with_stage2_args(python, stage1_marshal(len))
 }
 
-/// argv for a local interpreter the host names itself (see [`stage1_inprocess`]); `home`: it
-/// was given `PYTHONHOME` (see [`python_home`]).
-pub fn stage0_argv_inprocess(python: &str, len: usize, home: bool) -> Vec<String> {
-    let code = format!(
-        "{}{}{}",
-        set_executable(python),
-        unset_home(home),
-        stage1_inprocess(len)
-    );
-    vec![python.to_string(), "-Suc".into(), code]
+/// argv for a local interpreter the host names itself (see [`stage1_inprocess`]).
+pub fn stage0_argv_inprocess(python: &str, len: usize) -> Vec<String> {
+    with_stage2_args(python, stage1_inprocess(len))
 }
 
-/// The line that takes `PYTHONHOME` out of the environment again, once the interpreter has
-/// started: the programs a context runs never see it.
-fn unset_home(home: bool) -> &'static str {
-    if home {
-        "import os;os.environ.pop(\"PYTHONHOME\",None)\n"
-    } else {
-        ""
-    }
+/// `python -Suc CODE EXECUTABLE HOME`: the two arguments stage 2 reads, as [`stage1`] passes
+/// them after its re-exec. An interpreter the host starts with the process title as
+/// `argv[0]` derives `sys.executable` from it and finds nothing (`''`: then
+/// `subprocess.run([sys.executable, ...])` and multiprocessing's spawn break), so it is told
+/// its path: `python` as run, a path or a name looked up on `PATH` (`""` when not found).
+/// HOME is the `PYTHONHOME` this process passes on as it is (`""`: none, so a `PYTHONHOME`
+/// the host sets, see [`python_home`], is taken out again).
+fn with_stage2_args(python: &str, code: String) -> Vec<String> {
+    let exe = resolve(python)
+        .and_then(|p| p.to_str().map(str::to_string))
+        .unwrap_or_default();
+    let home = std::env::var("PYTHONHOME").unwrap_or_default();
+    vec![python.to_string(), "-Suc".into(), code, exe, home]
 }
 
 /// `PYTHONHOME` for `python` started with the process title as `argv[0]`. Python finds its
@@ -129,21 +136,6 @@ fn resolve(python: &str) -> Option<std::path::PathBuf> {
                 .map(|d| d.join(python))
                 .find(|c| c.is_file())
         })
-    }
-}
-
-/// A line that gives `sys.executable` its real value in an interpreter the host starts with
-/// the process title as `argv[0]` (Python derives `sys.executable` from `argv[0]` and finds
-/// nothing by that name: it was `''`, so `subprocess.run([sys.executable, ...])` and
-/// multiprocessing's spawn broke). `python` as run: a path, or a name looked up on `PATH`.
-/// Nothing when it cannot be resolved or would need quoting. (Contexts behind ssh, sudo...
-/// re-exec in stage 1 and still have `''`: the stage-0 budget has no room yet.)
-pub fn set_executable(python: &str) -> String {
-    match resolve(python).as_ref().and_then(|p| p.to_str()) {
-        Some(p) if !p.contains(['"', '\\', '\n', '\r']) => {
-            format!("import sys;sys.executable=\"{p}\"\n")
-        }
-        _ => String::new(),
     }
 }
 

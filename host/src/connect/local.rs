@@ -68,19 +68,18 @@ impl Method for Local {
         // stage 2 in-process: one interpreter start instead of two. A wrapper or a `#!` shim
         // (pyenv) would lose `argv[0]`, so then stage 1 re-execs the real interpreter.
         // Named so, the interpreter cannot find its own path: one that finds its standard
-        // library from there (relocatable builds) gets PYTHONHOME, removed again in stage 1.
+        // library from there (relocatable builds) gets PYTHONHOME, removed again in stage 2.
         let mut env = Vec::new();
-        let (argv, arg0) = if self.prefix.is_empty()
-            && bootstrap::is_native_executable(&self.python)
-        {
-            let home = bootstrap::python_home(&self.python);
-            let argv = bootstrap::stage0_argv_inprocess(&self.python, stage2_len, home.is_some());
-            env.extend(home.map(|h| ("PYTHONHOME".to_string(), h)));
-            (argv, Some(title.to_string()))
-        } else {
-            let stage0 = bootstrap::stage0_argv(&self.python, title, stage2_len);
-            (self.prefix.iter().cloned().chain(stage0).collect(), None)
-        };
+        let (argv, arg0) =
+            if self.prefix.is_empty() && bootstrap::is_native_executable(&self.python) {
+                let home = bootstrap::python_home(&self.python);
+                let argv = bootstrap::stage0_argv_inprocess(&self.python, stage2_len);
+                env.extend(home.map(|h| ("PYTHONHOME".to_string(), h)));
+                (argv, Some(title.to_string()))
+            } else {
+                let stage0 = bootstrap::stage0_argv(&self.python, title, stage2_len);
+                (self.prefix.iter().cloned().chain(stage0).collect(), None)
+            };
         Recipe {
             name: self.name.clone().unwrap_or_else(|| "local".into()),
             kind: "local",

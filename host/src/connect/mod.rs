@@ -38,7 +38,7 @@ pub struct Recipe {
     /// The name the process shows (`ps`), when the host starts the interpreter itself.
     pub arg0: Option<String>,
     /// Variables added to its environment (`PYTHONHOME` for an interpreter started with the
-    /// process title as `argv[0]`: see `bootstrap::python_home`; stage 1 removes it again).
+    /// process title as `argv[0]`: see `bootstrap::python_home`; stage 2 removes it again).
     pub env: Vec<(String, String)>,
     /// Give it a controlling pty (for password prompts).
     pub pty: bool,
