@@ -376,3 +376,42 @@ fn relocatable_interpreters_start_and_nothing_leaks() {
         }
     }
 }
+
+/// A venv's interpreter sees the venv's packages, started by the host and behind a wrapper:
+/// stage 2 sets `sys.executable` to the venv's python before the lazy `site.main()`, which
+/// finds `pyvenv.cfg` next to it (named by the process title, the interpreter could not).
+#[test]
+fn a_venvs_packages_are_there() {
+    let dir = TempDir::new("venv");
+    let venv = dir.join("v");
+    let ok = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("/usr/bin/python3");
+    assert!(ok.success(), "python3 -m venv failed: install python3-venv");
+    let site = std::fs::read_dir(venv.join("lib"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path()
+        .join("site-packages");
+    std::fs::write(site.join("econtext_venv_probe.py"), "X = 42\n").unwrap();
+    let python = venv.join("bin/python").to_string_lossy().into_owned();
+    let router = quiet();
+    for prefix in [vec![], vec!["env".to_string()]] {
+        let ctx = router
+            .connect(&Local::new().python(&python).prefix(prefix.clone()))
+            .unwrap();
+        let x = ctx
+            .call(
+                "builtins.eval",
+                vec!["__import__('econtext_venv_probe').X".into()],
+            )
+            .unwrap_or_else(|e| panic!("wrapper {prefix:?}: {e}"));
+        assert_eq!(x, Value::Int(42), "wrapper {prefix:?}");
+        assert_identity(&ctx, &python, None);
+        ctx.shutdown().unwrap();
+    }
+}
