@@ -116,6 +116,17 @@ pub fn local(python: &str, mib: usize) -> BenchResult<String> {
             .map_err(|e| format!("get: {e}"))?;
         g.push(t.elapsed());
     }
+    // The transfer alone: no sha256 on either side (`--no-verify`).
+    let nv = PutOptions {
+        verify: false,
+        ..o.clone()
+    };
+    let mut q = vec![];
+    for _ in 0..3 {
+        let t = Instant::now();
+        ctx.put(&src, &dst, &nv).map_err(|e| format!("put: {e}"))?;
+        q.push(t.elapsed());
+    }
     let gbps = |d: Duration| (mib << 20) as f64 / d.as_secs_f64() / 1e9;
     let t = Instant::now();
     econtext::sha256_file(&src).map_err(|e| e.to_string())?;
@@ -127,9 +138,11 @@ pub fn local(python: &str, mib: usize) -> BenchResult<String> {
             .join(",")
     };
     Ok(format!(
-        "\"put_gbps\":{:.3},\"put_runs\":[{}],\"get_gbps\":{:.3},\"get_runs\":[{}],\"host_sha256_gbps\":{hash:.2}",
+        "\"put_gbps\":{:.3},\"put_runs\":[{}],\"put_noverify_gbps\":{:.3},\"put_noverify_runs\":[{}],\"get_gbps\":{:.3},\"get_runs\":[{}],\"host_sha256_gbps\":{hash:.2}",
         gbps(median(&p)),
         runs(&p),
+        gbps(median(&q)),
+        runs(&q),
         gbps(median(&g)),
         runs(&g)
     ))

@@ -12,8 +12,9 @@ import errno
 import hashlib
 import os
 import stat
+import sys
 
-CHUNK = 1 << 16
+CHUNK = 1 << 20
 PY3 = str is not bytes
 
 
@@ -211,9 +212,11 @@ def read(path, opts):
         yield {u'size': st.st_size, u'mode': stat.S_IMODE(st.st_mode),
                u'atime': st.st_atime, u'mtime': st.st_mtime}
         h = hashlib.sha256()
+        # 1 MiB items, or half the message limit when the router set a smaller one.
+        chunk = min(CHUNK, sys._econtext['INIT'][4] // 2)
         while 1:
             try:
-                b = os.read(fd, CHUNK)
+                b = os.read(fd, chunk)
             except OSError as e:
                 fail(e, path)
             if not b:

@@ -132,6 +132,32 @@ fn round_trips_on_every_interpreter() {
     }
 }
 
+/// Files stream in 1 MiB items; a router whose message limit is smaller cuts them to half of
+/// it, both ways (a put of 3 MiB under a 256 KiB limit failed as "too large" otherwise).
+#[test]
+fn a_small_message_limit_still_moves_large_files() {
+    let _one = serial();
+    let d = Scratch::new("limit");
+    let src = d.path("src");
+    let data = bytes(3 << 20 | 777, 9);
+    std::fs::write(&src, &data).unwrap();
+    let router = Router::with_options(econtext::RouterOptions {
+        max_frame: 256 << 10,
+        sink: std::sync::Arc::new(|_: &econtext::LogEvent| {}),
+        ..Default::default()
+    })
+    .unwrap();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let t = ctx.put(&src, &d.s("dst"), &PutOptions::default()).unwrap();
+    assert_eq!(t.bytes, data.len() as u64);
+    let g = ctx
+        .get(&d.s("dst"), &d.path("back"), &GetOptions::default())
+        .unwrap();
+    assert_eq!(g.sha256, t.sha256);
+    assert_eq!(std::fs::read(d.path("back")).unwrap(), data);
+    ctx.shutdown().unwrap();
+}
+
 #[test]
 fn options_mode_owner_times_mkdirs_skip_and_overwrite() {
     let _one = serial();

