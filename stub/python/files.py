@@ -192,6 +192,47 @@ def put(channel, path, opts):
                 pass
 
 
+def put_from(ctl, path, opts):
+    # put() fed by whoever holds the Sender this sends back on `ctl` first (a relay's tee(),
+    # or the host): one group put sends each byte over each link once.
+    rx = __import__('econtext_channel').receiver()
+    ctl.send(rx.to_sender())
+    ctl.close()
+    try:
+        return put(rx, path, opts)
+    finally:
+        # A put that failed before reading it all cancels the stream (its sender stops).
+        rx.close()
+
+
+def tee(ctl, outs):
+    # A relay's copy of a group put: what arrives on the receiver announced on `ctl` goes to
+    # every Sender of `outs` (the puts and tees below this context), at the pace of the
+    # slowest. One that fails is dropped, the others go on; its own put reports why.
+    rx = __import__('econtext_channel').receiver()
+    ctl.send(rx.to_sender())
+    ctl.close()
+    live = list(outs)
+    why = [None] * len(live)
+    try:
+        for item in rx:
+            for i, o in enumerate(live):
+                if o is not None:
+                    try:
+                        o.send(item)
+                    except Exception as e:
+                        why[i] = u'' + str(e)
+                        live[i] = None
+            if live.count(None) == len(live):
+                break
+    finally:
+        rx.close()
+        for o in live:
+            if o is not None:
+                o.close()
+    return why
+
+
 def put_small(path, opts, data, end):
     # A file that fits one message, its bytes inline with the call: one round trip.
     return put([data, end], path, opts)

@@ -555,3 +555,30 @@ fn a_stream_that_ends_while_credit_is_in_flight_ends_cleanly() {
         &failures[..failures.len().min(5)]
     );
 }
+
+/// Regression: a channel with both ends on one context sent its frames upstream, where the
+/// host refuses a frame back to the stream it came from: the receiver never got anything
+/// (a group put whose relay is also a target hung on it). They go straight to the handle now.
+#[test]
+fn a_channel_with_both_ends_on_one_context() {
+    let router = fixture_router();
+    for py in interpreters() {
+        let ctx = router
+            .connect(&Local::new().python(py.display().to_string()))
+            .unwrap();
+        let r = ctx
+            .build("streams.both_ends_here")
+            .unwrap()
+            .args(vec![Value::Int(40), Value::Int(256 << 10)])
+            .timeout(std::time::Duration::from_secs(60))
+            .call()
+            .unwrap_or_else(|e| panic!("{}: {e}", py.display()));
+        assert_eq!(
+            r,
+            Value::List(vec![Value::Int(40), Value::Int(40 * (256 << 10))]),
+            "{}",
+            py.display()
+        );
+        ctx.shutdown().unwrap();
+    }
+}

@@ -247,6 +247,28 @@ impl Sender {
         }
     }
 
+    /// A sender to the receiver `handle` made on `ctx` (a `Value::Sender` that context
+    /// handed out, as `econtext_files.put_from` does): it starts with the whole window, and
+    /// tells the receiver where it is at once (so the receiver can cancel it before any item).
+    pub(crate) fn to(ctx: &Context, handle: Handle) -> Sender {
+        let shared = ctx.shared().clone();
+        let me = shared.handle();
+        let outbox = Arc::new(Outbox::to(ctx.id(), ctx.name().to_string(), me, handle));
+        shared.submit(Cmd::Expect {
+            handle: me,
+            slot: Slot::Outbox(outbox.clone()),
+        });
+        if let Some(f) = channel_frame((ctx.id(), handle), me, &Channel::Credit(0)) {
+            shared.submit(Cmd::Send(f));
+        }
+        let max_frame = shared.max_frame;
+        Sender {
+            outbox,
+            shared,
+            max_frame,
+        }
+    }
+
     /// The control endpoint a remote receiver announces itself to.
     pub(crate) fn control(&self) -> Value {
         Value::Sender(0, self.outbox.me)

@@ -12,6 +12,8 @@ use super::select::Select;
 use crate::connect::Method;
 use crate::{ConnectFailure, Context, Error, Router};
 
+mod put;
+
 /// One target of a [`Group`]: the name it is reported under and its chain of hops (the first
 /// hop is started from this host, or from a relay; each next one from the previous).
 pub struct Target {

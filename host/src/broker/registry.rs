@@ -290,6 +290,18 @@ impl Outbox {
         }
     }
 
+    /// A sender to a receiver made on its context (a Sender value handed here): it knows
+    /// where to send and starts with the whole window, as a stub's does.
+    pub fn to(peer: ContextId, peer_name: String, me: Handle, dst: Handle) -> Outbox {
+        let o = Outbox::new(peer, peer_name, me);
+        {
+            let mut s = o.lock();
+            s.window = Window::full(CHANNEL_WINDOW);
+            s.dst = Some((peer, dst));
+        }
+        o
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, OutState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

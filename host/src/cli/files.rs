@@ -31,6 +31,12 @@ fn status(e: &Error) -> i32 {
     }
 }
 
+/// A put's LOCAL, and its REMOTE with LOCAL's name added when REMOTE ends with `/`.
+pub fn put_paths(c: &CallCmd) -> (&str, String) {
+    let (a, b) = (c.argv[0].as_str(), c.argv[1].as_str());
+    (a, into_dir(b, a, false))
+}
+
 /// Move the file of `c` (put or get) on `ctx`; `local_dir` replaces a get's LOCAL with
 /// `LOCAL/<dir>/` (many targets). Returns what moved and how it is described.
 pub fn transfer(
@@ -41,7 +47,7 @@ pub fn transfer(
 ) -> (String, Result<Transfer, Error>) {
     let (a, b) = (c.argv[0].as_str(), c.argv[1].as_str());
     if c.mode == Mode::Put {
-        let remote = into_dir(b, a, false);
+        let (_, remote) = put_paths(c);
         let mut o = c.put.clone();
         o.meter = meter;
         let r = if a == "-" {

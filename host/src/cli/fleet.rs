@@ -218,29 +218,41 @@ pub fn run(router: Router, c: CallCmd, bar: Option<std::sync::Arc<Bar>>) -> i32 
         );
     };
     if matches!(c.mode, Mode::Put | Mode::Get) {
-        // Each target's transfer on a thread of its own (at most --forks at once).
-        let cmd = &c;
-        let results = group.each(
-            |target, ctx| {
-                let dir = (cmd.mode == Mode::Get).then(|| files::target_dir(target));
-                let (_, r) = files::transfer(ctx, cmd, dir.as_deref(), None);
-                r.map(|t| t.to_value())
-            },
-            |o, p| {
-                if crate::sys::signal::interrupted() {
-                    interrupted(p, &bar);
-                    // Transfers cannot be stopped from here: exiting closes every connection,
-                    // and every context (and the programs it runs) exits with it.
-                    std::process::exit(130);
-                }
-                if let Some(o) = o {
-                    report.outcome(o);
-                }
-                if let Some(b) = &bar {
-                    b.draw(p, t0.elapsed());
-                }
-            },
-        );
+        let seen = |o: Option<&crate::Outcome>, p: &Progress| {
+            if crate::sys::signal::interrupted() {
+                interrupted(p, &bar);
+                // Transfers cannot be stopped from here: exiting closes every connection,
+                // and every context (and the programs it runs) exits with it.
+                std::process::exit(130);
+            }
+            if let Some(o) = o {
+                report.outcome(o);
+            }
+            if let Some(b) = &bar {
+                b.draw(p, t0.elapsed());
+            }
+        };
+        let results = if c.mode == Mode::Put {
+            // One stream for all: a context with several targets behind it copies it for
+            // them (each byte over each link once); stdin is read once.
+            let (a, remote) = files::put_paths(&c);
+            if a == "-" {
+                group.put_reader(std::io::stdin().lock(), &remote, &c.put, seen)
+            } else {
+                group.put(std::path::Path::new(a), &remote, &c.put, seen)
+            }
+        } else {
+            // Each target's transfer on a thread of its own (at most --forks at once).
+            let cmd = &c;
+            group.each(
+                |target, ctx| {
+                    let dir = files::target_dir(target);
+                    let (_, r) = files::transfer(ctx, cmd, Some(&dir), None);
+                    r.map(|t| t.to_value())
+                },
+                seen,
+            )
+        };
         drop(results);
     } else {
         let mut run = match group.call_kw(&c.function, c.args.clone(), c.kwargs.clone()) {

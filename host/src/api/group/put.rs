@@ -1,0 +1,469 @@
+//! One file to every target of a group, each byte over each link once: where two or more
+//! targets sit behind one context (a bastion, a `--relay`, a shared hop), that context copies
+//! the stream for them (`econtext_files.tee`), so the link above it carries the file once, as
+//! the module cache serves a module once per hop. Memory stays bounded: nothing is stored,
+//! every copy is flow-controlled, and the slowest target below a relay sets its pace.
+
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use econtext_core::{Handle, Value};
+use sha2::{Digest, Sha256};
+
+use super::{Group, Outcome, Prefix, Progress, Results};
+use crate::api::channel::{Receiver, Sender};
+use crate::api::context::CallHandle;
+use crate::api::files::{self, local_err, remote_err};
+use crate::{Context, Error, PutOptions};
+
+/// How long a context may take to announce the receiver of its part (after its call started).
+const SETUP: Duration = Duration::from_secs(60);
+
+/// The longest wait between two calls of a caller's `seen`.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A context in the tree of the targets' routes.
+struct Node {
+    ctx: Context,
+    children: Vec<usize>,
+    /// The member whose target this context is.
+    member: Option<usize>,
+}
+
+/// A put under way on one target.
+struct Part {
+    member: usize,
+    call: CallHandle,
+    /// Where it announces its receiver.
+    ctl: Option<Receiver>,
+    /// Where its bytes go (its receiver), once announced.
+    to: Option<(Context, Handle)>,
+}
+
+impl<'r> Group<'r> {
+    /// Put the local file `local` at `remote` on every target (connecting those not up yet),
+    /// with the options of [`Context::put`]; each target's outcome holds its
+    /// [`crate::Transfer`] as a value. The bytes cross each link once: a context with two or
+    /// more targets behind it copies the stream for them. `seen` is called as in
+    /// [`Group::each`].
+    pub fn put(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        o: &PutOptions,
+        seen: impl FnMut(Option<&Outcome>, &Progress),
+    ) -> Results {
+        let mut o = o.clone();
+        let mut times = None;
+        let source = std::fs::metadata(local).and_then(|meta| {
+            if meta.is_dir() {
+                return Err(std::io::Error::other(
+                    "is a directory: a group puts files (Context::put_tree for trees)",
+                ));
+            }
+            if o.mode.is_none() {
+                use std::os::unix::fs::PermissionsExt;
+                o.mode = Some(meta.permissions().mode() & 0o7777);
+            }
+            if o.preserve_times {
+                times = Some((files::secs(meta.accessed()), files::secs(meta.modified())));
+            }
+            Ok(meta.len())
+        });
+        let opened = source.and_then(|n| std::fs::File::open(local).map(|f| (f, n)));
+        match opened {
+            Ok((f, n)) => {
+                if let Some(m) = &o.meter {
+                    m.set_total(n);
+                }
+                let mine = if o.skip_unchanged {
+                    Some(files::sha256_file(local))
+                } else {
+                    None
+                };
+                self.put_stream(f, mine, times, local, remote, &o, seen)
+            }
+            Err(e) => {
+                let e = local_err(local, e);
+                self.fail_all(&e, seen)
+            }
+        }
+    }
+
+    /// [`Group::put`] of the bytes of `source` (read once, whatever the number of targets;
+    /// mode default 0666 minus each target's umask).
+    pub fn put_reader(
+        &mut self,
+        source: impl Read,
+        remote: &str,
+        o: &PutOptions,
+        seen: impl FnMut(Option<&Outcome>, &Progress),
+    ) -> Results {
+        self.put_stream(source, None, None, Path::new("<reader>"), remote, o, seen)
+    }
+
+    /// Every target fails with `e` (the source cannot be read).
+    fn fail_all(
+        &mut self,
+        e: &Error,
+        mut seen: impl FnMut(Option<&Outcome>, &Progress),
+    ) -> Results {
+        let mut results = Results::default();
+        let total = self.members.len();
+        for (index, m) in self.members.iter().enumerate() {
+            let o = Outcome {
+                target: m.target.name().to_string(),
+                index,
+                result: Err(e.clone()),
+                elapsed: Duration::ZERO,
+                connected: m.ctx.is_some(),
+            };
+            seen(Some(&o), &progress(total, &results, 1));
+            results.push(o);
+        }
+        results
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn put_stream(
+        &mut self,
+        mut source: impl Read,
+        mine: Option<Result<String, Error>>,
+        times: Option<(f64, f64)>,
+        shown: &Path,
+        remote: &str,
+        o: &PutOptions,
+        mut seen: impl FnMut(Option<&Outcome>, &Progress),
+    ) -> Results {
+        let total = self.members.len();
+        let mut results = Results::default();
+        // 1. Everything up (unreachable targets are reported as they fail).
+        let mut up = Vec::new();
+        {
+            let mut run = self.connect();
+            loop {
+                match run.wait(Some(TICK)) {
+                    Ok(Some(out)) if out.connected => up.push(out.index),
+                    Ok(Some(out)) => {
+                        let p = run.progress();
+                        seen(Some(&out), &p);
+                        results.push(out);
+                    }
+                    Ok(None) => break,
+                    Err(()) => seen(None, &run.progress()),
+                }
+            }
+        }
+        // From here every wait is cut in TICK slices, `seen` called between them (a caller
+        // shows progress and may stop on Ctrl-C).
+        let mut tick = |results: &mut Results, out: Option<Outcome>| {
+            let p = progress(total, results, usize::from(out.is_some()));
+            seen(out.as_ref(), &p);
+            results.outcomes.extend(out);
+        };
+        let t0 = Instant::now();
+        let outcome = |g: &Group, member: usize, result: Result<Value, Error>| Outcome {
+            target: g.members[member].target.name().to_string(),
+            index: member,
+            result,
+            elapsed: t0.elapsed(),
+            connected: true,
+        };
+        let ctx_of = |g: &Group, i: usize| g.members[i].ctx.clone().expect("up");
+        // 2. Unchanged targets are done (sha256 compared before any byte is sent).
+        if let Some(mine) = mine {
+            let mine = match mine {
+                Ok(m) => m,
+                Err(e) => {
+                    for &i in &up {
+                        tick(&mut results, Some(outcome(self, i, Err(e.clone()))));
+                    }
+                    return results;
+                }
+            };
+            let asked: Vec<(usize, Result<CallHandle, Error>)> = up
+                .iter()
+                .map(|&i| {
+                    let args = vec![remote.into(), files::opts(o, times)];
+                    (i, ctx_of(self, i).call_async("econtext_files.digest", args))
+                })
+                .collect();
+            up.clear();
+            for (i, h) in asked {
+                let r = h.and_then(|h| self.wait(h, |r| tick(r, None), &mut results));
+                match r {
+                    Ok(Value::Str(s)) if s == mine => {
+                        let t = crate::Transfer {
+                            bytes: 0,
+                            sha256: mine.clone(),
+                            skipped: true,
+                        };
+                        tick(&mut results, Some(outcome(self, i, Ok(t.to_value()))));
+                    }
+                    Ok(_) => up.push(i),
+                    Err(e) => {
+                        let e = remote_err(&ctx_of(self, i), e);
+                        tick(&mut results, Some(outcome(self, i, Err(e))));
+                    }
+                }
+            }
+        }
+        // 3. Every put started, each announcing its receiver; then a tee on each context
+        // with two or more branches below it (bottom up).
+        let mut parts: Vec<Part> = Vec::new();
+        for &i in &up {
+            let ctx = ctx_of(self, i);
+            let args = vec![remote.into(), files::opts(o, times)];
+            match start(&ctx, "econtext_files.put_from", args) {
+                Ok((call, ctl)) => parts.push(Part {
+                    member: i,
+                    call,
+                    ctl: Some(ctl),
+                    to: None,
+                }),
+                Err(e) => {
+                    let e = remote_err(&ctx, e);
+                    tick(&mut results, Some(outcome(self, i, Err(e))));
+                }
+            }
+        }
+        for p in &mut parts {
+            let ctx = ctx_of(self, p.member);
+            let ctl = p.ctl.take().expect("started");
+            p.to = announced(&ctx, &ctl, |r| tick(r, None), &mut results).map(|h| (ctx, h));
+        }
+        let (nodes, roots) = self.route_tree(&parts.iter().map(|p| p.member).collect::<Vec<_>>());
+        let mut tees: Vec<CallHandle> = Vec::new();
+        let mut tops: Vec<Sender> = Vec::new();
+        for &r in &roots {
+            let mut t = |r: &mut Results| tick(r, None);
+            if let Some((ctx, h)) = feed(&nodes, r, &mut parts, &mut tees, &mut t, &mut results) {
+                tops.push(Sender::to(&ctx, h));
+            }
+        }
+        // 4. The bytes, once per top branch.
+        let max_frame = parts.first().map_or(2 * files::CHUNK as u32, |p| {
+            ctx_of(self, p.member).max_frame()
+        });
+        let chunk = files::CHUNK.min(max_frame as usize / 2).max(1);
+        let mut h = Sha256::new();
+        let mut sent = 0u64;
+        let mut failed = None;
+        loop {
+            let mut buf = vec![0u8; chunk];
+            let n = match files::read_full(&mut source, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    failed = Some(local_err(shown, e));
+                    break;
+                }
+            };
+            if n == 0 || tops.is_empty() {
+                break;
+            }
+            buf.truncate(n);
+            if o.verify {
+                h.update(&buf);
+            }
+            sent += n as u64;
+            if let Some(m) = &o.meter {
+                m.add(n);
+            }
+            let item = Value::Bytes(buf);
+            tops.retain(|t| send(t, &item, &mut |r| tick(r, None), &mut results));
+        }
+        let digest = if o.verify {
+            files::hex(&h.finalize())
+        } else {
+            String::new()
+        };
+        if failed.is_none() {
+            let end = Value::Str(files::end_item(o, &digest));
+            for t in &tops {
+                send(t, &end, &mut |r| tick(r, None), &mut results);
+            }
+        }
+        // Without the checksum item every put below discards what it got.
+        drop(tops);
+        // 5. Each target's answer.
+        for p in parts {
+            let ctx = ctx_of(self, p.member);
+            let r = self.wait(p.call, |r| tick(r, None), &mut results);
+            let r = match &failed {
+                Some(e) => Err(e.clone()),
+                None => r
+                    .map_err(|e| remote_err(&ctx, e))
+                    .and_then(|v| ctx.checked(v, remote, o, digest.clone(), sent))
+                    .map(|t| t.to_value()),
+            };
+            tick(&mut results, Some(outcome(self, p.member, r)));
+        }
+        for t in tees {
+            let _ = self.wait(t, |r| tick(r, None), &mut results);
+        }
+        results
+    }
+
+    /// A call's result, within the group's per-target timeout, `tick` called between
+    /// slices.
+    fn wait(
+        &self,
+        call: CallHandle,
+        mut tick: impl FnMut(&mut Results),
+        results: &mut Results,
+    ) -> Result<Value, Error> {
+        let end = self.timeout.map(|t| Instant::now() + t);
+        loop {
+            if let Some(r) = call.poll(TICK) {
+                return r;
+            }
+            if end.is_some_and(|e| Instant::now() >= e) {
+                return Err(call.expire());
+            }
+            tick(results);
+        }
+    }
+
+    /// The contexts on the way to each target of `members` (relay, shared hops, the target's
+    /// own), as a forest: node indices and the roots.
+    fn route_tree(&self, members: &[usize]) -> (Vec<Node>, Vec<usize>) {
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut roots = Vec::new();
+        for &i in members {
+            let m = &self.members[i];
+            let mut chain: Vec<Context> = m
+                .relay
+                .map(|r| self.relays[r].clone())
+                .into_iter()
+                .collect();
+            for key in &m.keys[..m.keys.len().saturating_sub(1)] {
+                if let Some(Prefix::Up(c)) = self.prefixes.get(key) {
+                    chain.push(c.clone());
+                }
+            }
+            chain.extend(m.ctx.clone());
+            let mut parent: Option<usize> = None;
+            for c in chain {
+                let level = match parent {
+                    Some(p) => nodes[p].children.clone(),
+                    None => roots.clone(),
+                };
+                let at = match level.into_iter().find(|&n| nodes[n].ctx.id() == c.id()) {
+                    Some(n) => n,
+                    None => {
+                        nodes.push(Node {
+                            ctx: c,
+                            children: Vec::new(),
+                            member: None,
+                        });
+                        let n = nodes.len() - 1;
+                        match parent {
+                            Some(p) => nodes[p].children.push(n),
+                            None => roots.push(n),
+                        }
+                        n
+                    }
+                };
+                parent = Some(at);
+            }
+            if let Some(p) = parent {
+                nodes[p].member = Some(i);
+            }
+        }
+        (nodes, roots)
+    }
+}
+
+/// Start `function(ctl, *args)` on `ctx`; `ctl` will carry the receiver it makes.
+fn start(ctx: &Context, function: &str, args: Vec<Value>) -> Result<(CallHandle, Receiver), Error> {
+    let ctl = ctx.receiver()?;
+    let mut a = vec![ctl.sender()];
+    a.extend(args);
+    let call = ctx.call_async(function, a)?;
+    Ok((call, ctl))
+}
+
+/// The receiver a started function announced on `ctl` (`None`: it failed before announcing
+/// one, and its call says why; or it took over [`SETUP`]).
+fn announced(
+    ctx: &Context,
+    ctl: &Receiver,
+    mut tick: impl FnMut(&mut Results),
+    results: &mut Results,
+) -> Option<Handle> {
+    let end = Instant::now() + SETUP;
+    while Instant::now() < end {
+        match ctl.recv_timeout(TICK) {
+            Ok(Some(Value::Sender(id, h))) if id == ctx.id() => return Some(h),
+            Ok(None) => tick(results),
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// Send `item`, waiting for credit in slices; false once this branch is gone.
+fn send(
+    t: &Sender,
+    item: &Value,
+    tick: &mut impl FnMut(&mut Results),
+    results: &mut Results,
+) -> bool {
+    loop {
+        match t.send_timeout(item.clone(), TICK) {
+            Ok(()) => return true,
+            Err(Error::Timeout { .. }) => tick(results),
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Where the stream for everything below node `n` goes: its one branch as it is, or a tee
+/// started on its context for two or more.
+fn feed(
+    nodes: &[Node],
+    n: usize,
+    parts: &mut [Part],
+    tees: &mut Vec<CallHandle>,
+    tick: &mut impl FnMut(&mut Results),
+    results: &mut Results,
+) -> Option<(Context, Handle)> {
+    let mut branches: Vec<(Context, Handle)> = Vec::new();
+    for &c in &nodes[n].children {
+        branches.extend(feed(nodes, c, parts, tees, tick, results));
+    }
+    if let Some(m) = nodes[n].member {
+        if let Some(p) = parts.iter_mut().find(|p| p.member == m) {
+            branches.extend(p.to.take());
+        }
+    }
+    if branches.len() < 2 {
+        return branches.pop();
+    }
+    let ctx = &nodes[n].ctx;
+    let outs: Vec<Value> = branches
+        .iter()
+        .map(|(c, h)| Value::Sender(c.id(), *h))
+        .collect();
+    // A relay that fails gives its branches nothing: their puts say so.
+    let (call, ctl) = start(ctx, "econtext_files.tee", vec![Value::List(outs)]).ok()?;
+    tees.push(call);
+    let h = announced(ctx, &ctl, tick, results)?;
+    Some((ctx.clone(), h))
+}
+
+/// Progress while outcomes are reported (`extra`: the one being reported).
+fn progress(total: usize, results: &Results, extra: usize) -> Progress {
+    Progress {
+        total,
+        done: results.outcomes.len() + extra,
+        failed: results
+            .outcomes
+            .iter()
+            .filter(|o| o.result.is_err())
+            .count(),
+        connecting: 0,
+        pending: Vec::new(),
+    }
+}
