@@ -195,6 +195,11 @@ def put(channel, path, opts):
 def put_from(ctl, path, opts):
     # put() fed by whoever holds the Sender this sends back on `ctl` first (a relay's tee(),
     # or the host): one group put sends each byte over each link once.
+    # `unless`: the sha256 of what would come; a file that has it already is left alone,
+    # and nothing is announced (the host leaves this target out of the stream).
+    if opts.get('unless') and digest(path, opts) == opts['unless']:
+        ctl.close()
+        return {u'bytes': 0, u'sha256': opts['unless'], u'skipped': True}
     rx = __import__('econtext_channel').receiver()
     ctl.send(rx.to_sender())
     ctl.close()

@@ -106,6 +106,19 @@ pub fn python() -> String {
         .unwrap_or_else(|| "python3".into())
 }
 
+/// Deterministic pseudo-random bytes (xorshift from `seed`).
+pub fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
 /// Open file descriptors of this process.
 pub fn fd_count() -> usize {
     std::fs::read_dir("/proc/self/fd")

@@ -69,19 +69,6 @@ fn sh(line: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// Deterministic pseudo-random bytes.
-fn bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 fn kind(r: Result<econtext::Transfer, Error>) -> FileErrorKind {
     match r {
         Err(Error::File { kind, .. }) => kind,
@@ -94,7 +81,7 @@ fn round_trips_on_every_interpreter() {
     let _one = serial();
     let d = Scratch::new("interp");
     let src = d.path("src");
-    let data = bytes(3 << 20 | 12345, 7);
+    let data = pseudo_random(3 << 20 | 12345, 7);
     std::fs::write(&src, &data).unwrap();
     let router = quiet_router();
     for py in interpreters() {
@@ -139,7 +126,7 @@ fn a_small_message_limit_still_moves_large_files() {
     let _one = serial();
     let d = Scratch::new("limit");
     let src = d.path("src");
-    let data = bytes(3 << 20 | 777, 9);
+    let data = pseudo_random(3 << 20 | 777, 9);
     std::fs::write(&src, &data).unwrap();
     let router = Router::with_options(econtext::RouterOptions {
         max_frame: 256 << 10,
@@ -238,7 +225,7 @@ fn bad_input_is_a_typed_error_and_leaves_nothing() {
     let _one = serial();
     let d = Scratch::new("bad");
     let src = d.path("src");
-    std::fs::write(&src, bytes(1 << 20, 3)).unwrap();
+    std::fs::write(&src, pseudo_random(1 << 20, 3)).unwrap();
     let router = quiet_router();
     let ctx = router.connect(&Local::new().python(python())).unwrap();
     let p = PutOptions::default();
@@ -402,7 +389,7 @@ fn through_bastion_sudo_with_requiretty_and_internal() {
     let Some(env) = testenv() else { return };
     let d = Scratch::new("chain");
     let src = d.path("src");
-    let data = bytes(5 << 20, 11);
+    let data = pseudo_random(5 << 20, 11);
     std::fs::write(&src, &data).unwrap();
     let router = quiet_router();
     let (_bastion, account, internal) = env.seed_chain(&router);

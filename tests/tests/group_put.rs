@@ -16,19 +16,6 @@ fn open_dir(tag: &str) -> TempDir {
     d
 }
 
-/// Deterministic bytes.
-fn bytes(n: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 /// Bytes process `pid` has read so far (`rchar` of /proc/PID/io: every read(2)).
 fn read_bytes(pid: i64) -> u64 {
     let io = std::fs::read_to_string(format!("/proc/{pid}/io")).unwrap();
@@ -49,6 +36,17 @@ fn field<'a>(v: &'a Value, name: &str) -> &'a Value {
     }
 }
 
+/// `local/sudo:USER`: a target behind a local context its siblings share.
+fn behind_local(name: &str, user: &str) -> Target {
+    Target::chain(
+        name,
+        vec![
+            ("local".into(), Box::new(Local::new().python(python()))),
+            (format!("sudo:{user}"), Box::new(sudo(user))),
+        ],
+    )
+}
+
 fn sudo(user: &str) -> BecomeUser {
     BecomeUser::sudo(user).python("/usr/bin/python3")
 }
@@ -67,7 +65,7 @@ fn behind_a_relay_the_bytes_cross_the_link_once() {
     };
     let d = open_dir("gput-relay");
     let size = 8 << 20;
-    let data = bytes(size);
+    let data = pseudo_random(size, 1);
     let src = d.join("src");
     std::fs::write(&src, &data).unwrap();
     let dst = d.join("dst").display().to_string();
@@ -116,7 +114,7 @@ fn the_relay_as_a_target_and_failures_among_the_targets() {
     let closed = d.join("root-only");
     std::fs::create_dir(&closed).unwrap();
     let src = d.join("src");
-    let data = bytes(3 << 20 | 5);
+    let data = pseudo_random(3 << 20 | 5, 2);
     std::fs::write(&src, &data).unwrap();
     let dst = closed.join("dst").display().to_string();
     let hop = |n: &str| -> (String, Box<dyn econtext::connect::Method>) {
@@ -168,30 +166,9 @@ fn the_relay_as_a_target_and_failures_among_the_targets() {
 fn a_reader_once_for_all_and_unchanged_targets_skipped() {
     let router = quiet_router();
     let d = open_dir("gput-reader");
-    let data = bytes(2 << 20 | 77);
+    let data = pseudo_random(2 << 20 | 77, 3);
     let dst = d.join("dst").display().to_string();
-    let targets = vec![
-        Target::chain(
-            "x",
-            vec![
-                (
-                    "local".into(),
-                    Box::new(Local::new().python(python())) as Box<dyn econtext::connect::Method>,
-                ),
-                ("sudo:ectarget".into(), Box::new(sudo("ectarget"))),
-            ],
-        ),
-        Target::chain(
-            "y",
-            vec![
-                (
-                    "local".into(),
-                    Box::new(Local::new().python(python())) as Box<dyn econtext::connect::Method>,
-                ),
-                ("sudo:ectest".into(), Box::new(sudo("ectest"))),
-            ],
-        ),
-    ];
+    let targets = vec![behind_local("x", "ectarget"), behind_local("y", "ectest")];
     let mut group = Group::new(&router, targets);
     let results = group.put_reader(&data[..], &dst, &PutOptions::default(), |_, _| {});
     assert_eq!(results.succeeded().count(), 2, "{results:#?}");

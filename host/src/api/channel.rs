@@ -292,6 +292,17 @@ impl Sender {
     }
 
     fn send_by(&self, v: Value, deadline: Option<Instant>) -> Result<(), Error> {
+        self.send_idling(v, deadline, &mut || {})
+    }
+
+    /// Send one item (encoded once), waiting for credit until `deadline` in slices of at
+    /// most 100 ms, `idle` called between them (a caller's progress and Ctrl-C).
+    pub(crate) fn send_idling(
+        &self,
+        v: Value,
+        deadline: Option<Instant>,
+        idle: &mut dyn FnMut(),
+    ) -> Result<(), Error> {
         let msg = Channel::Data(v);
         let body = econtext_core::body::Body::encode(&msg)
             .map_err(|e| Error::Usage(format!("cannot encode the item: {e}")))?;
@@ -302,7 +313,17 @@ impl Sender {
                 max: self.max_frame,
             });
         }
-        let dst = self.outbox.reserve(body.len(), deadline)?;
+        let dst = loop {
+            let slice = Instant::now() + Duration::from_millis(100);
+            match self
+                .outbox
+                .reserve(body.len(), Some(deadline.map_or(slice, |d| d.min(slice))))
+            {
+                Ok(dst) => break dst,
+                Err(Error::Timeout { .. }) if deadline.is_none_or(|d| Instant::now() < d) => idle(),
+                Err(e) => return Err(e),
+            }
+        };
         let h = econtext_core::Header {
             dst: dst.0,
             handle: dst.1,

@@ -10,6 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
+use super::channel::Sender;
 use crate::{Context, Error, Value};
 
 /// A file this small goes inline with its call (one round trip).
@@ -343,9 +344,9 @@ impl Context {
             if data.len() <= SMALL {
                 return self.put_small(data, remote, &o, times);
             }
-            return self.put_inner(std::io::Cursor::new(data), local, remote, &o, times);
+            return self.put_inner(&mut std::io::Cursor::new(data), local, remote, &o, times);
         }
-        self.put_inner(f, local, remote, &o, times)
+        self.put_inner(&mut f, local, remote, &o, times)
     }
 
     /// The bytes of a small file with the call itself (`econtext_files.put_small`).
@@ -442,12 +443,13 @@ impl Context {
         remote: &str,
         o: &PutOptions,
     ) -> Result<Transfer, Error> {
-        self.put_inner(source, Path::new("<reader>"), remote, o, None)
+        let mut source = source;
+        self.put_inner(&mut source, Path::new("<reader>"), remote, o, None)
     }
 
     fn put_inner(
         &self,
-        mut source: impl Read,
+        source: &mut dyn Read,
         shown: &Path,
         remote: &str,
         o: &PutOptions,
@@ -455,51 +457,13 @@ impl Context {
     ) -> Result<Transfer, Error> {
         let (tx, call) =
             self.stream_to("econtext_files.put", vec![remote.into(), opts(o, times)])?;
-        let mut h = Sha256::new();
-        let mut sent = 0u64;
-        // Half the message limit when the router set one below 2 MiB.
-        let chunk = CHUNK.min(self.max_frame() as usize / 2).max(1);
-        let mut failed = None;
-        loop {
-            let mut buf = vec![0u8; chunk];
-            let n = match read_full(&mut source, &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    failed = Some(local_err(shown, e));
-                    break;
-                }
-            };
-            if n == 0 {
-                break;
-            }
-            buf.truncate(n);
-            if o.verify {
-                h.update(&buf);
-            }
-            sent += n as u64;
-            if let Some(m) = &o.meter {
-                m.add(n);
-            }
-            // A failed send means the far end stopped (its error comes with the call).
-            if tx.send(Value::Bytes(buf)).is_err() {
-                break;
-            }
-        }
-        let digest = if o.verify {
-            hex(&h.finalize())
-        } else {
-            String::new()
-        };
-        if failed.is_none() {
-            let _ = tx.send(Value::Str(end_item(o, &digest)));
-        }
+        let out = stream_out(source, shown, vec![tx], self.max_frame(), o, &mut || {});
         // Without the checksum item the far end discards what it got.
-        drop(tx);
         let r = call.wait().map_err(|e| remote_err(self, e));
-        if let Some(e) = failed {
+        if let Some(e) = out.failed {
             return Err(e);
         }
-        self.checked(r?, remote, o, digest, sent)
+        self.checked(r?, remote, o, out.digest, out.sent)
     }
 
     /// Fetch `remote` from this context into the local file `local` (atomic: a temporary
@@ -633,6 +597,84 @@ impl Context {
     }
 }
 
+/// What [`stream_out`] sent.
+pub(super) struct Streamed {
+    /// The sha256 of the bytes (empty without verification).
+    pub digest: String,
+    pub sent: u64,
+    /// Reading the source failed (the far ends got no checksum item: they discard it all).
+    pub failed: Option<Error>,
+}
+
+/// The bytes of `source` to every sender of `to` (a put's stream; one per branch of a group
+/// put), in 1 MiB items (half of `max_frame` when that is lower), then the checksum item; the
+/// senders are dropped (the stream ends). A sender that fails is dropped (its far end stopped:
+/// its error comes with its call). `idle` runs while a send waits for credit.
+pub(super) fn stream_out(
+    source: &mut dyn Read,
+    shown: &Path,
+    mut to: Vec<Sender>,
+    max_frame: u32,
+    o: &PutOptions,
+    idle: &mut dyn FnMut(),
+) -> Streamed {
+    let chunk = CHUNK.min(max_frame as usize / 2).max(1);
+    let mut h = Sha256::new();
+    let mut sent = 0u64;
+    let mut failed = None;
+    while !to.is_empty() {
+        let mut buf = vec![0u8; chunk];
+        let n = match read_full(source, &mut buf) {
+            Ok(n) => n,
+            Err(e) => {
+                failed = Some(local_err(shown, e));
+                break;
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        if o.verify {
+            h.update(&buf);
+        }
+        sent += n as u64;
+        if let Some(m) = &o.meter {
+            m.add(n);
+        }
+        send_all(&mut to, Value::Bytes(buf), idle);
+    }
+    let digest = if o.verify {
+        hex(&h.finalize())
+    } else {
+        String::new()
+    };
+    if failed.is_none() {
+        send_all(&mut to, Value::Str(end_item(o, &digest)), idle);
+    }
+    Streamed {
+        digest,
+        sent,
+        failed,
+    }
+}
+
+/// `v` to every sender of `to` (the last one gets it without a copy); those that fail are
+/// dropped.
+fn send_all(to: &mut Vec<Sender>, v: Value, idle: &mut dyn FnMut()) {
+    let mut v = Some(v);
+    let last = to.len().saturating_sub(1);
+    let mut i = 0;
+    to.retain(|t| {
+        let item = if i == last { v.take() } else { v.clone() };
+        i += 1;
+        item.is_some_and(|item| t.send_idling(item, None, idle).is_ok())
+    });
+}
+
+/// The longest wait between two calls of a caller's `idle`.
+pub(super) const TICK: Duration = Duration::from_millis(100);
+
 /// A put's last item: the sha256 of what was sent, or that nothing is to be compared.
 pub(super) fn end_item(o: &PutOptions, digest: &str) -> String {
     if o.verify {
@@ -674,7 +716,7 @@ impl Meta {
 }
 
 /// Read until `buf` is full or the source ends.
-pub(super) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+pub(super) fn read_full(r: &mut (impl Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

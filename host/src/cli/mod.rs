@@ -97,7 +97,8 @@ OPTIONS: --mode 0640, --owner USER, --group GROUP, --preserve (times; get: mode 
 components and non-regular destinations (/dev/null) are refused. Exit status 1 for a file
 error (its kind and path on stderr), 3 when the connection failed. On a terminal a progress
 line shows bytes, rate and ETA. With -t (many targets, as for call) put sends LOCAL to every
-target and get writes LOCAL_DIR/<target>/NAME for each; the result is the gathered table (or
+target as one stream, each byte over each link once (a bastion or --relay in front of many
+targets copies it for them; stdin is read once), and get writes LOCAL_DIR/<target>/NAME for each; the result is the gathered table (or
 NDJSON with --json) and the exit status the OR of 1 (a transfer failed), 4 (unreachable), 8
 (lost).
 

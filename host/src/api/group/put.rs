@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use econtext_core::{Handle, Value};
-use sha2::{Digest, Sha256};
 
 use super::{Group, Outcome, Prefix, Progress, Results};
 use crate::api::channel::{Receiver, Sender};
@@ -20,8 +19,7 @@ use crate::{Context, Error, PutOptions};
 /// How long a context may take to announce the receiver of its part (after its call started).
 const SETUP: Duration = Duration::from_secs(60);
 
-/// The longest wait between two calls of a caller's `seen`.
-const TICK: Duration = Duration::from_millis(100);
+use crate::api::files::TICK;
 
 /// A context in the tree of the targets' routes.
 struct Node {
@@ -54,6 +52,17 @@ impl<'r> Group<'r> {
         o: &PutOptions,
         seen: impl FnMut(Option<&Outcome>, &Progress),
     ) -> Results {
+        let mut seen = seen;
+        self.put_path(local, remote, o, &mut seen)
+    }
+
+    fn put_path(
+        &mut self,
+        local: &Path,
+        remote: &str,
+        o: &PutOptions,
+        seen: &mut dyn FnMut(Option<&Outcome>, &Progress),
+    ) -> Results {
         let mut o = o.clone();
         let mut times = None;
         let source = std::fs::metadata(local).and_then(|meta| {
@@ -82,7 +91,8 @@ impl<'r> Group<'r> {
                 } else {
                     None
                 };
-                self.put_stream(f, mine, times, local, remote, &o, seen)
+                let mut f = f;
+                self.put_stream(&mut f, mine, times, local, remote, &o, seen)
             }
             Err(e) => {
                 let e = local_err(local, e);
@@ -100,7 +110,16 @@ impl<'r> Group<'r> {
         o: &PutOptions,
         seen: impl FnMut(Option<&Outcome>, &Progress),
     ) -> Results {
-        self.put_stream(source, None, None, Path::new("<reader>"), remote, o, seen)
+        let (mut source, mut seen) = (source, seen);
+        self.put_stream(
+            &mut source,
+            None,
+            None,
+            Path::new("<reader>"),
+            remote,
+            o,
+            &mut seen,
+        )
     }
 
     /// Every target fails with `e` (the source cannot be read).
@@ -128,13 +147,13 @@ impl<'r> Group<'r> {
     #[allow(clippy::too_many_arguments)]
     fn put_stream(
         &mut self,
-        mut source: impl Read,
+        source: &mut dyn Read,
         mine: Option<Result<String, Error>>,
         times: Option<(f64, f64)>,
         shown: &Path,
         remote: &str,
         o: &PutOptions,
-        mut seen: impl FnMut(Option<&Outcome>, &Progress),
+        seen: &mut dyn FnMut(Option<&Outcome>, &Progress),
     ) -> Results {
         let total = self.members.len();
         let mut results = Results::default();
@@ -157,11 +176,7 @@ impl<'r> Group<'r> {
         }
         // From here every wait is cut in TICK slices, `seen` called between them (a caller
         // shows progress and may stop on Ctrl-C).
-        let mut tick = |results: &mut Results, out: Option<Outcome>| {
-            let p = progress(total, results, usize::from(out.is_some()));
-            seen(out.as_ref(), &p);
-            results.outcomes.extend(out);
-        };
+        let mut t = Ticker { seen, total };
         let t0 = Instant::now();
         let outcome = |g: &Group, member: usize, result: Result<Value, Error>| Outcome {
             target: g.members[member].target.name().to_string(),
@@ -171,51 +186,31 @@ impl<'r> Group<'r> {
             connected: true,
         };
         let ctx_of = |g: &Group, i: usize| g.members[i].ctx.clone().expect("up");
-        // 2. Unchanged targets are done (sha256 compared before any byte is sent).
-        if let Some(mine) = mine {
-            let mine = match mine {
-                Ok(m) => m,
-                Err(e) => {
-                    for &i in &up {
-                        tick(&mut results, Some(outcome(self, i, Err(e.clone()))));
-                    }
-                    return results;
+        // 2. Unchanged targets leave themselves out (`unless`: each compares the sha256
+        // before any byte is sent).
+        let mine = match mine.transpose() {
+            Ok(m) => m,
+            Err(e) => {
+                for &i in &up {
+                    t.report(&mut results, outcome(self, i, Err(e.clone())));
                 }
-            };
-            let asked: Vec<(usize, Result<CallHandle, Error>)> = up
-                .iter()
-                .map(|&i| {
-                    let args = vec![remote.into(), files::opts(o, times)];
-                    (i, ctx_of(self, i).call_async("econtext_files.digest", args))
-                })
-                .collect();
-            up.clear();
-            for (i, h) in asked {
-                let r = h.and_then(|h| self.wait(h, |r| tick(r, None), &mut results));
-                match r {
-                    Ok(Value::Str(s)) if s == mine => {
-                        let t = crate::Transfer {
-                            bytes: 0,
-                            sha256: mine.clone(),
-                            skipped: true,
-                        };
-                        tick(&mut results, Some(outcome(self, i, Ok(t.to_value()))));
-                    }
-                    Ok(_) => up.push(i),
-                    Err(e) => {
-                        let e = remote_err(&ctx_of(self, i), e);
-                        tick(&mut results, Some(outcome(self, i, Err(e))));
-                    }
-                }
+                return results;
             }
+        };
+        let mut args = files::opts(o, times);
+        if let (Value::Dict(kv), Some(m)) = (&mut args, &mine) {
+            kv.push(("unless".into(), m.as_str().into()));
         }
         // 3. Every put started, each announcing its receiver; then a tee on each context
         // with two or more branches below it (bottom up).
         let mut parts: Vec<Part> = Vec::new();
         for &i in &up {
             let ctx = ctx_of(self, i);
-            let args = vec![remote.into(), files::opts(o, times)];
-            match start(&ctx, "econtext_files.put_from", args) {
+            match start(
+                &ctx,
+                "econtext_files.put_from",
+                vec![remote.into(), args.clone()],
+            ) {
                 Ok((call, ctl)) => parts.push(Part {
                     member: i,
                     call,
@@ -224,20 +219,19 @@ impl<'r> Group<'r> {
                 }),
                 Err(e) => {
                     let e = remote_err(&ctx, e);
-                    tick(&mut results, Some(outcome(self, i, Err(e))));
+                    t.report(&mut results, outcome(self, i, Err(e)));
                 }
             }
         }
         for p in &mut parts {
             let ctx = ctx_of(self, p.member);
             let ctl = p.ctl.take().expect("started");
-            p.to = announced(&ctx, &ctl, |r| tick(r, None), &mut results).map(|h| (ctx, h));
+            p.to = announced(&ctx, &ctl, &mut t, &mut results).map(|h| (ctx, h));
         }
         let (nodes, roots) = self.route_tree(&parts.iter().map(|p| p.member).collect::<Vec<_>>());
         let mut tees: Vec<CallHandle> = Vec::new();
         let mut tops: Vec<Sender> = Vec::new();
         for &r in &roots {
-            let mut t = |r: &mut Results| tick(r, None);
             if let Some((ctx, h)) = feed(&nodes, r, &mut parts, &mut tees, &mut t, &mut results) {
                 tops.push(Sender::to(&ctx, h));
             }
@@ -246,71 +240,34 @@ impl<'r> Group<'r> {
         let max_frame = parts.first().map_or(2 * files::CHUNK as u32, |p| {
             ctx_of(self, p.member).max_frame()
         });
-        let chunk = files::CHUNK.min(max_frame as usize / 2).max(1);
-        let mut h = Sha256::new();
-        let mut sent = 0u64;
-        let mut failed = None;
-        loop {
-            let mut buf = vec![0u8; chunk];
-            let n = match files::read_full(&mut source, &mut buf) {
-                Ok(n) => n,
-                Err(e) => {
-                    failed = Some(local_err(shown, e));
-                    break;
-                }
-            };
-            if n == 0 || tops.is_empty() {
-                break;
-            }
-            buf.truncate(n);
-            if o.verify {
-                h.update(&buf);
-            }
-            sent += n as u64;
-            if let Some(m) = &o.meter {
-                m.add(n);
-            }
-            let item = Value::Bytes(buf);
-            tops.retain(|t| send(t, &item, &mut |r| tick(r, None), &mut results));
-        }
-        let digest = if o.verify {
-            files::hex(&h.finalize())
-        } else {
-            String::new()
-        };
-        if failed.is_none() {
-            let end = Value::Str(files::end_item(o, &digest));
-            for t in &tops {
-                send(t, &end, &mut |r| tick(r, None), &mut results);
-            }
-        }
-        // Without the checksum item every put below discards what it got.
-        drop(tops);
+        let out = files::stream_out(source, shown, tops, max_frame, o, &mut || t.idle(&results));
         // 5. Each target's answer.
         for p in parts {
             let ctx = ctx_of(self, p.member);
-            let r = self.wait(p.call, |r| tick(r, None), &mut results);
-            let r = match &failed {
-                Some(e) => Err(e.clone()),
-                None => r
+            let r = self.wait(p.call, &mut t, &mut results);
+            let r = match (&out.failed, r) {
+                // Unchanged: it says so itself.
+                (_, Ok(v)) if is_skipped(&v) => Ok(v),
+                (Some(e), _) => Err(e.clone()),
+                (None, r) => r
                     .map_err(|e| remote_err(&ctx, e))
-                    .and_then(|v| ctx.checked(v, remote, o, digest.clone(), sent))
+                    .and_then(|v| ctx.checked(v, remote, o, out.digest.clone(), out.sent))
                     .map(|t| t.to_value()),
             };
-            tick(&mut results, Some(outcome(self, p.member, r)));
+            t.report(&mut results, outcome(self, p.member, r));
         }
-        for t in tees {
-            let _ = self.wait(t, |r| tick(r, None), &mut results);
+        for call in tees {
+            let _ = self.wait(call, &mut t, &mut results);
         }
         results
     }
 
-    /// A call's result, within the group's per-target timeout, `tick` called between
+    /// A call's result, within the group's per-target timeout, `seen` called between
     /// slices.
     fn wait(
         &self,
         call: CallHandle,
-        mut tick: impl FnMut(&mut Results),
+        t: &mut Ticker,
         results: &mut Results,
     ) -> Result<Value, Error> {
         let end = self.timeout.map(|t| Instant::now() + t);
@@ -321,7 +278,7 @@ impl<'r> Group<'r> {
             if end.is_some_and(|e| Instant::now() >= e) {
                 return Err(call.expire());
             }
-            tick(results);
+            t.idle(results);
         }
     }
 
@@ -389,34 +346,18 @@ fn start(ctx: &Context, function: &str, args: Vec<Value>) -> Result<(CallHandle,
 fn announced(
     ctx: &Context,
     ctl: &Receiver,
-    mut tick: impl FnMut(&mut Results),
+    t: &mut Ticker,
     results: &mut Results,
 ) -> Option<Handle> {
     let end = Instant::now() + SETUP;
     while Instant::now() < end {
         match ctl.recv_timeout(TICK) {
             Ok(Some(Value::Sender(id, h))) if id == ctx.id() => return Some(h),
-            Ok(None) => tick(results),
+            Ok(None) => t.idle(results),
             _ => return None,
         }
     }
     None
-}
-
-/// Send `item`, waiting for credit in slices; false once this branch is gone.
-fn send(
-    t: &Sender,
-    item: &Value,
-    tick: &mut impl FnMut(&mut Results),
-    results: &mut Results,
-) -> bool {
-    loop {
-        match t.send_timeout(item.clone(), TICK) {
-            Ok(()) => return true,
-            Err(Error::Timeout { .. }) => tick(results),
-            Err(_) => return false,
-        }
-    }
 }
 
 /// Where the stream for everything below node `n` goes: its one branch as it is, or a tee
@@ -426,12 +367,12 @@ fn feed(
     n: usize,
     parts: &mut [Part],
     tees: &mut Vec<CallHandle>,
-    tick: &mut impl FnMut(&mut Results),
+    t: &mut Ticker,
     results: &mut Results,
 ) -> Option<(Context, Handle)> {
     let mut branches: Vec<(Context, Handle)> = Vec::new();
     for &c in &nodes[n].children {
-        branches.extend(feed(nodes, c, parts, tees, tick, results));
+        branches.extend(feed(nodes, c, parts, tees, t, results));
     }
     if let Some(m) = nodes[n].member {
         if let Some(p) = parts.iter_mut().find(|p| p.member == m) {
@@ -449,8 +390,30 @@ fn feed(
     // A relay that fails gives its branches nothing: their puts say so.
     let (call, ctl) = start(ctx, "econtext_files.tee", vec![Value::List(outs)]).ok()?;
     tees.push(call);
-    let h = announced(ctx, &ctl, tick, results)?;
+    let h = announced(ctx, &ctl, t, results)?;
     Some((ctx.clone(), h))
+}
+
+/// `{"skipped": true, ...}`: a target that had the file already.
+fn is_skipped(v: &Value) -> bool {
+    matches!(v, Value::Dict(kv) if kv.iter().any(|(k, v)| *k == Value::from("skipped") && *v == Value::Bool(true)))
+}
+
+/// A caller's `seen`, called between slices of every wait and with every outcome.
+struct Ticker<'a> {
+    seen: &'a mut dyn FnMut(Option<&Outcome>, &Progress),
+    total: usize,
+}
+
+impl Ticker<'_> {
+    fn idle(&mut self, results: &Results) {
+        (self.seen)(None, &progress(self.total, results, 0));
+    }
+
+    fn report(&mut self, results: &mut Results, out: Outcome) {
+        (self.seen)(Some(&out), &progress(self.total, results, 1));
+        results.push(out);
+    }
 }
 
 /// Progress while outcomes are reported (`extra`: the one being reported).
