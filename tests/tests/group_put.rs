@@ -189,3 +189,41 @@ fn a_reader_once_for_all_and_unchanged_targets_skipped() {
     }
     group.shutdown();
 }
+
+/// `econtext put -t A -t B - REMOTE`: stdin is read once and every target gets all of it (each
+/// target used to read the one stdin for itself).
+#[test]
+fn cli_put_from_stdin_to_many_targets() {
+    use std::io::Write;
+    let d = open_dir("gput-cli");
+    let data = pseudo_random(3 << 20 | 11, 4);
+    let dst = d.join("dst").display().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_econtext_cli_for_tests"))
+        .args([
+            "put",
+            "-t",
+            "local/sudo:ectarget",
+            "-t",
+            "local/sudo:ectest",
+        ])
+        .args(["--python", "/usr/bin/python3", "--json", "-", &dst])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout.matches(&data.len().to_string()).count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read(&dst).unwrap(), data);
+}

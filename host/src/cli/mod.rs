@@ -608,8 +608,9 @@ pub fn parse(args: Vec<String>) -> Result<Command, String> {
             }
             .into());
         }
-        if many && c.argv.iter().any(|a| a == "-") {
-            return Err("with many targets, LOCAL cannot be `-` (stdin or stdout): give a file or a directory".into());
+        // A put reads stdin once for all targets; a get cannot write them all to stdout.
+        if many && c.mode == Mode::Get && c.argv[1] == "-" {
+            return Err("with many targets, LOCAL_DIR cannot be `-` (stdout): give a directory (each target's file goes to LOCAL_DIR/<target>/)".into());
         }
         return Ok(Command::Call(Box::new(c)));
     }

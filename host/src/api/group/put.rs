@@ -13,13 +13,12 @@ use econtext_core::{Handle, Value};
 use super::{Group, Outcome, Prefix, Progress, Results};
 use crate::api::channel::{Receiver, Sender};
 use crate::api::context::CallHandle;
-use crate::api::files::{self, local_err, remote_err};
+use crate::api::files::{self, local_err, remote_err, TICK};
 use crate::{Context, Error, PutOptions};
 
-/// How long a context may take to announce the receiver of its part (after its call started).
+/// How long a context may take to announce the receiver of its part (after its call started),
+/// and to answer when it announced none (it failed, or had the file already).
 const SETUP: Duration = Duration::from_secs(60);
-
-use crate::api::files::TICK;
 
 /// A context in the tree of the targets' routes.
 struct Node {
@@ -37,6 +36,7 @@ struct Part {
     ctl: Option<Receiver>,
     /// Where its bytes go (its receiver), once announced.
     to: Option<(Context, Handle)>,
+    announced: bool,
 }
 
 impl<'r> Group<'r> {
@@ -67,9 +67,7 @@ impl<'r> Group<'r> {
         let mut times = None;
         let source = std::fs::metadata(local).and_then(|meta| {
             if meta.is_dir() {
-                return Err(std::io::Error::other(
-                    "is a directory: a group puts files (Context::put_tree for trees)",
-                ));
+                return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
             }
             if o.mode.is_none() {
                 use std::os::unix::fs::PermissionsExt;
@@ -126,7 +124,7 @@ impl<'r> Group<'r> {
     fn fail_all(
         &mut self,
         e: &Error,
-        mut seen: impl FnMut(Option<&Outcome>, &Progress),
+        seen: &mut dyn FnMut(Option<&Outcome>, &Progress),
     ) -> Results {
         let mut results = Results::default();
         let total = self.members.len();
@@ -216,6 +214,7 @@ impl<'r> Group<'r> {
                     call,
                     ctl: Some(ctl),
                     to: None,
+                    announced: false,
                 }),
                 Err(e) => {
                     let e = remote_err(&ctx, e);
@@ -227,6 +226,7 @@ impl<'r> Group<'r> {
             let ctx = ctx_of(self, p.member);
             let ctl = p.ctl.take().expect("started");
             p.to = announced(&ctx, &ctl, &mut t, &mut results).map(|h| (ctx, h));
+            p.announced = p.to.is_some();
         }
         let (nodes, roots) = self.route_tree(&parts.iter().map(|p| p.member).collect::<Vec<_>>());
         let mut tees: Vec<CallHandle> = Vec::new();
@@ -244,7 +244,10 @@ impl<'r> Group<'r> {
         // 5. Each target's answer.
         for p in parts {
             let ctx = ctx_of(self, p.member);
-            let r = self.wait(p.call, &mut t, &mut results);
+            // One that announced no receiver got nothing: it answers at once, or never (it
+            // announced too late and waits for bytes that will not come).
+            let silent = (!p.announced).then_some(SETUP);
+            let r = self.wait(p.call, silent, &mut t, &mut results);
             let r = match (&out.failed, r) {
                 // Unchanged: it says so itself.
                 (_, Ok(v)) if is_skipped(&v) => Ok(v),
@@ -257,20 +260,25 @@ impl<'r> Group<'r> {
             t.report(&mut results, outcome(self, p.member, r));
         }
         for call in tees {
-            let _ = self.wait(call, &mut t, &mut results);
+            let _ = self.wait(call, None, &mut t, &mut results);
         }
         results
     }
 
-    /// A call's result, within the group's per-target timeout, `seen` called between
-    /// slices.
+    /// A call's result, within the group's per-target timeout (or `limit`, when shorter),
+    /// `seen` called between slices.
     fn wait(
         &self,
         call: CallHandle,
+        limit: Option<Duration>,
         t: &mut Ticker,
         results: &mut Results,
     ) -> Result<Value, Error> {
-        let end = self.timeout.map(|t| Instant::now() + t);
+        let end = match (self.timeout, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(|t| Instant::now() + t);
         loop {
             if let Some(r) = call.poll(TICK) {
                 return r;
