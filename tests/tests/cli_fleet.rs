@@ -425,12 +425,22 @@ fn put_and_get_to_many_targets_lay_files_out_per_target() {
     let out = c.arg("/nonexistent/file").arg(&got).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("failed"));
-    // stdin or stdout cannot be shared by many targets.
+    // stdout cannot be shared by many targets (stdin can: a put reads it once for all,
+    // tests/group_put.rs).
     let out = cli()
-        .args(["put", "-t", &targets[0], "-t", &targets[1], "-", "/tmp/x"])
+        .args([
+            "get",
+            "-t",
+            &targets[0],
+            "-t",
+            &targets[1],
+            "/etc/hostname",
+            "-",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("LOCAL_DIR cannot be `-`"));
 }
 
 #[test]
