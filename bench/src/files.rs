@@ -180,3 +180,84 @@ pub fn small(python: &str, n: usize) -> BenchResult<String> {
         ms(median(&c))
     ))
 }
+
+/// A put of `mib` MiB to 4 local contexts behind one relay context: as one stream
+/// (`Group::put`, the relay copies it) against a put per target (`Group::each`), 3 runs each
+/// alternating: the time, and the bytes the relay read (`rchar`: what crossed its link).
+pub fn group(python: &str, mib: usize) -> BenchResult<String> {
+    use econtext::connect::Method;
+    use econtext::{Group, Target};
+    if Path::new("/dev/shm").is_dir() {
+        std::env::set_var("TMPDIR", "/dev/shm");
+    }
+    let s = Scratch::new("files-group")?;
+    let src = data_file(&s.0, mib)?;
+    let router = quiet_router()?;
+    let targets: Vec<Target> = (0..4)
+        .map(|i| {
+            let hops: Vec<(String, Box<dyn Method>)> = vec![
+                ("relay".into(), Box::new(Local::new().python(python))),
+                (
+                    format!("t{i}"),
+                    Box::new(Local::new().python(python).name(format!("t{i}"))),
+                ),
+            ];
+            Target::chain(format!("t{i}"), hops)
+        })
+        .collect();
+    let mut group = Group::new(&router, targets);
+    let up: econtext::Results = group.connect().collect();
+    if up.succeeded().count() != 4 {
+        return Err(format!("connect: {up:?}"));
+    }
+    let relay_pid = {
+        let (_, t0) = group.contexts().next().ok_or("no context")?;
+        match t0.call("os.getppid", vec![]).map_err(|e| e.to_string())? {
+            econtext::Value::Int(p) => p,
+            v => return Err(format!("ppid {v:?}")),
+        }
+    };
+    let rchar = || -> u64 {
+        std::fs::read_to_string(format!("/proc/{relay_pid}/io"))
+            .ok()
+            .and_then(|io| {
+                io.lines()
+                    .find_map(|l| l.strip_prefix("rchar: "))
+                    .and_then(|v| v.trim().parse().ok())
+            })
+            .unwrap_or(0)
+    };
+    let dst = s.0.join("dst").display().to_string();
+    let o = PutOptions {
+        fsync: false,
+        ..Default::default()
+    };
+    let (mut one, mut each, mut one_read, mut each_read) = (vec![], vec![], 0, 0);
+    for _ in 0..3 {
+        let (t, r) = (Instant::now(), rchar());
+        let res = group.put(&src, &dst, &o, |_, _| {});
+        one.push(t.elapsed());
+        one_read = rchar() - r;
+        if res.succeeded().count() != 4 {
+            return Err(format!("group put: {res:?}"));
+        }
+        let (t, r) = (Instant::now(), rchar());
+        let res = group.each(
+            |_, ctx| ctx.put(&src, &dst, &o).map(|t| t.to_value()),
+            |_, _| {},
+        );
+        each.push(t.elapsed());
+        each_read = rchar() - r;
+        if res.succeeded().count() != 4 {
+            return Err(format!("each put: {res:?}"));
+        }
+    }
+    group.shutdown();
+    Ok(format!(
+        "\"targets\":4,\"stream_ms\":{:.0},\"each_ms\":{:.0},\"stream_relay_read_mib\":{:.1},\"each_relay_read_mib\":{:.1}",
+        ms(median(&one)),
+        ms(median(&each)),
+        one_read as f64 / (1 << 20) as f64,
+        each_read as f64 / (1 << 20) as f64
+    ))
+}

@@ -90,6 +90,7 @@ slow-consumer|fakessh-rsync|fakessh-scp|run-cat|fakessh-start|ctr-METHOD|files-s
         "files-ssh" => files::ssh(python, n),
         "files-local" => files::local(python, n),
         "files-small" => files::small(python, n),
+        "files-group" => files::group(python, n),
         "fleet-local" => fleet::local(python, n),
         "fleet-local-cli" => fleet::local_cli(python, n),
         "fleet-ssh" => fleet::ssh(python, n, 0),
