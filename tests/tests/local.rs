@@ -415,3 +415,30 @@ fn a_venvs_packages_are_there() {
         ctx.shutdown().unwrap();
     }
 }
+
+/// The real 2.4, 2.5 and 2.6 (tests/env/pythons.sh builds them) are refused by name, started
+/// by the host and behind a wrapper: every stage 1 parses on them (2.4 and 2.5 failed with a
+/// SyntaxError on `b""` before the version line, and the error did not say why).
+#[test]
+fn pythons_too_old_are_refused_by_name() {
+    let router = quiet();
+    for v in ["2.4", "2.5", "2.6"] {
+        let py = format!("/opt/extra-pythons/{v}/bin/python");
+        if !std::path::Path::new(&py).exists() {
+            assert!(
+                std::env::var("CI").is_err(),
+                "no {py}: ./ci.sh deps builds it (tests/env/pythons.sh)"
+            );
+            eprintln!("SKIP python {v}: not built here (tests/env/pythons.sh)");
+            continue;
+        }
+        for prefix in [vec![], vec!["env".to_string()]] {
+            match router.connect(&Local::new().python(&py).prefix(prefix.clone())) {
+                Err(Error::PythonTooOld { version, .. }) => {
+                    assert!(version.starts_with(v), "{py} {prefix:?}: {version}")
+                }
+                other => panic!("{py} {prefix:?}: {other:?}"),
+            }
+        }
+    }
+}

@@ -50,10 +50,12 @@ os.dup2(0,100);exec(zlib.decompress(b))\",e,p)"
 
 /// Stage 1 for an interpreter the host started with the right `argv[0]` already: no fork, no
 /// re-exec; stage 2 runs in this process (it finds the protocol stdin on fd 100 as usual).
+/// Python 2.4 syntax like [`stage1`] (`os.read(0,0)`, not `b""`): an old interpreter prints its
+/// version and is refused by name.
 pub fn stage1_inprocess(len: usize) -> String {
     format!(
         "import os,sys,zlib,select as s\n\
-print(\"EC0\"+sys.version.split()[0]);b=b\"\"\n\
+print(\"EC0\"+sys.version.split()[0]);b=os.read(0,0)\n\
 while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
 os.dup2(0,100);exec(zlib.decompress(b),{{\"__name__\":\"__main__\"}})"
     )
@@ -64,7 +66,7 @@ os.dup2(0,100);exec(zlib.decompress(b),{{\"__name__\":\"__main__\"}})"
 pub fn stage1_marshal(len: usize) -> String {
     format!(
         "import os,sys,marshal,select as s\n\
-print(\"EC0\"+sys.version.split()[0]);b=b\"\"\n\
+print(\"EC0\"+sys.version.split()[0]);b=os.read(0,0)\n\
 while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
 os.dup2(0,100);exec(marshal.loads(b),{{\"__name__\":\"__main__\"}})"
     )
