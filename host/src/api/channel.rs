@@ -232,35 +232,33 @@ pub struct Sender {
 
 impl Sender {
     pub(crate) fn new(ctx: &Context) -> Sender {
-        let shared = ctx.shared().clone();
-        let me = shared.handle();
-        let outbox = Arc::new(Outbox::new(ctx.id(), ctx.name().to_string(), me));
-        shared.submit(Cmd::Expect {
-            handle: me,
-            slot: Slot::Outbox(outbox.clone()),
-        });
-        let max_frame = shared.max_frame;
-        Sender {
-            outbox,
-            shared,
-            max_frame,
-        }
+        let me = ctx.shared().handle();
+        Sender::with(ctx, Outbox::new(ctx.id(), ctx.name().to_string(), me))
     }
 
     /// A sender to the receiver `handle` made on `ctx` (a `Value::Sender` that context
     /// handed out, as `econtext_files.put_from` does): it starts with the whole window, and
     /// tells the receiver where it is at once (so the receiver can cancel it before any item).
     pub(crate) fn to(ctx: &Context, handle: Handle) -> Sender {
+        let me = ctx.shared().handle();
+        let tx = Sender::with(
+            ctx,
+            Outbox::to(ctx.id(), ctx.name().to_string(), me, handle),
+        );
+        if let Some(f) = channel_frame((ctx.id(), handle), me, &Channel::Credit(0)) {
+            tx.shared.submit(Cmd::Send(f));
+        }
+        tx
+    }
+
+    /// A sender around `outbox`, registered with the broker under its handle.
+    fn with(ctx: &Context, outbox: Outbox) -> Sender {
         let shared = ctx.shared().clone();
-        let me = shared.handle();
-        let outbox = Arc::new(Outbox::to(ctx.id(), ctx.name().to_string(), me, handle));
+        let outbox = Arc::new(outbox);
         shared.submit(Cmd::Expect {
-            handle: me,
+            handle: outbox.me,
             slot: Slot::Outbox(outbox.clone()),
         });
-        if let Some(f) = channel_frame((ctx.id(), handle), me, &Channel::Credit(0)) {
-            shared.submit(Cmd::Send(f));
-        }
         let max_frame = shared.max_frame;
         Sender {
             outbox,

@@ -50,36 +50,27 @@ os.dup2(0,100);exec(zlib.decompress(b))\",e,p)"
 
 /// Stage 1 for an interpreter the host started with the right `argv[0]` already: no fork, no
 /// re-exec; stage 2 runs in this process (it finds the protocol stdin on fd 100 as usual).
-/// Python 2.4 syntax like [`stage1`] (`os.read(0,0)`, not `b""`): an old interpreter prints its
-/// version and is refused by name.
-pub fn stage1_inprocess(len: usize) -> String {
+/// `module.load(b)` turns the `len` bytes read into stage 2: `zlib.decompress` for the
+/// deflated source, `marshal.loads` for a stream the host's own interpreter compiled (see
+/// `compiled.rs`: no compile in the context). Python 2.4 syntax like [`stage1`]
+/// (`os.read(0,0)`, not `b""`): an old interpreter prints its version and is refused by name.
+fn stage1_here(len: usize, module: &str, load: &str) -> String {
     format!(
-        "import os,sys,zlib,select as s\n\
+        "import os,sys,{module},select as s\n\
 print(\"EC0\"+sys.version.split()[0]);b=os.read(0,0)\n\
 while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
-os.dup2(0,100);exec(zlib.decompress(b),{{\"__name__\":\"__main__\"}})"
+os.dup2(0,100);exec({module}.{load}(b),{{\"__name__\":\"__main__\"}})"
     )
 }
 
-/// Stage 1 for a local interpreter sent stage 2 already compiled (a marshal stream its own
-/// binary wrote: see `compiled.rs`): no compile in the context.
-pub fn stage1_marshal(len: usize) -> String {
-    format!(
-        "import os,sys,marshal,select as s\n\
-print(\"EC0\"+sys.version.split()[0]);b=os.read(0,0)\n\
-while len(b)<{len}:s.select([0],[],[]);c=os.read(0,{len}-len(b));b+=c or sys.exit(1)\n\
-os.dup2(0,100);exec(marshal.loads(b),{{\"__name__\":\"__main__\"}})"
-    )
-}
-
-/// argv for a local interpreter sent stage 2 compiled (see [`stage1_marshal`]).
+/// argv for a local interpreter sent stage 2 compiled (see [`stage1_here`]).
 pub fn stage0_argv_marshal(python: &str, len: usize) -> Vec<String> {
-    with_stage2_args(python, stage1_marshal(len))
+    with_stage2_args(python, stage1_here(len, "marshal", "loads"))
 }
 
-/// argv for a local interpreter the host names itself (see [`stage1_inprocess`]).
+/// argv for a local interpreter the host names itself (see [`stage1_here`]).
 pub fn stage0_argv_inprocess(python: &str, len: usize) -> Vec<String> {
-    with_stage2_args(python, stage1_inprocess(len))
+    with_stage2_args(python, stage1_here(len, "zlib", "decompress"))
 }
 
 /// `python -Suc CODE EXECUTABLE HOME`: the two arguments stage 2 reads, as [`stage1`] passes
