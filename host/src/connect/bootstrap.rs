@@ -54,7 +54,7 @@ os.dup2(0,100);exec(zlib.decompress(b))\",e,p)"
 /// deflated source, `marshal.loads` for a stream the host's own interpreter compiled (see
 /// `compiled.rs`: no compile in the context). Python 2.4 syntax like [`stage1`]
 /// (`os.read(0,0)`, not `b""`): an old interpreter prints its version and is refused by name.
-fn stage1_here(len: usize, module: &str, load: &str) -> String {
+pub fn stage1_here(len: usize, module: &str, load: &str) -> String {
     format!(
         "import os,sys,{module},select as s\n\
 print(\"EC0\"+sys.version.split()[0]);b=os.read(0,0)\n\
