@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 /// The stub's sources, in the order they are concatenated into one program.
 const SOURCES: &[&str] = &["python/econtext_stub.py", "python/runtime.py"];
+/// The stub for Python 2.4-2.6 (the same protocol in 2.4's syntax and library).
+const SOURCES_OLD: &[&str] = &["python/old/econtext_stub.py", "python/old/runtime.py"];
 
 fn minify(src: &str, name: &str) -> String {
     // The indent unit of this file: its smallest indentation (sources may be hand-minified).
@@ -95,12 +97,11 @@ fn squeeze(line: &str) -> String {
     out.trim_end().to_string()
 }
 
-fn main() {
-    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+/// Concatenate and minify `sources`: (raw, minified, zlib stream of the minified).
+fn program(dir: &std::path::Path, sources: &[&str]) -> (String, String, Vec<u8>) {
     let mut raw = String::new();
     let mut min = String::new();
-    for s in SOURCES {
+    for s in sources {
         let path = dir.join(s);
         println!("cargo:rerun-if-changed={}", path.display());
         let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -108,9 +109,33 @@ fn main() {
         raw.push_str(&text);
     }
     let deflated = miniz_oxide::deflate::compress_to_vec_zlib(min.as_bytes(), 10);
+    (raw, min, deflated)
+}
+
+fn main() {
+    let dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let (raw, min, mut z) = program(&dir, SOURCES);
+    let (_, min_old, mut z_old) = program(&dir, SOURCES_OLD);
+    // Stage 1 reads one length whatever the interpreter turns out to be: both streams are
+    // padded with zeros to the longer one (zlib.decompress ignores what follows a stream).
+    let sizes = format!(
+        "/// The modern stub deflated, before padding (the budget counts this).\n\
+         pub const STAGE2_DEFLATED: usize = {};\n\
+         /// The 2.4-2.6 stub deflated, before padding.\n\
+         pub const STAGE2_OLD_DEFLATED: usize = {};\n",
+        z.len(),
+        z_old.len()
+    );
+    let len = z.len().max(z_old.len());
+    z.resize(len, 0);
+    z_old.resize(len, 0);
     fs::write(out.join("stage2.raw.py"), &raw).unwrap();
     fs::write(out.join("stage2.min.py"), &min).unwrap();
-    fs::write(out.join("stage2.z"), &deflated).unwrap();
+    fs::write(out.join("stage2.z"), &z).unwrap();
+    fs::write(out.join("stage2_old.min.py"), &min_old).unwrap();
+    fs::write(out.join("stage2_old.z"), &z_old).unwrap();
+    fs::write(out.join("sizes.rs"), sizes).unwrap();
     builtins(&dir, &out);
 }
 

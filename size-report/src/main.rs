@@ -57,9 +57,12 @@ fn main() -> ExitCode {
             other => panic!("unknown argument {other:?}: --static PATH, --dynamic PATH"),
         }
     }
-    let stage2 = econtext_stub::STAGE2.len() as u64;
+    // Each stub that crosses the wire counts (the modern one and the 2.4-2.6 one); stage 1
+    // reads the padded length, which is the longer of the two.
+    let stage2 = econtext_stub::STAGE2_DEFLATED.max(econtext_stub::STAGE2_OLD_DEFLATED) as u64;
     let stage0 =
-        econtext::connect::bootstrap::stage0_shell(None, TITLE, stage2 as usize).len() as u64;
+        econtext::connect::bootstrap::stage0_shell(None, TITLE, econtext_stub::STAGE2.len()).len()
+            as u64;
     let host_bin = std::fs::metadata(&binary).map(|m| m.len()).ok();
     let dyn_bin = std::fs::metadata(&dynamic).map(|m| m.len()).ok();
     let measured = |name: &str| -> Option<u64> {
@@ -94,10 +97,12 @@ fn main() -> ExitCode {
     }
     println!();
     println!(
-        "stub: raw {} B, minified {} B, deflated {} B",
+        "stub: raw {} B, minified {} B, deflated {} B; for python 2.4-2.6: minified {} B, deflated {} B",
         econtext_stub::STAGE2_RAW.len(),
         econtext_stub::STAGE2_MIN.len(),
-        stage2
+        econtext_stub::STAGE2_DEFLATED,
+        econtext_stub::STAGE2_OLD_MIN.len(),
+        econtext_stub::STAGE2_OLD_DEFLATED,
     );
     if host_bin.is_none() {
         eprintln!(

@@ -11,8 +11,16 @@
 pub const STAGE2_RAW: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.raw.py"));
 /// The stage-2 program after minification: what the remote interpreter executes.
 pub const STAGE2_MIN: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2.min.py"));
-/// The minified program as a zlib stream: the bytes sent to stage 1.
+/// The minified program as a zlib stream: the bytes sent to stage 1, padded with zeros to the
+/// length of [`STAGE2_OLD`] when that is longer (stage 1 reads one length for both).
 pub const STAGE2: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stage2.z"));
+/// Stage 2 for Python 2.4, 2.5 and 2.6 (`python/old/`: the same protocol in 2.4's syntax and
+/// library), minified.
+pub const STAGE2_OLD_MIN: &str = include_str!(concat!(env!("OUT_DIR"), "/stage2_old.min.py"));
+/// [`STAGE2_OLD_MIN`] as a zlib stream, padded like [`STAGE2`] to the same length. The host
+/// sends it instead of [`STAGE2`] when stage 1 reports a Python older than 2.7.
+pub const STAGE2_OLD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stage2_old.z"));
+include!(concat!(env!("OUT_DIR"), "/sizes.rs"));
 
 /// The on-demand modules as the host serves them: name, the deflated source (a zlib stream),
 /// and the `econtext_*` modules it imports.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use econtext_core::{ContextId, Frame, FrameDecoder};
 
 use super::Latch;
-use crate::connect::bootstrap::{version_supported, MARK_STAGE1, MARK_STAGE2};
+use crate::connect::bootstrap::{stage2_for, Stage2, MARK_STAGE1, MARK_STAGE2};
 use crate::connect::watch::{Action, AskPassword, PasswordRequest, Watcher, Whose};
 use crate::connect::Recipe;
 use crate::sys::process::Spawned;
@@ -71,6 +71,14 @@ pub struct Conn {
     ask: Option<PasswordRequest>,
     /// A person is being asked: the connect deadline waits.
     asking: bool,
+    /// Which stage 2 went (or goes) out: `Some(true)` the 2.4-2.6 one, `None` a compiled one.
+    sent_old: Option<bool>,
+    /// Stage 1 reported a Python that needs the other stage 2, which had been sent already
+    /// (a pipelined start): the broker starts the context again with the right one.
+    pub wrong_stub: bool,
+    /// The recipe, kept until the context is up to start it again on [`Conn::wrong_stub`]
+    /// (not for namespaces entered by the host: their plan is used up).
+    pub restart: Option<Box<crate::connect::Recipe>>,
 }
 
 fn keep_tail(buf: &mut Vec<u8>, data: &[u8]) {
@@ -109,6 +117,15 @@ impl Conn {
             _pty_slave: s.pty_slave,
             phase: Phase::AwaitStage1,
             decoder: FrameDecoder::new(max_frame),
+            sent_old: if stage2.starts_with(econtext_stub::STAGE2_OLD) {
+                Some(true)
+            } else if stage2.starts_with(econtext_stub::STAGE2) {
+                Some(false)
+            } else {
+                None
+            },
+            wrong_stub: false,
+            restart: None,
             stage2: Some(stage2),
             pre: Vec::new(),
             noise: Vec::new(),
@@ -216,13 +233,14 @@ impl Conn {
             let before = self.pre[..p].to_vec();
             keep_tail(&mut self.noise, &before);
             self.pre = rest;
-            if !version_supported(&v) {
+            let Some(want) = stage2_for(&v) else {
                 return Err(Error::PythonTooOld {
                     context: self.name.clone(),
                     version: v,
                 });
-            }
+            };
             self.version = Some(v);
+            self.choose_stage2(want)?;
             self.phase = Phase::AwaitStage2;
             if self.stdio_on_pty {
                 // Stage 1 runs: from now on the terminal carries binary data.
@@ -251,6 +269,38 @@ impl Conn {
             return Ok(Some(rest));
         }
         Ok(Some(data.to_vec()))
+    }
+
+    /// Stage 1 named its Python: make sure the stage 2 it gets is the one for it (`want`). Not
+    /// sent yet: swap it in place (both have one length). Sent already: fail, marked
+    /// [`Conn::wrong_stub`], and the broker starts the context again.
+    fn choose_stage2(&mut self, want: Stage2) -> Result<(), Error> {
+        let old = want == Stage2::Old;
+        match (&mut self.stage2, self.sent_old) {
+            (_, None) => {}
+            (_, Some(o)) if o == old => {}
+            (Some(b), Some(_)) => {
+                let want = want.bytes();
+                b[..want.len()].copy_from_slice(want);
+                self.sent_old = Some(old);
+            }
+            (None, Some(_)) => {
+                self.wrong_stub = true;
+                return Err(Error::Bootstrap {
+                    context: self.name.clone(),
+                    reason: "its python needs the other stage 2, sent before stage 1 named it"
+                        .into(),
+                    version: self.version.clone(),
+                    output: self.output(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The connect latch, taken (to start the context again under the same handle).
+    pub fn take_done(&mut self) -> Option<Arc<Latch<Result<(), Error>>>> {
+        self.connect.take().map(|c| c.0)
     }
 
     /// A bootstrap that broke the protocol (bounded, printable detail).

@@ -209,6 +209,7 @@ pub(crate) fn start(
         module_thread: None,
         stopping: None,
         buf: vec![0; 256 * 1024],
+        old_pythons: Default::default(),
     };
     let (jobs, module_thread) = module_thread::start(shared.clone())?;
     broker.modules = Some(jobs);
@@ -238,6 +239,9 @@ struct Broker {
     module_thread: Option<std::thread::JoinHandle<()>>,
     stopping: Option<Instant>,
     buf: Vec<u8>,
+    /// Start commands found to run a Python 2.4-2.6: they get its stage 2 at once next time
+    /// (the first start sent the modern one and was started again).
+    old_pythons: std::collections::HashSet<Vec<String>>,
 }
 
 /// Everything the broker knows about one context, direct or behind another (where it lives,
@@ -491,6 +495,7 @@ impl Broker {
         gone: Arc<Latch<String>>,
     ) {
         let argv: Vec<std::ffi::OsString> = recipe.argv.iter().map(Into::into).collect();
+        let restart = enter.is_none().then(|| Box::new(recipe.clone()));
         let enter = enter.map(|r| (r.plan, r.env));
         let spawned = match crate::sys::process::spawn(
             &argv,
@@ -521,9 +526,12 @@ impl Broker {
                 return;
             }
         };
-        let stage2 = stage2
-            .as_deref()
-            .map_or(econtext_stub::STAGE2, |v| v.as_slice());
+        let base = if self.old_pythons.contains(&recipe.argv) {
+            econtext_stub::STAGE2_OLD
+        } else {
+            econtext_stub::STAGE2
+        };
+        let stage2 = stage2.as_deref().map_or(base, |v| v.as_slice());
         let boot = self.shared.boot(stage2, id, 0, &recipe.name);
         let sid: StreamId = id;
         self.contexts.insert(
@@ -544,6 +552,8 @@ impl Broker {
             self.shared.ask.clone(),
         );
         let send_now = !recipe.wait_for_stage1;
+        let mut conn = conn;
+        conn.restart = restart;
         self.conns.insert(sid, conn);
         self.routes.add_child(id, sid);
         if send_now {
@@ -589,13 +599,18 @@ impl Broker {
                     return;
                 }
                 Ok(Some(rest)) => {
+                    c.restart = None;
                     if let Some(r) = self.contexts.get_mut(&sid) {
                         r.seen = Some(Instant::now());
                     }
                     return self.frames(sid, &rest);
                 }
                 Err(e) => {
+                    let restart = c.wrong_stub.then(|| c.restart.take()).flatten();
                     self.kill(sid);
+                    if let Some(recipe) = restart {
+                        return self.restart(sid, *recipe);
+                    }
                     return self.fail_boot(sid, e);
                 }
             }
@@ -923,6 +938,27 @@ impl Broker {
         if let Some(c) = self.conns.get_mut(&sid) {
             c.kill();
         }
+    }
+
+    /// Start context `sid` again, with the stage 2 its Python named in its first start (which
+    /// had been sent the other one: pipelined, before stage 1 said which Python it is). Its
+    /// record, latches and pending calls stay; the first process is reaped.
+    fn restart(&mut self, sid: StreamId, recipe: Recipe) {
+        let Some(mut c) = self.conns.remove(&sid) else {
+            return;
+        };
+        let (Some(done), Some(gone)) = (
+            c.take_done(),
+            self.contexts.get(&sid).map(|r| r.gone.clone()),
+        ) else {
+            return;
+        };
+        if !self.old_pythons.remove(&recipe.argv) {
+            self.old_pythons.insert(recipe.argv.clone());
+        }
+        let _ = self.routes.remove_stream(sid);
+        self.dying.push((c.child, Instant::now() + EXIT_GRACE));
+        self.connect(sid, recipe, None, None, done, gone);
     }
 
     fn fail_boot(&mut self, sid: StreamId, e: Error) {

@@ -222,6 +222,30 @@ pub fn is_native_executable(program: &str) -> bool {
 
 /// Parse a python version `X.Y.Z` and say whether the stub supports it.
 pub fn version_supported(v: &str) -> bool {
+    stage2_for(v).is_some()
+}
+
+/// Which stage 2 a Python version runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage2 {
+    /// [`econtext_stub::STAGE2`]: Python 2.7 and 3.5 and later.
+    Modern,
+    /// [`econtext_stub::STAGE2_OLD`]: Python 2.4, 2.5 and 2.6.
+    Old,
+}
+
+impl Stage2 {
+    /// The bytes sent (both have one length, so one stage 1 reads either).
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Stage2::Modern => econtext_stub::STAGE2,
+            Stage2::Old => econtext_stub::STAGE2_OLD,
+        }
+    }
+}
+
+/// The stage 2 Python version `v` runs; `None` for what is too old (2.3 and earlier, 3.0-3.4).
+pub fn stage2_for(v: &str) -> Option<Stage2> {
     let mut it = v.split('.').map(|p| {
         p.chars()
             .take_while(|c| c.is_ascii_digit())
@@ -229,7 +253,11 @@ pub fn version_supported(v: &str) -> bool {
     });
     let major: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
     let minor: u32 = it.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-    (major == 2 && minor >= 7) || (major == 3 && minor >= 5) || major > 3
+    match (major, minor) {
+        (2, 7..) | (3, 5..) | (4.., _) => Some(Stage2::Modern),
+        (2, 4..=6) => Some(Stage2::Old),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -241,7 +269,13 @@ mod tests {
         assert!(version_supported("2.7.18"));
         assert!(version_supported("3.6.15"));
         assert!(version_supported("3.13.0rc1"));
-        assert!(!version_supported("2.6.9"));
+        assert!(version_supported("2.6.9"));
+        assert!(version_supported("2.4.6"));
+        assert!(!version_supported("2.3.7"));
+        assert_eq!(stage2_for("2.6.9"), Some(Stage2::Old));
+        assert_eq!(stage2_for("2.7.18"), Some(Stage2::Modern));
+        assert_eq!(stage2_for("3.15.0a2"), Some(Stage2::Modern));
+        assert_eq!(econtext_stub::STAGE2.len(), econtext_stub::STAGE2_OLD.len());
         assert!(version_supported("3.5.10"));
         assert!(!version_supported("3.4.10"));
         assert!(!version_supported("3.0.1"));

@@ -55,8 +55,11 @@ type Code = Option<Arc<Vec<u8>>>;
 /// The compiler: stage 2 as sent (a zlib stream) in base64 as `argv[1]`,
 /// `marshal.dumps(compile(...))` on stdout. The file name is `<string>`, as `exec(source)` in
 /// stage 1 would give it, so tracebacks are unchanged. (The binary keeps only the deflated
-/// stub: the minified source would cost 12.6 KB of it.)
+/// stub: the minified source would cost 12.6 KB of it.) Python 2.6 parses the modern stub but
+/// lacks what it runs on (`memoryview`): before 2.7 nothing is compiled, and the broker sends
+/// the 2.4-2.6 stub once stage 1 names the version.
 const COMPILE: &str = "import os,sys,marshal,zlib,binascii\n\
+if sys.version_info<(2,7):sys.exit(1)\n\
 d=marshal.dumps(compile(zlib.decompress(binascii.a2b_base64(sys.argv[1])),'<string>','exec'))\n\
 while d:d=d[os.write(1,d):]";
 
