@@ -137,7 +137,7 @@ impl fmt::Display for Error {
             Error::Spawn { program, reason } => write!(f, "cannot run {program}: {reason}"),
             Error::PythonTooOld { context, version } => write!(
                 f,
-                "{context}: python {version} is too old: econtext needs python 2.7 or 3.5 and later (pass another interpreter path)"
+                "{context}: python {version} is too old: econtext needs python 2.4 to 2.7, or 3.5 and later (pass another interpreter path)"
             ),
             Error::Bootstrap { context, reason, version, output } => {
                 write!(f, "{context}: bootstrap failed: {reason}")?;

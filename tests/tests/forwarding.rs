@@ -123,7 +123,7 @@ fn missing_and_broken_modules_raise_the_normal_errors() {
 
 #[test]
 fn single_file_program() {
-    for py in interpreters() {
+    for py in every_python() {
         let (router, _) = make(20);
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
@@ -138,7 +138,7 @@ fn single_file_program() {
 
 #[test]
 fn logging_records_arrive_with_name_level_and_context() {
-    for py in interpreters() {
+    for py in every_python() {
         let (router, events) = make(10);
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()).name("logctx"))
@@ -186,14 +186,78 @@ fn logging_records_arrive_with_name_level_and_context() {
     }
 }
 
+/// Python 2.4-2.6 (the 2.4-2.6 stub: a PEP 302 importer): packages, subpackages and Python 2's
+/// implicit relative imports (2.4 has no `from . import`), in one round trip for the package
+/// and one for 20 modules (the host preloads `pkg.name` for each `import name` in a package),
+/// a forwarded name shadowing the remote's own, and the normal errors for missing and broken
+/// modules.
+#[test]
+fn old_pythons_forward_packages_and_implicit_relative_imports() {
+    for py in old_interpreters() {
+        let (router, _) = make(20);
+        let ctx = router
+            .connect(&Local::new().python(py.to_string_lossy()))
+            .unwrap();
+        let v = ctx.call("oldapp.hello", vec![Value::Int(1)]).unwrap();
+        let Value::Tuple(t) = &v else { panic!("{v:?}") };
+        assert_eq!(t[0], Value::Int(43), "{}", py.display());
+        assert_eq!(t[1], Value::Int(21));
+        assert!(
+            text(&t[2]).ends_with("fixtures/modpath/oldapp/__init__.py"),
+            "__file__ {:?}",
+            t[2]
+        );
+        assert_eq!(text(&t[3]), "oldapp");
+        assert_eq!(router.module_requests(), 1, "{}", py.display());
+        let before = router.module_requests();
+        assert_eq!(ctx.call("oldbig.total", vec![]).unwrap(), Value::Int(117));
+        let trips = router.module_requests() - before;
+        assert_eq!(
+            trips,
+            1,
+            "{}: 20 modules took {trips} round trips",
+            py.display()
+        );
+        assert_eq!(
+            text(&ctx.call("colorsys.marker", vec![]).unwrap()),
+            "forwarded colorsys"
+        );
+        match ctx.call("oldapp.nope.f", vec![]) {
+            Err(Error::Remote(e)) => assert!(e.type_name.contains("ImportError"), "{e:?}"),
+            other => panic!("{other:?}"),
+        }
+        match ctx.call("broken.bad.f", vec![]) {
+            Err(Error::Remote(e)) => {
+                assert_eq!(e.type_name, "SyntaxError", "{}", py.display());
+                assert!(
+                    e.traceback.contains("modpath/broken/bad.py"),
+                    "{}",
+                    e.traceback
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        ctx.shutdown().unwrap();
+    }
+}
+
 #[test]
 fn stdout_and_stderr_of_the_function_and_its_children() {
-    for py in interpreters() {
+    for py in every_python() {
+        // Python 2.4 and 2.5 have no b'' literals: the same function without them.
+        let module = if old_interpreters().contains(&py) {
+            "oldoutput"
+        } else {
+            "output"
+        };
         let (router, events) = make(20);
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
             .unwrap();
-        assert_eq!(text(&ctx.call("output.both", vec![]).unwrap()), "done");
+        assert_eq!(
+            text(&ctx.call(&format!("{module}.both"), vec![]).unwrap()),
+            "done"
+        );
         // Everything written before the function returned arrived before its result.
         let got: Vec<(String, String)> = events
             .lock()

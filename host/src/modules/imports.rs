@@ -2,7 +2,9 @@
 //! modules to preload (correctness never depends on it: the stub asks for anything missing).
 
 /// Absolute dotted names imported by `source`, which is module `name` (a package when
-/// `is_package`). Includes parent packages and `from X import y` candidates `X.y`.
+/// `is_package`). Includes parent packages and `from X import y` candidates `X.y`. Inside a
+/// package `P`, `import X` and `from X import y` also give `P.X` (`P.X.y`): Python 2 before
+/// `absolute_import` (2.4 has nothing else) tries the sibling first.
 pub fn imported(source: &str, name: &str, is_package: bool) -> Vec<String> {
     let package: Vec<&str> = {
         let mut p: Vec<&str> = name.split('.').collect();
@@ -21,11 +23,16 @@ pub fn imported(source: &str, name: &str, is_package: bool) -> Vec<String> {
             }
         }
     };
+    // Python 2's implicit relative form of an absolute name (none outside a package).
+    let sibling = |m: &str| (!package.is_empty()).then(|| format!("{}.{m}", package.join(".")));
     for stmt in statements(source) {
         if let Some(rest) = stmt.strip_prefix("import ") {
             for item in rest.split(',') {
                 if let Some(m) = item.split_whitespace().next() {
                     push(m.to_string());
+                    if let Some(s) = sibling(m) {
+                        push(s);
+                    }
                 }
             }
         } else if let Some(rest) = stmt.strip_prefix("from ") {
@@ -50,13 +57,16 @@ pub fn imported(source: &str, name: &str, is_package: bool) -> Vec<String> {
             if base.is_empty() {
                 continue;
             }
-            push(base.clone());
-            for item in names
-                .trim_matches(|c| c == '(' || c == ')' || c == ' ')
-                .split(',')
-            {
-                if let Some(n) = item.split_whitespace().next().filter(|n| *n != "*") {
-                    push(format!("{base}.{n}"));
+            let bases = [Some(base), (dots == 0).then(|| sibling(module)).flatten()];
+            for base in bases.into_iter().flatten() {
+                push(base.clone());
+                for item in names
+                    .trim_matches(|c| c == '(' || c == ')' || c == ' ')
+                    .split(',')
+                {
+                    if let Some(n) = item.split_whitespace().next().filter(|n| *n != "*") {
+                        push(format!("{base}.{n}"));
+                    }
                 }
             }
         }
@@ -106,5 +116,31 @@ mod tests {
         ] {
             assert!(got.contains(&n.to_string()), "{n} not in {got:?}");
         }
+    }
+
+    #[test]
+    fn python2_implicit_relative_imports_name_the_sibling_too() {
+        let got = imported(
+            "import util
+from sub.deep import V
+",
+            "pkg",
+            true,
+        );
+        for n in [
+            "util",
+            "pkg.util",
+            "sub.deep",
+            "pkg.sub",
+            "pkg.sub.deep",
+            "pkg.sub.deep.V",
+        ] {
+            assert!(got.contains(&n.to_string()), "{n} not in {got:?}");
+        }
+        // Outside a package there is no sibling.
+        assert_eq!(
+            imported("import util\n", "top", false),
+            vec!["util".to_string()]
+        );
     }
 }

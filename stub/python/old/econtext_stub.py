@@ -3,7 +3,10 @@
 # bytearray, struct.Struct, conditional expressions or `except ... as`. Python 2 only, so
 # native str is bytes and unicode is text. Pinned by the same testdata/ vectors
 # (tests/python/test_vectors_old.py). Budget: with old/runtime.py <= 5120 bytes deflated.
-import struct,binascii as _A,re
+import struct,binascii as _A,re,sys
+# Floats in native order, flipped on big-endian machines: 2.4's '<d' drops the sign of -0.0
+# and refuses inf and nan.
+_O=1-2*(sys.byteorder=='big')
 MAX=1<<27
 _sur=re.compile('\xed[\xa0-\xbf]').search
 try:_X=(str,bytearray)
@@ -61,7 +64,7 @@ def _e(b,k,x,d=0):
   if y<0:y=~y
   h='%x'%y;t=int(h[0],16);n=(4*len(h)-4+(t>0)+(t>1)+(t>3)+(t>7)>>3)+1
   _wb(b,_A.unhexlify('%0*x'%(2*n,x&(1<<8*n)-1))[::-1])
- elif k=='f':b.append(struct.pack('<d',x))
+ elif k=='f':b.append(struct.pack('d',x)[::_O])
  elif k=='s':
   if isinstance(x,unicode):x=x.encode('utf-8')
   _wb(b,x)
@@ -126,7 +129,7 @@ def _d(s,k,d=0):
   v=int(_A.hexlify(r[::-1]),16)
   if ord(r[-1])>127:v-=1<<8*n
   return v
- if k=='f':return struct.unpack('<d',s.r(8))[0]
+ if k=='f':return struct.unpack('d',s.r(8)[::_O])[0]
  if k in'sx':
   r=s.r(s.n())
   if k=='x':return r
