@@ -5,6 +5,7 @@
 import os
 import select
 import time
+import zlib
 # _socket, os.openpty and tty-free raw mode: `socket` and `pty` cost ~10 ms of imports per hop.
 import _socket
 
@@ -49,11 +50,14 @@ def VERSION(v):
 
 
 def supported(v):
+    # 0: too old; 1: the modern stub; 2: the 2.4-2.6 stub (host: bootstrap::stage2_for).
     try:
         major, minor = [int(x) for x in v.split('.')[:2]]
     except ValueError:
-        return False
-    return (major == 2 and minor >= 7) or (major == 3 and minor >= 5) or major > 3
+        return 0
+    if (major == 2 and minor >= 7) or (major == 3 and minor >= 5) or major > 3:
+        return 1
+    return 2 * (major == 2 and minor >= 4)
 
 
 def raw(fd):
@@ -222,8 +226,13 @@ def spawn(g, body):
                 stdout = stdout[nl + 1:]
                 if not VERSION(version):
                     return finish(fail('protocol:no Python version after EC0: %r' % line[:80], out))
-                if not supported(version):
+                want = supported(version)
+                if not want:
                     return finish(fail('tooold:' + version, out))
+                # The 2.4-2.6 stub starts with STUB='2.4' (stub/python/old/econtext_stub.py).
+                if (want == 2) != (zlib.decompressobj().decompress(boot, 10) == b"STUB='2.4'"):
+                    # The host sends the other one in a new start.
+                    return finish(fail('stub:' + version, out))
                 if stdio_pty:
                     raw(mine)
                 if not sent_boot:

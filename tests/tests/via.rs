@@ -372,3 +372,54 @@ fn every_interpreter_can_be_an_intermediate_hop() {
         );
     }
 }
+
+/// Python 2.4-2.6 behind every kind of hop: sudo as a first hop (stage 2 waits for stage 1,
+/// and the right one is chosen when it names its version), ssh with a key behind a context
+/// (pipelined: the spawn routine refuses the modern one and the host starts it again with
+/// theirs), and at the end of the seed's chain (bastion, sudo with requiretty and a password,
+/// ssh to the internal host). An old context cannot start hops of its own yet: a clear error.
+#[test]
+fn old_pythons_as_targets_of_every_hop() {
+    let Some(env) = testenv() else { return };
+    let (router, _) = router();
+    let mid = router.connect(&env.ssh("root")).unwrap();
+    let (_bastion, account, _internal) = env.seed_chain(&router);
+    for py in old_interpreters() {
+        let p = py.to_string_lossy().into_owned();
+        let xy = py.parent().unwrap().parent().unwrap().file_name().unwrap();
+        let xy = xy.to_string_lossy().into_owned();
+        let sudo = router
+            .connect(&BecomeUser::sudo("ectarget").python(&p))
+            .unwrap_or_else(|e| panic!("{p}: sudo: {e}"));
+        let behind = router
+            .connect_via(&env.ssh("ectarget").python(&p), &mid)
+            .unwrap_or_else(|e| panic!("{p}: ssh behind a context: {e}"));
+        let internal = router
+            .connect_via(&env.internal("ectarget").python(&p), &account)
+            .unwrap_or_else(|e| panic!("{p}: the seed's chain: {e}"));
+        for ctx in [&sudo, &behind, &internal] {
+            let v = text(ctx.call("platform.python_version", vec![]).unwrap());
+            assert!(v.starts_with(&format!("{xy}.")), "{p}: {v}");
+            assert_eq!(ctx.call("os.getuid", vec![]).unwrap(), uid_of("ectarget"));
+            assert_identity(ctx, &p, None);
+        }
+        assert_eq!(
+            internal
+                .call("oldapp.hello", vec![Value::Int(1)])
+                .unwrap()
+                .to_string_lossy_first(),
+            Value::Int(43),
+            "{p}"
+        );
+        match router.connect_via(&BecomeUser::sudo("ectarget"), &sudo) {
+            Err(e) => assert!(
+                e.to_string().contains("cannot start other contexts yet"),
+                "{p}: {e}"
+            ),
+            Ok(_) => panic!("{p}: an old context started a hop"),
+        }
+        for ctx in [sudo, behind, internal] {
+            ctx.shutdown().unwrap();
+        }
+    }
+}

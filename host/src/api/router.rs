@@ -404,7 +404,13 @@ fn bring_up_via(
     name: &str,
     via: &Context,
 ) -> Result<(), Error> {
-    let mut r = spawn_via(shared, &recipe, id, name, via);
+    use crate::connect::bootstrap::Stage2;
+    let mut r = spawn_via(shared, &recipe, id, name, via, Stage2::Modern);
+    if let Err(Failed::WrongStub(stub, _)) = &r {
+        // A Python 2.4-2.6: start it again with its stage 2 (the routine on `via` has only the
+        // one it was sent).
+        r = spawn_via(shared, &recipe, id, name, via, *stub);
+    }
     if let (
         Err(Failed::NeedsPassword {
             user,
@@ -419,7 +425,10 @@ fn bring_up_via(
         let req = PasswordRequest::new(name, recipe.kind, &recipe.whose, user, host, prompted);
         if let Some(p) = ask(&req) {
             recipe.password = Some(p);
-            r = spawn_via(shared, &recipe, id, name, via);
+            r = spawn_via(shared, &recipe, id, name, via, Stage2::Modern);
+            if let Err(Failed::WrongStub(stub, _)) = &r {
+                r = spawn_via(shared, &recipe, id, name, via, *stub);
+            }
         }
     }
     r.map_err(|f| {
@@ -435,6 +444,7 @@ fn spawn_via(
     id: u32,
     name: &str,
     via: &Context,
+    stub: crate::connect::bootstrap::Stage2,
 ) -> Result<(), Failed> {
     let password = recipe.password.clone();
     let answer = |p: &Option<crate::Password>| {
@@ -466,7 +476,7 @@ fn spawn_via(
             })
             .collect(),
         timeout_ms: u32::try_from(recipe.connect_timeout.as_millis()).unwrap_or(u32::MAX),
-        boot: ByteBuf(shared.boot(econtext_stub::STAGE2, id, via.id(), name)),
+        boot: ByteBuf(shared.boot(stub.bytes(), id, via.id(), name)),
     };
     let body = spawn
         .encode()
@@ -525,6 +535,17 @@ fn spawn_via(
                         },
                     }
                 }
+                "stub" => match crate::connect::bootstrap::stage2_for(detail) {
+                    Some(want) if want != stub => {
+                        return Err(Failed::WrongStub(want, detail.to_string()))
+                    }
+                    _ => Error::Bootstrap {
+                        context: name,
+                        reason: "its python needs the other stage 2 again".into(),
+                        version: Some(text::quote(detail.as_bytes(), 64)),
+                        output,
+                    },
+                },
                 "tooold" => Error::PythonTooOld {
                     context: name,
                     version: text::quote(detail.as_bytes(), 64),
@@ -581,6 +602,8 @@ enum Failed {
         prompted: String,
         output: String,
     },
+    /// Stage 1 named a Python that runs the other stage 2 (`bootstrap::stage2_for`).
+    WrongStub(crate::connect::bootstrap::Stage2, String),
     Other(Error),
 }
 
@@ -591,6 +614,12 @@ impl Failed {
                 context: context.to_string(),
                 failure: ConnectFailure::PasswordRequired,
                 output,
+            },
+            Failed::WrongStub(_, version) => Error::Bootstrap {
+                context: context.to_string(),
+                reason: "its python needs the other stage 2 again".into(),
+                version: Some(version),
+                output: String::new(),
             },
             Failed::Other(e) => e,
         }

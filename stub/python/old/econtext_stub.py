@@ -3,6 +3,8 @@
 # bytearray, struct.Struct, conditional expressions or `except ... as`. Python 2 only, so
 # native str is bytes and unicode is text. Pinned by the same testdata/ vectors
 # (tests/python/test_vectors_old.py). Budget: with old/runtime.py <= 5120 bytes deflated.
+# First, for the spawn routine of a via hop (../spawn.py), which tells the two stubs apart.
+STUB='2.4'
 import struct,binascii as _A,re,sys
 # Floats in native order, flipped on big-endian machines: 2.4's '<d' drops the sign of -0.0
 # and refuses inf and nan.
