@@ -139,7 +139,7 @@ impl Parser<'_> {
         }
         let text = std::str::from_utf8(&self.b[start..self.i]).ok()?;
         if float {
-            return text.parse::<f64>().ok().map(Value::Float);
+            return crate::float::parse(text).map(Value::Float);
         }
         Some(int_from_decimal(text))
     }

@@ -33,6 +33,7 @@ pub mod cli;
 pub mod connect;
 mod error;
 pub mod fakessh;
+mod float;
 pub mod json;
 pub mod log;
 pub mod modules;

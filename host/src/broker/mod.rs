@@ -241,7 +241,7 @@ struct Broker {
     buf: Vec<u8>,
     /// Start commands found to run a Python 2.4-2.6: they get its stage 2 at once next time
     /// (the first start sent the modern one and was started again).
-    old_pythons: std::collections::HashSet<Vec<String>>,
+    old_pythons: Vec<Vec<String>>,
 }
 
 /// Everything the broker knows about one context, direct or behind another (where it lives,
@@ -953,8 +953,9 @@ impl Broker {
         ) else {
             return;
         };
-        if !self.old_pythons.remove(&recipe.argv) {
-            self.old_pythons.insert(recipe.argv.clone());
+        match self.old_pythons.iter().position(|a| *a == recipe.argv) {
+            Some(i) => drop(self.old_pythons.swap_remove(i)),
+            None => self.old_pythons.push(recipe.argv.clone()),
         }
         let _ = self.routes.remove_stream(sid);
         self.dying.push((c.child, Instant::now() + EXIT_GRACE));

@@ -378,8 +378,8 @@ pub fn arg_value(s: &str) -> Value {
 
 fn secs(flag: &str, v: Option<String>) -> Result<Duration, String> {
     let v = v.ok_or_else(|| format!("{flag} needs a number of seconds"))?;
-    match v.parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+    match crate::float::parse(&v) {
+        Some(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
         _ => Err(format!(
             "{flag} {v:?}: expected a positive number of seconds"
         )),

@@ -1,0 +1,630 @@
+"""Checks stub/python/old/econtext_stub.py (Python 2.4, 2.5, 2.6) against the shared vectors in
+testdata/: the checks of test_vectors.py that apply to it (no channels, no HDR struct, and
+RemoteError is a value, not an exception).
+
+Python 2.4 syntax and library, Python 2 only. 2.4 and 2.5 have no json module: run by
+tests/python/run_matrix.py, which converts testdata/*.json into Python literals and names the
+file in $ECONTEXT_TEST_VECTORS (without it, 2.6 reads the JSON files with its json module):
+    ECONTEXT_TEST_VECTORS=/tmp/vectors.py python2.4 tests/python/test_vectors_old.py
+The JSON formats are described in docs/wire-format.md, section 8.
+"""
+import binascii
+import os
+import random
+import struct
+import sys
+import unittest
+
+sys.dont_write_bytecode = True  # 2.6; 2.4 and 2.5 write stub/python/old/*.pyc (git ignores it)
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+TESTDATA = os.path.join(ROOT, 'testdata')
+OLD = os.path.join(ROOT, 'stub', 'python', 'old')
+sys.path.insert(0, OLD)
+import econtext_stub as stub  # noqa: E402
+
+assert os.path.dirname(os.path.abspath(stub.__file__)) == OLD
+
+TEXT, INTS = type(u''), (int, type(2 ** 64))  # unicode, (int, long)
+LITTLE = sys.byteorder == 'little'
+try:
+    BYTEARRAY = bytearray  # 2.6
+except NameError:
+    BYTEARRAY = None
+
+CODES = ('truncated trailing varint bad_bool bad_utf8 bad_variant depth noncanonical_bigint '
+         'bad_magic bad_version bad_flags too_large').split()
+VALUE_TAGS = ('None Bool Int Float Str Bytes List Tuple Dict Context Sender Error').split()
+DEFAULT_MAX = 134217728
+
+# Body schemas with the field names of docs/wire-format.md section 4 (written independently of
+# the stub's table; the same as test_vectors.py). A tuple is a struct ("name:kind"), a list is an
+# enum ("Variant:kind"). Kinds: s str, u u32, b bool, x bytes, v Value, K (str, Value) pair,
+# *k seq, ?k option.
+BODY = {
+    'Call': ('module:s', 'function:s', 'args:*v', 'kwargs:*K'),
+    'Reply': ['Ok:v', 'Err:RemoteError'],
+    'RemoteError': ('type_name:s', 'message:s', 'traceback:s'),
+    'Shutdown': (),
+    'LogRecord': ('logger:s', 'level:u', 'message:s'),
+    'ModuleRequest': ('fullname:s',),
+    'ModuleReply': ('fullname:s', 'modules:*Module', 'missing:*s'),
+    'Module': ('name:s', 'filename:s', 'is_package:b', 'source:x'),
+    'RouteAdd': ('id:u', 'parent:u', 'name:s'),
+    'RouteDel': ('id:u',),
+    'Spawn': ('id:u', 'name:s', 'argv:*s', 'pty:b', 'stdio_pty:b', 'wait_stage1:b',
+              'prompts:*Prompt', 'failures:*Failure', 'timeout_ms:u', 'boot:x'),
+    'Prompt': ('pattern:x', 'answer:x'),
+    'Failure': ('pattern:x', 'kind:u'),
+    'Init': ('id:u', 'parent:u', 'name:s', 'log_level:u', 'max_frame:u', 'served:*s',
+             'heartbeat_ms:u'),
+    'Channel': ['Data:v', 'Close:?RemoteError', 'Credit:u'],
+    'DeadLetter': ('reason:u', 'detail:s'),
+}
+
+_VECTORS = {}
+
+
+def read(path):
+    f = open(path, 'rb')
+    try:
+        return f.read()
+    finally:
+        f.close()
+
+
+def load(name):
+    """The vectors of testdata/`name`: from the Python literals run_matrix.py wrote (their
+    source binds VECTORS = {file name: value}), else from the JSON file (2.6's json)."""
+    if not _VECTORS:
+        path = os.environ.get('ECONTEXT_TEST_VECTORS')
+        if path:
+            ns = {'__builtins__': {}, 'None': None, 'True': True, 'False': False}
+            eval(compile(read(path), path, 'exec'), ns)
+            _VECTORS.update(ns['VECTORS'])
+    if name in _VECTORS:
+        return _VECTORS[name]
+    try:
+        import json
+    except ImportError:
+        raise AssertionError('%s: no json module here; run tests/python/run_matrix.py (it '
+                             'sets ECONTEXT_TEST_VECTORS)' % name)
+    _VECTORS[name] = json.loads(read(os.path.join(TESTDATA, name)).decode('utf-8'))
+    return _VECTORS[name]
+
+
+def _all(xs):
+    for x in xs:
+        if not x:
+            return False
+    return True
+
+
+def error():
+    """The exception being handled (2.4 has no `except ... as`)."""
+    return sys.exc_info()[1]
+
+
+class OrderedDict(dict):
+    """The part of collections.OrderedDict (2.7) the codec and these tests use: a dict whose
+    items() and iteration keep the insertion order, so that enc() writes the vector's order."""
+
+    def __init__(self, pairs=()):
+        dict.__init__(self)
+        self.order = []
+        for k, v in pairs:
+            self[k] = v
+
+    def __setitem__(self, k, v):
+        if k not in self:
+            self.order.append(k)
+        dict.__setitem__(self, k, v)
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def keys(self):
+        return list(self.order)
+
+    def items(self):
+        return [(k, self[k]) for k in self.order]
+
+
+def unhex(h):
+    return binascii.unhexlify(h.encode('ascii'))
+
+
+def tohex(b):
+    return binascii.hexlify(b).decode('ascii')
+
+
+def text(x):
+    assert isinstance(x, (TEXT, str)), x
+    if isinstance(x, TEXT):
+        return x
+    return x.decode('ascii')
+
+
+def fbits(x):
+    """A float's bits, big-endian. Through the native 'd': 2.4's struct loses them in the
+    standard sizes ('<d' unpacks a NaN as inf, packs -0.0 as 0.0 and refuses inf and NaN)."""
+    b = struct.pack('d', x)
+    if LITTLE:
+        b = b[::-1]
+    return b
+
+
+def from_bits(b):
+    """The float of 8 big-endian bytes (see fbits)."""
+    if LITTLE:
+        b = b[::-1]
+    return struct.unpack('d', b)[0]
+
+
+def from_v(j):
+    """Tagged JSON value notation -> the Python value the stub uses."""
+    assert isinstance(j, dict) and len(j) == 1, j
+    (tag, x), = j.items()
+    if tag == 'None':
+        assert x is None
+        return None
+    if tag == 'Bool':
+        assert isinstance(x, bool)
+        return x
+    if tag == 'Int':
+        return int(x)
+    if tag == 'Float':
+        assert len(x) == 16
+        return from_bits(unhex(x))
+    if tag == 'Str':
+        return text(x)
+    if tag == 'Bytes':
+        return unhex(x)
+    if tag == 'List':
+        return [from_v(y) for y in x]
+    if tag == 'Tuple':
+        return tuple([from_v(y) for y in x])
+    if tag == 'Dict':
+        d = OrderedDict([(from_v(k), from_v(v)) for k, v in x])
+        assert len(d) == len(x), 'vector has colliding dict keys'
+        return d
+    if tag == 'Context':
+        return stub.Context(x)
+    if tag == 'Sender':
+        return stub.Sender(*x)
+    if tag == 'Error':
+        return stub.RemoteError(*[text(y) for y in x])
+    raise AssertionError('unknown tag %r' % tag)
+
+
+def from_k(kind, j):
+    """JSON body notation of section 8 -> the stub's body form (structs are tuples, seqs lists,
+    enums (index, payload), RemoteError a stub.RemoteError)."""
+    if kind[0] == '*':
+        return [from_k(kind[1:], y) for y in j]
+    if kind[0] == '?':
+        if j is None:
+            return None
+        return from_k(kind[1:], j)
+    if kind == 's':
+        return text(j)
+    if kind == 'u':
+        assert isinstance(j, INTS) and not isinstance(j, bool) and 0 <= j < 2 ** 32, j
+        return j
+    if kind == 'b':
+        assert isinstance(j, bool), j
+        return j
+    if kind == 'x':
+        return unhex(j)
+    if kind == 'v':
+        return from_v(j)
+    if kind == 'K':
+        k, v = j
+        return (text(k), from_v(v))
+    schema = BODY[kind]
+    if isinstance(schema, list):
+        assert isinstance(j, dict) and len(j) == 1, j
+        (tag, payload), = j.items()
+        names = [f.split(':')[0] for f in schema]
+        i = names.index(tag)
+        return (i, from_k(schema[i].split(':')[1], payload))
+    names = [f.split(':')[0] for f in schema]
+    assert isinstance(j, dict) and sorted(j) == sorted(names), (kind, j)
+    fields = tuple([from_k(f.split(':')[1], j[f.split(':')[0]]) for f in schema])
+    if kind == 'RemoteError':
+        return stub.RemoteError(*fields)
+    return fields
+
+
+def same(a, b):
+    """Strict equality: types must match (bool is not int, list is not tuple, str (bytes) is
+    not unicode), floats compare by bits, dicts compare without order (2.x dicts have none)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, INTS) and isinstance(b, INTS):
+        return a == b
+    if isinstance(a, float) and isinstance(b, float):
+        return fbits(a) == fbits(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        if len(a) != len(b):
+            return False
+        for ka, va in a.items():
+            m = [kb for kb in b if same(ka, kb)]
+            if len(m) != 1 or not same(va, b[m[0]]):
+                return False
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and _all([same(x, y) for x, y in zip(a, b)])
+    if isinstance(a, (stub.Context, stub.Sender, stub.RemoteError)):
+        return same(a.args, b.args)
+    return a == b
+
+
+def frames(data, mx=DEFAULT_MAX):
+    """A minimal stream decoder fed one byte at a time: the header is validated as soon as its
+    24 bytes are present, and the end of input inside a frame is `truncated`."""
+    out, buf, hdr = [], '', None
+    for i in range(len(data)):
+        buf += data[i:i + 1]
+        if hdr is None and len(buf) == 24:
+            hdr = stub.hdr_unpack(buf, mx)
+        if hdr is not None and len(buf) == 24 + hdr[5]:
+            out.append((hdr, buf[24:]))
+            buf, hdr = '', None
+        assert len(buf) <= 24 + mx
+    if buf:
+        raise stub.CodecError('truncated')
+    return out
+
+
+def decode_kind(kind, data):
+    if kind == 'value':
+        return stub.dec(data)
+    if kind == 'header':
+        return stub.hdr_unpack(data)
+    if kind == 'frame':
+        return frames(data)
+    assert kind.startswith('body:'), kind
+    t = kind[5:]
+    assert t in BODY, t
+    return stub.dec(data, t)
+
+
+def tags(j, acc):
+    """Collects the Value variant tags used anywhere in a tagged JSON value."""
+    (tag, x), = j.items()
+    acc.add(tag)
+    if tag in ('List', 'Tuple'):
+        for y in x:
+            tags(y, acc)
+    elif tag == 'Dict':
+        for k, v in x:
+            tags(k, acc)
+            tags(v, acc)
+    return acc
+
+
+class Vectors(unittest.TestCase):
+    def test_values(self):
+        vs = load('values.json')
+        self.assertTrue(vs)
+        for v in vs:
+            meaning = from_v(v['value'])
+            data = unhex(v['hex'])
+            self.assertEqual(v['hex'], v['hex'].lower())
+            self.assertEqual(tohex(stub.enc(meaning)), v['hex'], v['name'])
+            got = stub.dec(data)
+            self.assertTrue(same(got, meaning), '%s: %r != %r' % (v['name'], got, meaning))
+            # 2.x dicts do not keep the order: re-encoding a decoded dict may reorder it
+            if 'Dict' not in tags(v['value'], set()):
+                self.assertEqual(tohex(stub.enc(got)), v['hex'], v['name'])
+
+    def test_value_coverage(self):
+        vs = load('values.json')
+        seen = set()
+        for v in vs:
+            tags(v['value'], seen)
+        self.assertEqual(seen, set(VALUE_TAGS))
+        names = [v['name'] for v in vs]
+        self.assertEqual(len(names), len(set(names)))
+        ints = set([v['hex'][:2] for v in vs if list(v['value']) == ['Int']])
+        self.assertEqual(ints, set(['02', '03']))  # both Int and BigInt encodings occur
+
+    def test_headers(self):
+        hs = load('headers.json')
+        self.assertTrue(hs)
+        for h in hs:
+            f = h['header']
+            fields = tuple([f[k] for k in ('flags', 'dst', 'src', 'handle', 'reply_to', 'len')])
+            data = unhex(h['hex'])
+            self.assertEqual(len(data), 24)
+            self.assertEqual(tuple(stub.hdr_unpack(data)), fields, h['name'])
+            self.assertEqual(tohex(stub.hdr_pack(*fields)), h['hex'], h['name'])
+
+    def test_bodies(self):
+        bs = load('bodies.json')
+        self.assertTrue(bs)
+        for b in bs:
+            meaning = from_k(b['type'], b['body'])
+            self.assertEqual(tohex(stub.enc(meaning, b['type'])), b['hex'], b['name'])
+            got = stub.dec(unhex(b['hex']), b['type'])
+            self.assertTrue(same(got, meaning), '%s: %r != %r' % (b['name'], got, meaning))
+
+    def test_body_coverage(self):
+        bs = load('bodies.json')
+        self.assertEqual(set([b['type'] for b in bs]), set(BODY))
+        for t in ('Reply', 'Channel'):
+            seen = set([list(b['body'])[0] for b in bs if b['type'] == t])
+            self.assertEqual(seen, set([f.split(':')[0] for f in BODY[t]]), t)
+        closes = [b['body']['Close'] for b in bs if 'Close' in b['body']]
+        self.assertTrue(None in closes)
+        self.assertTrue([c for c in closes if c is not None])
+
+    def test_malformed(self):
+        ms = load('malformed.json')
+        self.assertTrue(ms)
+        for m in ms:
+            self.assertTrue(m['error'] in CODES, m['name'])
+            try:
+                got = decode_kind(m['kind'], unhex(m['hex']))
+            except stub.CodecError:
+                e = error()
+                self.assertEqual(e.code, m['error'], '%s: got %s' % (m['name'], e.code))
+                self.assertEqual(e.args[0], m['error'])
+            else:
+                self.fail('%s: decoded to %r, expected %s' % (m['name'], got, m['error']))
+
+    def test_malformed_coverage(self):
+        ms = load('malformed.json')
+        self.assertEqual(set([m['error'] for m in ms]), set(CODES))
+        kinds = set([m['kind'].split(':')[0] for m in ms])
+        self.assertEqual(kinds, set(['value', 'header', 'frame', 'body']))
+        names = [m['name'] for m in ms]
+        self.assertEqual(len(names), len(set(names)))
+
+    def test_spec_examples(self):
+        # docs/wire-format.md section 3, copied by hand
+        for v, h in [(None, '00'), (True, '01 01'), (0, '02 00'), (-1, '02 01'),
+                     (300, '02 d8 04'), (2 ** 63, '03 09 00 00 00 00 00 00 00 80 00'),
+                     (from_bits(unhex(u'8000000000000000')), '04 00 00 00 00 00 00 00 80'),
+                     (u'h\xe9', '05 03 68 c3 a9'), ((1, None), '08 02 02 02 00')]:
+            h = h.replace(' ', '')
+            self.assertEqual(tohex(stub.enc(v)), h)
+            self.assertTrue(same(stub.dec(unhex(h)), v))
+
+
+class Behaviour(unittest.TestCase):
+    def code(self, fn, *a):
+        try:
+            fn(*a)
+        except stub.CodecError:
+            return error().code
+        self.fail('no CodecError')
+
+    def test_bool_is_not_int(self):
+        self.assertEqual(stub.enc(True), '\x01\x01')
+        self.assertEqual(stub.enc(False), '\x01\x00')
+        self.assertTrue(stub.dec('\x01\x01') is True)
+        self.assertTrue(stub.dec('\x01\x00') is False)
+
+    def test_int_range_edges(self):
+        for v in (2 ** 63 - 1, -2 ** 63):
+            self.assertEqual(stub.enc(v)[:1], '\x02')
+        for v in (2 ** 63, -2 ** 63 - 1, 2 ** 200, -2 ** 200):
+            self.assertEqual(stub.enc(v)[:1], '\x03')
+        for v in (2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 63 - 1, 2 ** 200, -2 ** 200):
+            self.assertEqual(stub.dec(stub.enc(v)), v)
+
+    def test_depth(self):
+        v = []
+        for _ in range(63):
+            v = [v]
+        self.assertEqual(stub.dec(stub.enc(v)), v)  # 64 levels
+        self.assertEqual(self.code(stub.enc, [v]), 'depth')
+        self.assertEqual(self.code(stub.dec, '\x07\x01' * 64 + '\x07\x00'), 'depth')
+        loop = []
+        loop.append(loop)
+        self.assertEqual(self.code(stub.enc, loop), 'depth')
+        # the bound holds even when the input claims a huge nesting
+        self.assertEqual(self.code(stub.dec, '\x07\x01' * 100000), 'depth')
+
+    def test_dict_keys(self):
+        # Python-only rule: unhashable or repeated keys are refused, never dropped
+        unhashable = '\x09\x01\x07\x00\x00'  # {[]: None}
+        self.assertEqual(self.code(stub.dec, unhashable), 'bad_key')
+        dup = '\x09\x02\x02\x02\x00\x02\x02\x00'  # {1: None, 1: None}
+        self.assertEqual(self.code(stub.dec, dup), 'bad_key')
+        int_bool = '\x09\x02\x02\x02\x00\x01\x01\x00'  # {1: None, True: None}: equal in Python
+        self.assertEqual(self.code(stub.dec, int_bool), 'bad_key')
+        nested = '\x09\x01\x08\x01\x07\x00\x00'  # {([],): None}
+        self.assertEqual(self.code(stub.dec, nested), 'bad_key')
+
+    def test_unsupported_and_ranges(self):
+        self.assertEqual(self.code(stub.enc, set([1])), 'bad_variant')
+        self.assertEqual(self.code(stub.enc, object()), 'bad_variant')
+        self.assertEqual(self.code(stub.enc, stub.Context(2 ** 32)), 'varint')
+        self.assertEqual(self.code(stub.enc, stub.Context(-1)), 'varint')
+        self.assertEqual(self.code(stub.enc, (2, 2 ** 32), 'Channel'), 'varint')
+
+    def test_refs(self):
+        # (RemoteError is a value here, not an exception: 2.4 raises only classic classes)
+        self.assertEqual(stub.Context(1), stub.Context(1))
+        self.assertNotEqual(stub.Context(1), stub.Context(2))
+        self.assertNotEqual(stub.Context(1), stub.Sender(1, 1))
+        self.assertFalse(stub.Sender(1, 2) != stub.Sender(1, 2))
+        self.assertEqual(len(set([stub.Sender(1, 2), stub.Sender(1, 2)])), 1)
+        e = stub.RemoteError(u'ValueError', u'boom', u'tb')
+        self.assertEqual(e, stub.RemoteError(u'ValueError', u'boom', u'tb'))
+        self.assertNotEqual(e, stub.RemoteError(u'ValueError', u'boom', u'tb2'))
+        self.assertEqual(stub.dec(stub.enc({e: 1})), {e: 1})
+
+    def test_py2_native_str_is_bytes(self):
+        self.assertEqual(stub.enc('ab'), '\x06\x02ab')
+        self.assertEqual(stub.enc(u'ab'), '\x05\x02ab')
+        self.assertTrue(type(stub.dec('\x06\x02ab')) is str)
+        self.assertTrue(type(stub.dec('\x05\x02ab')) is TEXT)
+        if BYTEARRAY is not None:
+            self.assertEqual(stub.enc(BYTEARRAY('ab')), '\x06\x02ab')
+
+    def test_surrogates_rejected(self):
+        # Python 2's utf-8 codec accepts encoded surrogates; the stub must not
+        for s in ('\xed\xa0\x80', '\xed\xbf\xbf', '\xed\xa0\xbd\xed\xb8\x80'):
+            self.assertEqual(self.code(stub.dec, '\x05' + struct.pack('B', len(s)) + s),
+                             'bad_utf8')
+        self.assertEqual(stub.dec('\x05\x03\xed\x9f\xbf'), u'\ud7ff')
+
+    def test_header_max(self):
+        h = stub.hdr_pack(0, 1, 0, 1, 0, 1000)
+        self.assertEqual(self.code(stub.hdr_unpack, h, 999), 'too_large')
+        self.assertEqual(stub.hdr_unpack(h, 1000), (0, 1, 0, 1, 0, 1000))
+
+
+def rand_bytes(r, n):
+    return ''.join([chr(r.randrange(256)) for _ in range(n)])
+
+
+def rand_text(r, n):
+    out = []
+    for _ in range(n):
+        c = r.choice((0x20, 0x7f, 0x800, 0x10000, 0x110000))
+        cp = r.randrange(c)
+        if 0xd800 <= cp < 0xe000:
+            cp = 0x41
+        # unicode-escape makes a surrogate pair on narrow builds, where unichr cannot
+        out.append(('\\U%08x' % cp).decode('unicode-escape'))
+    return u''.join(out)
+
+
+def rand_int(r):
+    k = r.randrange(6)
+    if k == 0:
+        return r.randrange(-200, 200)
+    if k == 1:
+        return r.randrange(-2 ** 63, 2 ** 63)
+    if k == 2:
+        return r.choice((2 ** 63, 2 ** 63 - 1, -2 ** 63, -2 ** 63 - 1, 2 ** 64, -2 ** 64))
+    if k == 3:
+        return r.randrange(-2 ** 300, 2 ** 300)
+    b = r.randrange(8, 40) * 8
+    return r.choice((1, -1)) * (2 ** b + r.randrange(-2, 3))
+
+
+def rand_key(r, depth):
+    k = r.randrange(7)
+    if k == 0:
+        return rand_int(r)
+    if k == 1:
+        return rand_text(r, r.randrange(4))
+    if k == 2:
+        return rand_bytes(r, r.randrange(4))
+    if k == 3 and depth < 6:
+        return tuple([rand_key(r, depth + 1) for _ in range(r.randrange(3))])
+    if k == 4:
+        return stub.Context(r.randrange(2 ** 32))
+    if k == 5:
+        return stub.Sender(r.randrange(2 ** 32), r.randrange(2 ** 32))
+    return r.choice((None, True, False, 0.5, from_bits(unhex(u'8000000000000000'))))
+
+
+def rand_value(r, depth=1):
+    if depth < 6:
+        k = r.randrange(12)
+    else:
+        k = r.randrange(9)
+    if k == 0:
+        return r.choice((None, True, False))
+    if k in (1, 2):
+        return rand_int(r)
+    if k == 3:
+        return struct.unpack('d', rand_bytes(r, 8))[0]  # native: see fbits
+    if k == 4:
+        return rand_text(r, r.randrange(20))
+    if k == 5:
+        return rand_bytes(r, r.randrange(300))
+    if k == 6:
+        return stub.Context(r.randrange(2 ** 32))
+    if k == 7:
+        return stub.Sender(r.randrange(2 ** 32), r.randrange(2 ** 32))
+    if k == 8:
+        return stub.RemoteError(rand_text(r, 5), rand_text(r, 10), rand_text(r, 30))
+    n = r.randrange(6)
+    if k == 9:
+        return [rand_value(r, depth + 1) for _ in range(n)]
+    if k == 10:
+        return tuple([rand_value(r, depth + 1) for _ in range(n)])
+    d = OrderedDict()
+    for _ in range(n):
+        key = rand_key(r, depth + 1)
+        if key not in d:  # skip keys Python considers equal (1 == True == 1.0)
+            d[key] = rand_value(r, depth + 1)
+    return d
+
+
+class Properties(unittest.TestCase):
+    def test_round_trip(self):
+        r = random.Random(20240611)
+        for _ in range(1500):
+            v = rand_value(r)
+            e = stub.enc(v)
+            d = stub.dec(e)
+            self.assertTrue(same(d, v), '%r != %r' % (d, v))
+            # every strict prefix is truncated, an extra byte is trailing
+            if len(e) < 64:
+                cuts = range(len(e))
+            else:
+                cuts = r.sample(range(len(e)), 64)
+            for i in cuts:
+                try:
+                    stub.dec(e[:i])
+                except stub.CodecError:
+                    self.assertEqual(error().code, 'truncated', (e[:i], error().code))
+                else:
+                    self.fail('prefix decoded: %r' % e[:i])
+            try:
+                stub.dec(e + '\x00')
+            except stub.CodecError:
+                self.assertEqual(error().code, 'trailing')
+            else:
+                self.fail('trailing byte accepted')
+
+    def test_mutations_only_raise_codec_errors(self):
+        r = random.Random(7)
+        for _ in range(1500):
+            e = list(stub.enc(rand_value(r)))
+            for _ in range(r.randrange(1, 4)):
+                e[r.randrange(len(e))] = chr(r.randrange(256))
+            try:
+                stub.dec(''.join(e))
+            except stub.CodecError:
+                self.assertTrue(error().code in CODES + ['bad_key'], error().code)
+
+    def test_bodies_round_trip(self):
+        r = random.Random(3)
+        err = stub.RemoteError(u'E', u'm', u't')
+        samples = [
+            ('Call', (u'os', u'getcwd', [rand_value(r) for _ in range(3)],
+                      [(u'k', rand_value(r)), (u'\xe9', None)])),
+            ('Reply', (0, rand_value(r))), ('Reply', (1, err)),
+            ('Channel', (0, rand_value(r))), ('Channel', (1, None)), ('Channel', (1, err)),
+            ('Channel', (2, 2 ** 32 - 1)), ('Shutdown', ()), ('RemoteError', err),
+            ('Spawn', (5, u'n', [u'ssh', u'h'], True, False, True, [('pw:', 'x\n')],
+                       [('denied', 1)], 0, 'boot')),
+            ('Init', (1, 0, u'a', 20, 2 ** 27, [u'x', u'y'], 500)),
+        ]
+        for t, b in samples:
+            e = stub.enc(b, t)
+            self.assertTrue(same(stub.dec(e, t), b), t)
+            for i in range(len(e)):
+                try:
+                    stub.dec(e[:i], t)
+                except stub.CodecError:
+                    self.assertEqual(error().code, 'truncated')
+                else:
+                    self.fail('%s prefix %d decoded' % (t, i))
+
+
+if __name__ == '__main__':
+    sys.stdout.write('python %s\n' % sys.version.split()[0])
+    unittest.main()
