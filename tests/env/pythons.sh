@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The interpreters beyond pyenv's (2.7, 3.6-3.13) for the test matrix, under
-# /opt/extra-pythons/X.Y/ (../shared/pythons/README.md): 3.5 built offline from source (must
-# succeed), 3.14 and 3.15 unpacked from Debian unstable's packages (the suite moves: a failure
+# /opt/extra-pythons/X.Y/ (../shared/pythons/README.md): 2.4, 2.5, 2.6 and 3.5 built offline
+# from source (must succeed; 45-75 s each), 3.14 and 3.15 unpacked from Debian unstable's packages (the suite moves: a failure
 # leaves /opt/extra-pythons/unavailable-X.Y with the reason, and those tests skip visibly).
 # Each is installed once per machine and reused. Run as root; idempotent.
 set -euo pipefail
@@ -20,6 +20,6 @@ for v in 3.14 3.15; do
         echo "pythons.sh: python $v unavailable (tests skip it): $(tail -1 /opt/extra-pythons/unavailable-$v)" >&2
     fi
 done
-for v in 3.5.10; do
+for v in 2.4.6 2.5.6 2.6.9 3.5.10; do
     [ -x /opt/extra-pythons/${v%.*}/bin/python ] || "$SHARED/build-old-python.sh" "$v"
 done
