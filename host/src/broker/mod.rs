@@ -960,6 +960,10 @@ impl Broker {
         let _ = self.routes.remove_stream(sid);
         self.dying.push((c.child, Instant::now() + EXIT_GRACE));
         self.connect(sid, recipe, None, None, done, gone);
+        // Once: a start command whose Python changes between two starts fails as it is.
+        if let Some(c) = self.conns.get_mut(&sid) {
+            c.restart = None;
+        }
     }
 
     fn fail_boot(&mut self, sid: StreamId, e: Error) {
