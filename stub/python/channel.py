@@ -1,6 +1,8 @@
 # econtext_channel: channels on a context (docs/wire-format.md, "Channels"). Fetched on
 # demand, the first time a call is handed a Sender or a Sender is used, so the core stub only
-# routes frames to handles. Runs on Python 2.7 and 3.6+.
+# routes frames to handles. Runs on every Python from 2.4 to 3.15, under either stub: 2.4's
+# syntax (no `with`, `except ... as`, conditional expressions or b'' literals) and library
+# (no bytearray or memoryview before 2.6/2.7, no notify_all before 2.6).
 #
 # A channel joins a sender endpoint (context S, handle hS) to a receiver endpoint (R, hR):
 # - Data(value) goes S -> hR with reply_to = hS; Credit(n) and a cancelling Close go back to hS
@@ -19,6 +21,36 @@ WINDOW = 1 << 22
 G = None
 LOCK = threading.Lock()
 PY3 = sys.version_info[0] > 2
+DATA = '\0\6'
+NUL = ''
+if PY3:
+    BYTES = (bytes, bytearray)
+    DATA = DATA.encode('latin-1')
+    NUL = DATA[:0]
+else:
+    BYTES = (str,)
+    try:
+        BYTES += (bytearray,)
+    except NameError:
+        pass
+try:
+    VIEW = memoryview
+except NameError:
+    def VIEW(d):
+        return d
+
+
+def notify(cv):
+    (getattr(cv, 'notify_all', None) or cv.notifyAll)()
+
+
+def locked(lock, fn, *a):
+    # `with lock: return fn(*a)`, in 2.4's syntax.
+    lock.acquire()
+    try:
+        return fn(*a)
+    finally:
+        lock.release()
 
 
 class ChannelClosed(Exception):
@@ -41,7 +73,9 @@ class Window(object):
     # The sender's credit (core::window::Window).
     def __init__(s, window=WINDOW, full=True):
         s.window = window
-        s.credit = window if full else 0
+        s.credit = 0
+        if full:
+            s.credit = window
 
     def take(s, n):
         # (True, cost) when an item of n body bytes may go now, else (False, credit missing).
@@ -81,22 +115,27 @@ class Grants(object):
 
 
 def varint(n):
-    b = bytearray()
-    G['_vw'](b, n)
-    return bytes(b)
+    b = []
+    while n > 127:
+        b.append(n & 127 | 128)
+        n >>= 7
+    b.append(n)
+    if PY3:
+        return bytes(b)
+    return ''.join([chr(c) for c in b])
 
 
 def data(v):
     # A Data item's body as parts to write: bytes items are not copied (their 2-4 byte prefix
     # goes separately), anything else goes through the codec.
-    if type(v) in (bytes, bytearray):
-        return [b'\0\6' + varint(len(v)), v]
+    if type(v) in BYTES:
+        return [DATA + varint(len(v)), v]
     return [G['enc']((0, v), 'Channel')]
 
 
 def undata(body):
     # The fast path of dec(body, 'Channel') for Data(bytes); None for anything else.
-    if body[:2] != b'\0\6':
+    if body[:2] != DATA:
         return None
     n = i = 0
     for k in range(2, min(len(body), 12)):
@@ -104,7 +143,9 @@ def undata(body):
         n |= (c & 127) << i
         i += 7
         if c < 128:
-            return body[k + 1:] if len(body) - k - 1 == n else None
+            if len(body) - k - 1 == n:
+                return body[k + 1:]
+            return None
     return None
 
 
@@ -128,31 +169,44 @@ def send(dst, h, body, rt=0):
 
 def write(dst, h, parts, rt):
     # The stub's send() for a frame in parts, without joining them (os.writev) where it can.
-    import os
     if dst == G['ME']:
-        return send(dst, h, b''.join([bytes(p) for p in parts]), rt)
-    n = sum(len(p) for p in parts)
+        return send(dst, h, NUL.join([bytes_of(p) for p in parts]), rt)
+    n = 0
+    for p in parts:
+        n += len(p)
     head = G['hdr_pack'](0, dst, G['ME'], h, rt, n)
-    with G['WL']:
-        fd = G['ROUTES'].get(dst, G['OUT'])
-        try:
-            if WRITEV:
-                left = 24 + n - WRITEV(fd, [head] + parts)
-            else:
-                left = 24 + n
-            if left:
-                d = memoryview(b''.join([head] + [bytes(p) for p in parts]))[24 + n - left:]
-                while d:
-                    d = d[os.write(fd, d):]
-        except OSError:
-            if fd == G['OUT']:
-                raise
+    locked(G['WL'], _write, dst, head, parts, n)
+
+
+def bytes_of(p):
+    if type(p) is not BYTES[0]:
+        return BYTES[0](p)
+    return p
+
+
+def _write(dst, head, parts, n):
+    import os
+    fd = G['ROUTES'].get(dst, G['OUT'])
+    try:
+        left = 24 + n
+        if WRITEV:
+            left -= WRITEV(fd, [head] + parts)
+        if left:
+            d = NUL.join([head] + [bytes_of(p) for p in parts])
+            i = len(d) - left
+            v = VIEW(d)
+            while i < len(d):
+                i += os.write(fd, v[i:])
+    except OSError:
+        if fd == G['OUT']:
+            raise
 
 
 def handle():
-    with G['WL']:
+    def next_handle():
         G['NH'][0] += 1
         return G['NH'][0]
+    return locked(G['WL'], next_handle)
 
 
 def wait(cv, end):
@@ -165,6 +219,12 @@ def wait(cv, end):
         return False
     cv.wait(left)
     return True
+
+
+def deadline(timeout):
+    if timeout is None:
+        return None
+    return time.time() + timeout
 
 
 class Out(object):
@@ -185,47 +245,49 @@ class Out(object):
     def frame(s, f, body, src=None, rt=0):
         # On the IO thread: credits, a cancelling Close, or a dead letter (receiver gone).
         # Never raises: a malformed message ends this channel, not the IO thread.
-        with s.cv:
-            try:
-                if f:
-                    s.open = False
-                    s.why = 'the receiver is gone: %s' % G['dec'](body, 'DeadLetter')[1]
-                else:
-                    k, x = G['dec'](body, 'Channel')
-                    if k == 2:
-                        s.win.grant(x)
-                    elif k == 1:
-                        s.open = False
-                        s.why = 'the receiver closed the channel'
-            except ValueError as e:
-                s.open = False
-                s.why = 'the receiver broke the protocol (%s)' % (e.args[0],)
-            s.cv.notify_all()
+        locked(s.cv, s._frame, f, body)
         if not s.open:
             G['HANDLES'].pop(s.me, None)
 
+    def _frame(s, f, body):
+        try:
+            if f:
+                s.open = False
+                s.why = 'the receiver is gone: %s' % G['dec'](body, 'DeadLetter')[1]
+            else:
+                k, x = G['dec'](body, 'Channel')
+                if k == 2:
+                    s.win.grant(x)
+                elif k == 1:
+                    s.open = False
+                    s.why = 'the receiver closed the channel'
+        except ValueError:
+            s.open = False
+            s.why = 'the receiver broke the protocol (%s)' % (sys.exc_info()[1].args[0],)
+        notify(s.cv)
+
     def send(s, v, timeout=None):
         parts = data(v)
-        size = sum(len(p) for p in parts)
+        size = 0
+        for p in parts:
+            size += len(p)
         if size > G['INIT'][4]:
             raise ValueError('econtext: the item is %d bytes, over the %d-byte message limit'
                              % (size, G['INIT'][4]))
-        end = None if timeout is None else time.time() + timeout
-        with s.cv:
-            while 1:
-                if not s.open:
-                    raise ChannelClosed(s.why or 'the channel is closed')
-                if s.win.take(size)[0]:
-                    break
-                if not wait(s.cv, end):
-                    raise ChannelTimeout('no credit from the receiver within %ss' % timeout)
+        locked(s.cv, s._credit, size, deadline(timeout), timeout)
         write(s.dst, s.h, parts, s.me)
 
+    def _credit(s, size, end, timeout):
+        while 1:
+            if not s.open:
+                raise ChannelClosed(s.why or 'the channel is closed')
+            if s.win.take(size)[0]:
+                return
+            if not wait(s.cv, end):
+                raise ChannelTimeout('no credit from the receiver within %ss' % timeout)
+
     def close(s, e=None):
-        with s.cv:
-            was, s.open = s.open, False
-            s.why = s.why or 'the channel is closed'
-            s.cv.notify_all()
+        was = locked(s.cv, s._close)
         # The close goes out before the handle is given up: a credit arriving in between
         # would be answered "no handle", and that dead letter would reach the receiver
         # before the close and fail a stream that ended well.
@@ -233,13 +295,20 @@ class Out(object):
             send(s.dst, s.h, G['enc']((1, e), 'Channel'), s.me)
         G['HANDLES'].pop(s.me, None)
 
+    def _close(s):
+        was, s.open = s.open, False
+        s.why = s.why or 'the channel is closed'
+        notify(s.cv)
+        return was
+
 
 def out(tx, full=True):
-    with LOCK:
+    def get():
         o = tx.__dict__.get('_out')
         if o is None:
             o = tx.__dict__['_out'] = Out(tx.args[0], tx.args[1], full)
         return o
+    return locked(LOCK, get)
 
 
 class Receiver(object):
@@ -270,69 +339,79 @@ class Receiver(object):
         # On the IO thread: never blocks, never raises. A receiver made here learns its
         # sender's control endpoint from the first frame (its source and reply_to); frames
         # from any other endpoint are ignored.
-        cancel = None
-        with s.cv:
-            if f:
-                if s.open:
-                    s.open = False
-                    try:
-                        s.err = ('econtext.ChannelError', 'the sender is gone: %s'
-                                 % G['dec'](body, 'DeadLetter')[1], '')
-                    except ValueError:
-                        s.err = ('econtext.ChannelError', 'the sender is gone', '')
-            elif s.open:
-                if s.peer is None and rt:
-                    s.peer = (src, rt)
-                if s.peer == (src, rt):
-                    try:
-                        x = undata(body)
-                        k, x = (0, x) if x is not None else G['dec'](body, 'Channel')
-                        if k == 0:
-                            s.g.arrived(len(body))
-                            s.q.append((x, len(body)))
-                        elif k == 1:
-                            s.open = False
-                            s.err = x and x.args
-                    except ValueError as e:
-                        s.open = False
-                        s.err = ('econtext.ChannelError',
-                                 'the sender broke the protocol (%s)' % (e.args[0],), '')
-                        cancel = s.peer
-            s.cv.notify_all()
+        cancel = locked(s.cv, s._frame, f, body, src, rt)
         if cancel:
             send(cancel[0], cancel[1], G['enc']((1, None), 'Channel'), s.me)
+
+    def _frame(s, f, body, src, rt):
+        cancel = None
+        if f:
+            if s.open:
+                s.open = False
+                try:
+                    s.err = ('econtext.ChannelError', 'the sender is gone: %s'
+                             % G['dec'](body, 'DeadLetter')[1], '')
+                except ValueError:
+                    s.err = ('econtext.ChannelError', 'the sender is gone', '')
+        elif s.open:
+            if s.peer is None and rt:
+                s.peer = (src, rt)
+            if s.peer == (src, rt):
+                try:
+                    x = undata(body)
+                    k = 0
+                    if x is None:
+                        k, x = G['dec'](body, 'Channel')
+                    if k == 0:
+                        s.g.arrived(len(body))
+                        s.q.append((x, len(body)))
+                    elif k == 1:
+                        s.open = False
+                        s.err = x and x.args
+                except ValueError:
+                    s.open = False
+                    s.err = ('econtext.ChannelError',
+                             'the sender broke the protocol (%s)' % (sys.exc_info()[1].args[0],),
+                             '')
+                    cancel = s.peer
+        notify(s.cv)
+        return cancel
 
     def __iter__(s):
         return s
 
     def get(s, timeout=None):
         # The next item; StopIteration at a clean end, ChannelError when the producer failed.
-        end = None if timeout is None else time.time() + timeout
-        with s.cv:
-            while not s.q:
-                if not s.open:
-                    G['HANDLES'].pop(s.me, None)
-                    if s.err:
-                        raise ChannelError(*s.err)
-                    raise StopIteration
-                if not wait(s.cv, end):
-                    raise ChannelTimeout('nothing arrived within %ss' % timeout)
-            x, n = s.q.popleft()
-            c = s.g.taken(n, len(s.q))
+        x, c = locked(s.cv, s._get, deadline(timeout), timeout)
         if c and s.peer:
             send(s.peer[0], s.peer[1], G['enc']((2, c), 'Channel'), s.me)
         return x
+
+    def _get(s, end, timeout):
+        while not s.q:
+            if not s.open:
+                G['HANDLES'].pop(s.me, None)
+                if s.err:
+                    raise ChannelError(*s.err)
+                raise StopIteration
+            if not wait(s.cv, end):
+                raise ChannelTimeout('nothing arrived within %ss' % timeout)
+        x, n = s.q.popleft()
+        return x, s.g.taken(n, len(s.q))
 
     __next__ = next = get
 
     def close(s):
         # Cancel: the sender's send() raises ChannelClosed within one round trip.
-        with s.cv:
-            was, s.open = s.open, False
-            s.q.clear()
+        was = locked(s.cv, s._close)
         G['HANDLES'].pop(s.me, None)
         if was and s.peer:
             send(s.peer[0], s.peer[1], G['enc']((1, None), 'Channel'), s.me)
+
+    def _close(s):
+        was, s.open = s.open, False
+        s.q.clear()
+        return was
 
 
 def receiver():
@@ -357,27 +436,35 @@ def tx_close(self, e=None):
 
 def setup(g):
     # Give the codec's Sender class its methods (once), and drop its fetching hook.
+    LOCK.acquire()
+    try:
+        _setup(g)
+    finally:
+        LOCK.release()
+
+
+def _setup(g):
     global G
-    with LOCK:
-        if G is not None:
-            return
-        G = g
-        S = g['Sender']
-        S.send, S.open, S.close = tx_send, tx_open, tx_close
-        try:
-            del S.__getattr__
-        except AttributeError:
-            pass
+    if G is not None:
+        return
+    G = g
+    S = g['Sender']
+    S.send, S.open, S.close = tx_send, tx_open, tx_close
+    try:
+        del S.__getattr__
+    except AttributeError:
+        pass
 
 
 def err(e):
     # The stub's error reply, without this module's and the stub's frames in the traceback.
     r = G['err'](e)
     tb = sys.exc_info()[2]
-    while tb and tb.tb_frame.f_code.co_filename.startswith(('<econtext>/econtext_channel', '<string>')):
+    while tb and (tb.tb_frame.f_code.co_filename.startswith('<econtext>/econtext_channel')
+                  or tb.tb_frame.f_code.co_filename == '<string>'):
         tb = tb.tb_next
     import traceback
-    r[1].args = r[1].args[:2] + (''.join(traceback.format_exception(type(e), e, tb)),)
+    r[1].args = r[1].args[:2] + (''.join(traceback.format_exception(e.__class__, e, tb)),)
     return r
 
 
@@ -391,12 +478,15 @@ def run(g, src, rt, c):
         txs = []  # its Sender is the host's control endpoint, closed by feed itself
     try:
         r = 0, G['call'](*c)
-    except BaseException as e:
-        r = err(e)
+    except:
+        r = err(sys.exc_info()[1])
         if not rt:
             G['log']('econtext', 40, r[1].args[2])
     for tx in txs:
-        out(tx).close(r[1] if r[0] else None)
+        e = None
+        if r[0]:
+            e = r[1]
+        out(tx).close(e)
     G['reply'](src, rt, r)
 
 

@@ -1,5 +1,6 @@
 # econtext_fakessh: fakessh on a context (ProcessBuilder::ssh_to, `econtext run FROM --ssh-to
-# TO`). Fetched on demand; runs on Python 2.7 and 3.6+. serve() runs a tool (rsync, scp, sftp,
+# TO`). Fetched on demand; runs on every Python from 2.4 to 3.15 (2.4's syntax; without
+# memfd_create or ctypes, as on 2.4, only tools that take an ssh command line). serve() runs a tool (rsync, scp, sftp,
 # git) whose ssh program is CLIENT in an executable memfd (nothing on disk): each invocation
 # connects to an abstract unix socket here, is checked (same uid, the token), and is announced
 # to the host on `reqs` as [n, argv, env]; the host serves it on the target context and relays
@@ -23,18 +24,21 @@ def b(s):
 def frame(tag, payload):
     return b(tag) + struct.pack('>I', len(payload)) + payload
 def hello(token, argv, env):
-    return frame('H', b'\0'.join([b(token), b(str(len(argv)))] + [b(a) for a in argv] +
-                                 [b(e) for e in env]))
+    return frame('H', b('\0').join([b(token), b(str(len(argv)))] + [b(a) for a in argv] +
+                                    [b(e) for e in env]))
 def offered(k):
     return k in ('GIT_PROTOCOL', 'LANG') or k.startswith('LC_')
 def wait(fd, w):
     import select
-    select.select([], [fd], []) if w else select.select([fd], [], [])
+    if w:
+        select.select([], [fd], [])
+    else:
+        select.select([fd], [], [])
 def write_all(fd, data):
-    m = memoryview(data)
-    while m:
+    i = 0
+    while i < len(data):
         try:
-            m = m[os.write(fd, m):]
+            i += os.write(fd, data[i:])
         except OSError:
             if sys.exc_info()[1].errno != 11:
                 raise
@@ -47,13 +51,13 @@ def up(s):
             if sys.exc_info()[1].errno == 11:
                 wait(0, 0)
                 continue
-            d = b''
+            d = b('')
         if not d:
             break
         s.sendall(frame('i', d))
-    s.sendall(frame('I', b''))
+    s.sendall(frame('I', b('')))
 def recv(s, n):
-    d = b''
+    d = b('')
     while len(d) < n:
         c = s.recv(n - len(d))
         if not c:
@@ -79,13 +83,15 @@ def main():
             sys.stderr.write('econtext fakessh: the econtext context went away\n')
             os._exit(255)
         n = struct.unpack('>I', h[1:])[0]
-        p = recv(s, n) if n else b''
+        p = b('')
+        if n:
+            p = recv(s, n)
         tag = h[:1]
-        if tag == b'o':
+        if tag == b('o'):
             write_all(1, p)
-        elif tag == b'e':
+        elif tag == b('e'):
             write_all(2, p)
-        elif tag == b'x':
+        elif tag == b('x'):
             os._exit(int(p))
 if __name__ == '__main__':
     try:
@@ -117,10 +123,12 @@ def memfd(text):
             f = getattr(libc, 'memfd_create', None)
             if f is None:
                 f = lambda n, fl: libc.syscall(MEMFD_SYSCALL.get(platform.machine(), -1), n, fl)
-            fd = f(b'econtext-ssh', 0)
+            fd = f(B('econtext-ssh'), 0)
             if fd < 0:
                 raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
-        econtext_process.write_all(fd, text.encode('utf-8') if not isinstance(text, bytes) else text)
+        if P3:
+            text = text.encode('utf-8')
+        econtext_process.write_all(fd, text)
         path = '/proc/%d/fd/%d' % (os.getpid(), fd)
         if not os.access(path, os.X_OK):
             raise OSError(13, 'the memfd is not executable (vm.memfd_noexec set?)')
@@ -144,12 +152,16 @@ def listen():
 
 
 def hexed(b):
-    return ''.join(['%02x' % c for c in bytearray(b)])
+    import binascii
+    h = binascii.hexlify(b)
+    if P3:
+        h = h.decode('ascii')
+    return h
 
 
 def words(p):
     # A hello payload -> (token, argv, env); None when malformed.
-    w = [x.decode('utf-8', 'replace') for x in p.split(b'\0')]
+    w = [x.decode('utf-8', 'replace') for x in p.split(B('\0'))]
     try:
         n = int(w[1])
     except (IndexError, ValueError):
@@ -162,13 +174,13 @@ def words(p):
 # The client's framing serves this side too: one encoder and one exact read for both.
 _C = {'__name__': 'econtext_fakessh_client'}
 exec(CLIENT, _C)
-frame, recv = _C['frame'], _C['recv']
+frame, recv, B, P3 = _C['frame'], _C['recv'], _C['b'], _C['P3']
 
 
 def refuse(c, why):
     m = ('econtext fakessh: %s\n' % why).encode('utf-8')
     try:
-        c.sendall(frame('e', m) + frame('x', b'255'))
+        c.sendall(frame('e', m) + frame('x', B('255')))
     except socket.error:
         pass
     c.close()
@@ -182,10 +194,10 @@ def admit(c, token, reqs):
             return refuse(c, 'refused uid %d: this way back belongs to uid %d' % (uid, os.getuid()))
         c.settimeout(10)
         h = recv(c, 5)
-        if h is None or h[:1] != b'H':
+        if h is None or h[:1] != B('H'):
             return refuse(c, 'no hello from the fake ssh')
         n = struct.unpack('>I', h[1:])[0]
-        hello = n <= 1 << 20 and words(recv(c, n) or b'')
+        hello = n <= 1 << 20 and words(recv(c, n) or B(''))
         if not hello:
             return refuse(c, 'a malformed hello')
         t, argv, env = hello
@@ -226,7 +238,9 @@ def ssh_for(argv, env, path, line, why):
     # The tool's argv and environment with the fake ssh as its ssh program: `path` the memfd
     # (None without one: `why`), `line` a command line that runs it.
     env = dict(env or {})
-    tool = os.path.basename(argv[0]) if argv else ''
+    tool = ''
+    if argv:
+        tool = os.path.basename(argv[0])
     env['ECONTEXT_SSH'] = line
     env.setdefault('RSYNC_RSH', line)
     env.setdefault('GIT_SSH_COMMAND', line)
@@ -256,7 +270,9 @@ def serve(stdin, out, err, events, reqs, argv, env, cwd, shell, tty=None):
             fd, path = memfd('#!%s -S%s' % (py, CLIENT))
         if fd is None:
             import base64
-            code = base64.b64encode(CLIENT.encode('utf-8')).decode('ascii')
+            code = base64.b64encode(B(CLIENT))
+            if P3:
+                code = code.decode('ascii')
             line = "%s -S -c 'import base64;exec(base64.b64decode(\"%s\"))'" % (py, code)
             why, path = path, None
         else:
@@ -297,7 +313,7 @@ def attach(down, k, up):
             try:
                 d = c.recv(65536)
             except socket.error:
-                d = b''
+                d = B('')
             if not d:
                 break
             try:

@@ -1,5 +1,7 @@
 # econtext_files: Context::put / Context::get (docs/files.md). Fetched on demand, the first
-# time a file moves. Runs on Python 2.7 and 3.5+.
+# time a file moves. Runs on every Python from 2.4 to 3.15: 2.4's syntax (no `with`,
+# `except ... as`, conditional expressions, b'' or 0o literals, no yield inside try/finally) and
+# library (no hashlib before 2.5: a pure-Python sha256 then; no fchmod/fchown before 2.6).
 #
 # put(channel, path, opts): the host streams bytes items and ends with the str "sha256:<hex>"
 # of what it sent (or "unverified" when asked not to compare). Written to an unnamed file in the destination directory (O_TMPFILE: a
@@ -8,14 +10,38 @@
 # intact and no temporary remains.
 # read(path, opts): a generator for Context::stream: a dict of metadata, bytes items, then the
 # str "sha256:<hex>" of what was read.
+import binascii
 import errno
-import hashlib
 import os
 import stat
 import sys
 
 CHUNK = 1 << 20
-PY3 = str is not bytes
+PY3 = sys.version_info[0] > 2
+EMPTY = ''
+SEP = '/'
+BYTES = (str,)
+if PY3:
+    EMPTY, SEP = EMPTY.encode(), SEP.encode()
+    BYTES = (bytes, bytearray)
+else:
+    try:
+        BYTES += (bytearray,)
+    except NameError:
+        pass
+try:
+    VIEW = memoryview
+except NameError:
+    def VIEW(b):
+        return b
+try:
+    from hashlib import sha256
+except ImportError:
+    sha256 = None
+
+
+def error():
+    return sys.exc_info()[1]
 
 
 class FileError(Exception):
@@ -35,7 +61,71 @@ def fail(e, path):
     if isinstance(e, FileError):
         raise e
     n = getattr(e, 'errno', None)
-    raise FileError(KINDS.get(n, 'io'), path, os.strerror(n) if n else str(e))
+    if n:
+        raise FileError(KINDS.get(n, 'io'), path, os.strerror(n))
+    raise FileError('io', path, str(e))
+
+
+def hasher():
+    if sha256:
+        return sha256()
+    return Sha256()
+
+
+class Sha256(object):
+    # hashlib.sha256 for Python 2.4, which has no hashlib (FIPS 180-4; about 1 MB/s).
+    K = [int(x, 16) for x in (
+        '428a2f98 71374491 b5c0fbcf e9b5dba5 3956c25b 59f111f1 923f82a4 ab1c5ed5 d807aa98 '
+        '12835b01 243185be 550c7dc3 72be5d74 80deb1fe 9bdc06a7 c19bf174 e49b69c1 efbe4786 '
+        '0fc19dc6 240ca1cc 2de92c6f 4a7484aa 5cb0a9dc 76f988da 983e5152 a831c66d b00327c8 '
+        'bf597fc7 c6e00bf3 d5a79147 06ca6351 14292967 27b70a85 2e1b2138 4d2c6dfc 53380d13 '
+        '650a7354 766a0abb 81c2c92e 92722c85 a2bfe8a1 a81a664b c24b8b70 c76c51a3 d192e819 '
+        'd6990624 f40e3585 106aa070 19a4c116 1e376c08 2748774c 34b0bcb5 391c0cb3 4ed8aa4a '
+        '5b9cca4f 682e6ff3 748f82ee 78a5636f 84c87814 8cc70208 90befffa a4506ceb bef9a3f7 '
+        'c67178f2').split()]
+
+    def __init__(s):
+        s.h = [int(x, 16) for x in '6a09e667 bb67ae85 3c6ef372 a54ff53a 510e527f 9b05688c '
+               '1f83d9ab 5be0cd19'.split()]
+        s.buf = EMPTY
+        s.n = 0
+
+    def update(s, b):
+        s.n += len(b)
+        b = s.buf + b
+        i = 0
+        while len(b) - i >= 64:
+            s.block(b[i:i + 64])
+            i += 64
+        s.buf = b[i:]
+
+    def block(s, c):
+        import struct
+        M = 0xffffffff
+        w = list(struct.unpack('>16L', c))
+        for i in range(16, 64):
+            x, y = w[i - 15], w[i - 2]
+            s0 = (x >> 7 | x << 25) ^ (x >> 18 | x << 14) ^ (x >> 3)
+            s1 = (y >> 17 | y << 15) ^ (y >> 19 | y << 13) ^ (y >> 10)
+            w.append((w[i - 16] + s0 + w[i - 7] + s1) & M)
+        a, b, c, d, e, f, g, h = s.h
+        for i in range(64):
+            s1 = ((e >> 6 | e << 26) ^ (e >> 11 | e << 21) ^ (e >> 25 | e << 7)) & M
+            t1 = h + s1 + ((e & f) ^ (~e & g)) + s.K[i] + w[i]
+            s0 = ((a >> 2 | a << 30) ^ (a >> 13 | a << 19) ^ (a >> 22 | a << 10)) & M
+            t2 = s0 + ((a & b) ^ (a & c) ^ (b & c))
+            a, b, c, d, e, f, g, h = (t1 + t2) & M, a, b, c, (d + t1) & M, e, f, g
+        s.h = [(x + y) & M for x, y in zip(s.h, [a, b, c, d, e, f, g, h])]
+
+    def hexdigest(s):
+        import struct
+        c = Sha256()
+        c.h, c.buf, c.n = list(s.h), s.buf, s.n
+        pad = '\x80' + '\0' * ((55 - s.n) % 64)
+        if PY3:
+            pad = pad.encode('latin-1')
+        c.update(pad + struct.pack('>Q', 8 * s.n))
+        return ''.join(['%08x' % x for x in c.h])
 
 
 def check(path, opts):
@@ -55,14 +145,15 @@ def digest(path, opts):
     path = check(path, opts)
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError as e:
+    except OSError:
+        e = error()
         if e.errno == errno.ENOENT:
             return None
         fail(e, path)
     try:
         if stat.S_ISDIR(os.fstat(fd).st_mode):
             raise FileError('is_a_directory', path, 'is a directory')
-        h = hashlib.sha256()
+        h = hasher()
         while 1:
             b = os.read(fd, 1 << 20)
             if not b:
@@ -76,23 +167,52 @@ def digest(path, opts):
 def ids(opts, path):
     uid = gid = -1
     try:
-        if opts.get('owner') is not None:
+        o = opts.get('owner')
+        if o is not None:
             import pwd
-            o = opts['owner']
-            uid = int(o) if str(o).isdigit() else pwd.getpwnam(o).pw_uid
-        if opts.get('group') is not None:
+            if str(o).isdigit():
+                uid = int(o)
+            else:
+                uid = pwd.getpwnam(o)[2]
+        g = opts.get('group')
+        if g is not None:
             import grp
-            g = opts['group']
-            gid = int(g) if str(g).isdigit() else grp.getgrnam(g).gr_gid
-    except KeyError as e:
-        raise FileError('unknown_user', path, 'no such user or group: %s' % e)
+            if str(g).isdigit():
+                gid = int(g)
+            else:
+                gid = grp.getgrnam(g)[2]
+    except KeyError:
+        raise FileError('unknown_user', path, 'no such user or group: %s' % error())
     return uid, gid
 
 
 def tmpname(d, base):
-    return os.path.join(d, '.%s.econtext-%d-%s' % (base, os.getpid(),
-                                                  os.urandom(4).hex() if PY3 else
-                                                  os.urandom(4).encode('hex')))
+    r = binascii.hexlify(os.urandom(4))
+    if PY3:
+        r = r.decode('ascii')
+    return os.path.join(d, '.%s.econtext-%d-%s' % (base, os.getpid(), r))
+
+
+def write_all(fd, b):
+    v = VIEW(b)
+    i = 0
+    while i < len(v):
+        i += os.write(fd, v[i:])
+
+
+def setmode(fd, tmp, mode):
+    # fchmod is 2.6+; before, the named temporary (always named there: no O_TMPFILE).
+    if hasattr(os, 'fchmod'):
+        os.fchmod(fd, mode)
+    else:
+        os.chmod(tmp, mode)
+
+
+def setowner(fd, tmp, uid, gid):
+    if hasattr(os, 'fchown'):
+        os.fchown(fd, uid, gid)
+    else:
+        os.chown(tmp, uid, gid)
 
 
 def put(channel, path, opts):
@@ -113,75 +233,79 @@ def put(channel, path, opts):
     if opts.get('mkdirs') and not os.path.isdir(d):
         try:
             os.makedirs(d)
-        except OSError as e:
+        except OSError:
             if not os.path.isdir(d):
-                fail(e, d)
+                fail(error(), d)
     mode = opts.get('mode')
     tmp = None
     fd = -1
     try:
-        # Unnamed until complete: nothing is left if this process is killed. Linking it needs
-        # /proc (absent in a bare chroot): else a named temporary, removed on any failure.
-        if getattr(os, 'O_TMPFILE', 0) and os.path.isdir('/proc/self/fd'):
-            try:
-                fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 0o600)
-            except OSError:
-                fd = -1
-        if fd < 0:
-            tmp = tmpname(d, base)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        h = hashlib.sha256()
-        verify = opts.get('verify', True)
-        n = 0
-        want = None
-        for item in channel:
-            if isinstance(item, (bytes, bytearray)):
-                if verify:
-                    h.update(item)
-                n += len(item)
-                view = memoryview(item)
-                while view:
-                    view = view[os.write(fd, view):]
-            else:
-                want = item
-        got = 'sha256:' + h.hexdigest() if verify else 'unverified'
-        if want is None:
-            raise FileError('incomplete', path, 'the stream ended without its checksum')
-        if want != got:
-            raise FileError('checksum', path, 'sent %s, written %s' % (want, got))
-        if mode is not None:
-            os.fchmod(fd, mode)
-        else:
-            um = os.umask(0)
-            os.umask(um)
-            os.fchmod(fd, 0o666 & ~um)
-        if uid != -1 or gid != -1:
-            os.fchown(fd, uid, gid)
-        if opts.get('fsync', True):
-            os.fsync(fd)
-        if tmp is None:
-            tmp = tmpname(d, base)
-            # A dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW), which follows the magic
-            # link to the unnamed file (plain link() would try to link the /proc entry).
-            dfd = os.open(d, os.O_RDONLY)
-            try:
-                os.link('/proc/self/fd/%d' % fd, tmp, src_dir_fd=dfd, follow_symlinks=True)
-            finally:
-                os.close(dfd)
-        os.rename(tmp, path)
-        tmp = None
-        if opts.get('times'):
-            os.utime(path, tuple(opts['times']))
-        if opts.get('fsync', True):
-            dfd = os.open(d, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        # u'': text on python 2 too (its str would arrive as bytes).
-        return {u'bytes': n, u'sha256': u'' + (got[7:] if verify else '')}
-    except Exception as e:
-        fail(e, path)
+        try:
+            # Unnamed until complete: nothing is left if this process is killed. Linking it
+            # needs /proc (absent in a bare chroot): else a named temporary, removed on any
+            # failure.
+            if getattr(os, 'O_TMPFILE', 0) and os.path.isdir('/proc/self/fd'):
+                try:
+                    fd = os.open(d, os.O_TMPFILE | os.O_WRONLY, 384)  # 0600
+                except OSError:
+                    fd = -1
+            if fd < 0:
+                tmp = tmpname(d, base)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 384)
+            h = hasher()
+            verify = opts.get('verify', True)
+            n = 0
+            want = None
+            for item in channel:
+                if isinstance(item, BYTES):
+                    if verify:
+                        h.update(item)
+                    n += len(item)
+                    write_all(fd, item)
+                else:
+                    want = item
+            got = 'unverified'
+            if verify:
+                got = 'sha256:' + h.hexdigest()
+            if want is None:
+                raise FileError('incomplete', path, 'the stream ended without its checksum')
+            if want != got:
+                raise FileError('checksum', path, 'sent %s, written %s' % (want, got))
+            if mode is None:
+                um = os.umask(0)
+                os.umask(um)
+                mode = 438 & ~um  # 0666
+            setmode(fd, tmp, mode)
+            if uid != -1 or gid != -1:
+                setowner(fd, tmp, uid, gid)
+            if opts.get('fsync', True):
+                os.fsync(fd)
+            if tmp is None:
+                tmp = tmpname(d, base)
+                # A dir fd makes os.link use linkat(AT_SYMLINK_FOLLOW), which follows the magic
+                # link to the unnamed file (plain link() would try to link the /proc entry).
+                dfd = os.open(d, os.O_RDONLY)
+                try:
+                    os.link('/proc/self/fd/%d' % fd, tmp, src_dir_fd=dfd, follow_symlinks=True)
+                finally:
+                    os.close(dfd)
+            os.rename(tmp, path)
+            tmp = None
+            if opts.get('times'):
+                os.utime(path, tuple(opts['times']))
+            if opts.get('fsync', True):
+                dfd = os.open(d, os.O_RDONLY)
+                try:
+                    os.fsync(dfd)
+                finally:
+                    os.close(dfd)
+            # u'': text on python 2 too (its str would arrive as bytes).
+            sha = u''
+            if verify:
+                sha += got[7:]
+            return {u'bytes': n, u'sha256': sha}
+        except Exception:
+            fail(error(), path)
     finally:
         if fd >= 0:
             os.close(fd)
@@ -225,8 +349,8 @@ def tee(ctl, outs):
                 if o is not None:
                     try:
                         o.send(item)
-                    except Exception as e:
-                        why[i] = u'' + str(e)
+                    except Exception:
+                        why[i] = u'' + str(error())
                         live[i] = None
             if live.count(None) == len(live):
                 break
@@ -243,35 +367,48 @@ def put_small(path, opts, data, end):
     return put([data, end], path, opts)
 
 
+class Closing(object):
+    # Closes fd when dropped: a generator that stops early (or fails) still closes its file
+    # (2.4 allows no yield inside try/finally).
+    def __init__(s, fd):
+        s.fd = fd
+
+    def close(s):
+        if s.fd is not None:
+            os.close(s.fd)
+            s.fd = None
+
+    __del__ = close
+
+
 def read(path, opts):
     path = check(path, opts)
     try:
         fd = os.open(path, os.O_RDONLY)
-    except OSError as e:
-        fail(e, path)
-    try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
-            raise FileError('is_a_directory', path, 'is a directory')
-        if not stat.S_ISREG(st.st_mode):
-            raise FileError('not_regular', path, 'is not a regular file')
-        yield {u'size': st.st_size, u'mode': stat.S_IMODE(st.st_mode),
-               u'atime': st.st_atime, u'mtime': st.st_mtime}
-        h = hashlib.sha256()
-        # 1 MiB items, or half the message limit when the router set a smaller one.
-        chunk = min(CHUNK, sys._econtext['INIT'][4] // 2)
-        while 1:
-            try:
-                b = os.read(fd, chunk)
-            except OSError as e:
-                fail(e, path)
-            if not b:
-                break
-            h.update(b)
-            yield b
-        yield u'sha256:' + h.hexdigest()
-    finally:
-        os.close(fd)
+    except OSError:
+        fail(error(), path)
+    f = Closing(fd)
+    st = os.fstat(fd)
+    if stat.S_ISDIR(st.st_mode):
+        raise FileError('is_a_directory', path, 'is a directory')
+    if not stat.S_ISREG(st.st_mode):
+        raise FileError('not_regular', path, 'is not a regular file')
+    yield {u'size': st.st_size, u'mode': stat.S_IMODE(st.st_mode),
+           u'atime': st.st_atime, u'mtime': st.st_mtime}
+    h = hasher()
+    # 1 MiB items, or half the message limit when the router set a smaller one.
+    chunk = min(CHUNK, sys._econtext['INIT'][4] // 2)
+    while 1:
+        try:
+            b = os.read(fd, chunk)
+        except OSError:
+            fail(error(), path)
+        if not b:
+            break
+        h.update(b)
+        yield b
+    f.close()
+    yield u'sha256:' + h.hexdigest()
 
 
 # Trees (Context::put_tree / get_tree): directories are made before their files and given
@@ -283,9 +420,10 @@ def mkdir(path, opts):
     path = check(path, opts)
     uid, gid = ids(opts, path)
     try:
-        os.mkdir(path, 0o700)
+        os.mkdir(path, 448)  # 0700
         made = True
-    except OSError as e:
+    except OSError:
+        e = error()
         if e.errno != errno.EEXIST:
             fail(e, path)
         if os.path.islink(path) or not os.path.isdir(path):
@@ -294,8 +432,8 @@ def mkdir(path, opts):
     try:
         if uid != -1 or gid != -1:
             os.chown(path, uid, gid)
-    except OSError as e:
-        fail(e, path)
+    except OSError:
+        fail(error(), path)
     return made
 
 
@@ -306,8 +444,8 @@ def finish(path, opts):
             os.chmod(path, opts['mode'])
         if opts.get('times'):
             os.utime(path, tuple(opts['times']))
-    except OSError as e:
-        fail(e, path)
+    except OSError:
+        fail(error(), path)
 
 
 def symlink(path, target, opts):
@@ -323,7 +461,8 @@ def symlink(path, target, opts):
     try:
         os.symlink(target, tmp)
         os.rename(tmp, path)
-    except OSError as e:
+    except OSError:
+        e = error()
         try:
             os.unlink(tmp)
         except OSError:
@@ -340,32 +479,43 @@ def walk(path, opts):
     path = check(path, opts)
     if not os.path.isdir(path):
         raise FileError('not_a_directory', path, 'is not a directory')
-    root = path.encode('utf-8') if not isinstance(path, bytes) else path
+    root = path
+    if not isinstance(path, BYTES):
+        root = path.encode('utf-8')
     follow = opts.get('follow')
-    seen = set()
-    stack = [b'']
+    seen = {}
+    stack = [EMPTY]
     while stack:
         rel = stack.pop()
-        full = os.path.join(root, rel) if rel else root
+        full = root
+        if rel:
+            full = os.path.join(root, rel)
         try:
             if follow:
                 st = os.stat(full)
                 if (st.st_dev, st.st_ino) in seen:
                     raise FileError('symlink', full.decode('utf-8', 'replace'),
                                     'a symlink loop (a directory reached twice)')
-                seen.add((st.st_dev, st.st_ino))
-            names = sorted(os.listdir(full), reverse=True)
-        except OSError as e:
-            fail(e, full.decode('utf-8', 'replace'))
+                seen[(st.st_dev, st.st_ino)] = 1
+            names = os.listdir(full)
+            names.sort()
+            names.reverse()
+        except OSError:
+            fail(error(), full.decode('utf-8', 'replace'))
         for n in names:
-            r = rel + b'/' + n if rel else n
+            r = n
+            if rel:
+                r = rel + SEP + n
             p = os.path.join(root, r)
             try:
-                st = os.stat(p) if follow else os.lstat(p)
-            except OSError as e:
-                fail(e, p.decode('utf-8', 'replace'))
+                if follow:
+                    st = os.stat(p)
+                else:
+                    st = os.lstat(p)
+            except OSError:
+                fail(error(), p.decode('utf-8', 'replace'))
             m = st.st_mode
-            kind, target = u'o', b''
+            kind, target = u'o', EMPTY
             if stat.S_ISLNK(m):
                 kind, target = u'l', os.readlink(p)
             elif stat.S_ISDIR(m):

@@ -1,5 +1,5 @@
 # econtext_process: programs with streamed stdio on a context (Context::process, `econtext
-# run`). Fetched on demand; runs on Python 2.7 and 3.6+. The host calls run() through
+# run`). Fetched on demand; runs on every Python from 2.4 to 3.15 (2.4's syntax). The host calls run() through
 # econtext_channel.feed, so `stdin` is a Receiver of the host's stream, and out, err, events
 # are Senders to host receivers: bytes of stdout and stderr (flow-controlled both ways), and
 # the pid as the first event. run() returns the exit status: the code, or -N for signal N.
@@ -29,7 +29,7 @@ def pump(fd, tx):
         try:
             b = os.read(fd, 1 << 20)
         except OSError:
-            b = b''
+            break
         if not b:
             break
         if up:
@@ -110,23 +110,41 @@ def run_pty(stdin, out, events, argv, env, cwd, size, shell):
     if size:
         winsize(fd, size[0], size[1])
     events.send(pid)
-    fin = threading.Thread(target=feed, args=(stdin, fd, True))
-    fin.daemon = True
-    fin.start()
+    daemon(threading.Thread(target=feed, args=(stdin, fd, True)))
     pump(os.dup(fd), out)
     st = status(os.waitpid(pid, 0)[1])
     os.close(fd)
     return st
 
 
+try:
+    VIEW = memoryview
+except NameError:
+    def VIEW(b):
+        return b
+
+
 def write_all(fd, b):
-    m = memoryview(b)
-    while m:
-        m = m[os.write(fd, m):]
+    m = VIEW(b)
+    i = 0
+    while i < len(m):
+        i += os.write(fd, m[i:])
+
+
+def daemon(t):
+    # Thread.daemon is 2.6+; setDaemon warns on 3.10+.
+    if hasattr(t, 'setDaemon') and not hasattr(threading.Thread, 'daemon'):
+        t.setDaemon(True)
+    else:
+        t.daemon = True
+    t.start()
 
 
 # Python ignores SIGPIPE; programs expect the default (Python 3's restore_signals does this).
-DFL = (lambda: signal.signal(signal.SIGPIPE, signal.SIG_DFL)) if sys.version_info[0] < 3 else None
+DFL = None
+if sys.version_info[0] < 3:
+    def DFL():
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 KNOWN_SFTP = ['/usr/lib/openssh/sftp-server', '/usr/libexec/openssh/sftp-server',
@@ -182,7 +200,9 @@ def run(stdin, out, err, events, argv, env, cwd, shell, tty=None):
         if env:
             e = dict(os.environ)
             e.update(env)
-        p = subprocess.Popen(argv if not shell else argv[0], shell=bool(shell), cwd=cwd or None,
+        if shell:
+            argv = argv[0]
+        p = subprocess.Popen(argv, shell=bool(shell), cwd=cwd or None,
                              env=e, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, close_fds=True, preexec_fn=DFL)
         events.send(p.pid)
@@ -192,10 +212,9 @@ def run(stdin, out, err, events, argv, env, cwd, shell, tty=None):
         p.stdin.close()
         ts = [threading.Thread(target=pump, args=(fds[0], out)),
               threading.Thread(target=pump, args=(fds[1], err))]
-        fin = threading.Thread(target=feed, args=(stdin, fds[2]))
-        fin.daemon = True
-        for t in ts + [fin]:
+        for t in ts:
             t.start()
+        daemon(threading.Thread(target=feed, args=(stdin, fds[2])))
         for t in ts:
             t.join()
         return p.wait()

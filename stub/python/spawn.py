@@ -1,18 +1,28 @@
 # econtext_spawn: the generic routine a context runs to start a child context for a `via`
 # hop. Fetched on demand through the importer (it is not part of the core stub). The host
 # computed the whole recipe (argv, pty, prompts, failures: docs/wire-format.md, Spawn); this
-# routine only executes it, the same way the host's broker does for its own children.
+# routine only executes it, the same way the host's broker does for its own children. Runs
+# on every Python from 2.4 to 3.15 (2.4's syntax), under either stub.
 import os
 import select
 import time
 import zlib
 # _socket, os.openpty and tty-free raw mode: `socket` and `pty` cost ~10 ms of imports per hop.
 import _socket
+import sys
+
+if sys.version_info[0] > 2:
+    def B(s):
+        return s.encode('latin-1')
+else:
+    def B(s):
+        return s
+EMPTY, STAR, NL, MARK0, MARK1, OLD = [B(x) for x in ('', '*', '\n', 'EC0', 'EC1\n', "STUB='2.4'")]
 
 
 def glob_in(line, pattern):
     # True when line contains pattern, where '*' in the pattern matches anything.
-    for part in pattern.split(b'*'):
+    for part in pattern.split(STAR):
         i = line.find(part)
         if i < 0:
             return False
@@ -38,7 +48,9 @@ def gone(err_r, out, failures, failure, wait):
             break
         out += d
         failure = scan(out[-8192:], failures, failure)
-    return fail('failure:%d' % failure if failure is not None else 'exited', out)
+    if failure is not None:
+        return fail('failure:%d' % failure, out)
+    return fail('exited', out)
 
 
 NOISE_MAX = 65536
@@ -80,9 +92,10 @@ def fail(code, out):
 def adopt(i, fd, name):
     # A child context is up on fd: route its subtree there and tell the parent chain.
     g = G
-    g['KIDS'][fd] = [bytearray(), set()]
+    # The stub's kind of frame buffer (the 2.4-2.6 stub has no bytearray).
+    g['KIDS'][fd] = [g.get('BUF', bytearray)(), set()]
     g['ROUTES'][i] = fd
-    os.write(g['WAKE'][1], b'.')
+    os.write(g['WAKE'][1], STAR)
     g['send'](g['INIT'][1], 5, g['enc']((i, g['ME'], name), 'RouteAdd'))
 
 
@@ -120,30 +133,34 @@ def spawn(g, body):
     pid = os.fork()
     if pid == 0:
         try:
-            if slave is not None:
-                os.setsid()
-                import fcntl
-                import termios
-                fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
-            os.dup2(theirs, 0)
-            os.dup2(theirs, 1)
-            os.dup2(err_w, 2)
-            os.execvp(argv[0], argv)
-        except OSError as e:
-            # The host maps this line to ProgramMissing (the method's program is not here).
-            os.write(2, ('econtext: cannot run %s: %s\n' % (argv[0], e)).encode('utf-8', 'replace'))
+            try:
+                if slave is not None:
+                    os.setsid()
+                    import fcntl
+                    import termios
+                    fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+                os.dup2(theirs, 0)
+                os.dup2(theirs, 1)
+                os.dup2(err_w, 2)
+                os.execvp(argv[0], argv)
+            except OSError:
+                # The host maps this line to ProgramMissing (the method's program is not here).
+                m = 'econtext: cannot run %s: %s\n' % (argv[0], sys.exc_info()[1])
+                os.write(2, m.encode('utf-8', 'replace'))
         finally:
             os._exit(127)
     os.close(err_w)
     if theirs != slave:
         os.close(theirs)
-    watched = [mine, err_r] + ([master] if master is not None and master != mine else [])
-    out = b''          # everything printed, for error messages
-    pending = b''      # text since the last answered prompt (prompts have no newline)
+    watched = [mine, err_r]
+    if master is not None and master != mine:
+        watched.append(master)
+    out = EMPTY          # everything printed, for error messages
+    pending = EMPTY      # text since the last answered prompt (prompts have no newline)
     answered = False
     failure = None
     version = None
-    stdout = b''
+    stdout = EMPTY
     sent_boot = not wait1
 
     def finish(r):
@@ -181,7 +198,7 @@ def spawn(g, body):
             try:
                 d = os.read(fd, 65536)
             except OSError:
-                d = b''
+                d = EMPTY
             if not d:
                 watched.remove(fd)
                 if fd == mine or not watched:
@@ -207,21 +224,24 @@ def spawn(g, body):
                             who = '%s@%s' % (user, os.uname()[1])
                             return finish(fail('failure:5:' + who, out))
                         answered = True
-                        pending = b''
-                        os.write(master if master is not None else mine, answer)
+                        pending = EMPTY
+                        if master is not None:
+                            os.write(master, answer)
+                        else:
+                            os.write(mine, answer)
                         break
         if version is None:
-            at = stdout.find(b'EC0')
-            while at > 0 and stdout[at - 1:at] != b'\n':
-                at = stdout.find(b'EC0', at + 1)
-            nl = stdout.find(b'\n', at)
+            at = stdout.find(MARK0)
+            while at > 0 and stdout[at - 1:at] != NL:
+                at = stdout.find(MARK0, at + 1)
+            nl = stdout.find(NL, at)
             if at < 0 and len(stdout) > NOISE_MAX:
                 return finish(fail('protocol:%d bytes of output and no ready marker (EC0)' % len(stdout), out))
             if at >= 0 and (nl > at + 3 + 64 or nl < 0 and len(stdout) - at > 3 + 64):
                 return finish(fail('protocol:no Python version after EC0: %r' % stdout[at:at + 80], out))
             if at >= 0 and nl > at:
                 # Stage 1 prints sys.version's first 9 characters: up to the first space.
-                line = (stdout[at + 3:nl].split() or [b''])[0]
+                line = (stdout[at + 3:nl].split() or [EMPTY])[0]
                 version = line.decode('ascii', 'replace')
                 stdout = stdout[nl + 1:]
                 if not VERSION(version):
@@ -230,7 +250,7 @@ def spawn(g, body):
                 if not want:
                     return finish(fail('tooold:' + version, out))
                 # The 2.4-2.6 stub starts with STUB='2.4' (stub/python/old/econtext_stub.py).
-                if (want == 2) != (zlib.decompressobj().decompress(boot, 10) == b"STUB='2.4'"):
+                if (want == 2) != (zlib.decompressobj().decompress(boot, 10) == OLD):
                     # The host sends the other one in a new start.
                     return finish(fail('stub:' + version, out))
                 if stdio_pty:
@@ -241,7 +261,7 @@ def spawn(g, body):
         if version is not None:
             # After EC0 only the bytes of EC1 may come: anything else fails now, not at the
             # connect timeout.
-            if stdout[:4] != b'EC1\n'[:len(stdout)]:
+            if stdout[:4] != MARK1[:len(stdout)]:
                 return finish(fail('protocol:after EC0 only EC1 may come, got %r' % stdout[:80], out))
             if len(stdout) >= 4:
                 rest = stdout[4:]
@@ -268,7 +288,8 @@ def spawn(g, body):
                     # Only while the stream on `mine` is still this child's (under the write
                     # lock, as the IO loop closes it): once it ended, that number may be
                     # another spawn's.
-                    with g['WL']:
+                    g['WL'].acquire()
+                    try:
                         if g['KIDS'].get(mine) is entry:
                             try:
                                 if hasattr(_socket, 'fromfd'):
@@ -280,6 +301,8 @@ def spawn(g, body):
                                 s.close()
                             except (OSError, ValueError, _socket.error):
                                 pass
+                    finally:
+                        g['WL'].release()
                 adopt(i, mine, name)
                 entry = g['KIDS'][mine]
                 if rest:

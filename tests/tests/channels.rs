@@ -18,7 +18,7 @@ fn text(v: &Value) -> String {
 #[test]
 fn the_seeds_tail_example_streams_a_growing_file_on_every_interpreter() {
     let router = fixture_router();
-    for py in interpreters() {
+    for py in every_python() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
             .unwrap();
@@ -578,6 +578,99 @@ fn a_channel_with_both_ends_on_one_context() {
             Value::List(vec![Value::Int(40), Value::Int(40 * (256 << 10))]),
             "{}",
             py.display()
+        );
+        ctx.shutdown().unwrap();
+    }
+}
+
+/// Channels on Python 2.4-2.6: econtext_channel is written in 2.4's syntax and runs under the
+/// old stub as under the modern one. Generators stream to the host (and their failure ends
+/// the stream with the exception), the host streams to a function, a function sends on a
+/// Sender it was handed, flow control holds a producer (and `send(timeout=)` gives up), and a
+/// channel with both ends on the context moves more than a window.
+#[test]
+fn channels_on_old_pythons() {
+    let router = fixture_router();
+    let window = econtext_core::window::CHANNEL_WINDOW as i64;
+    for py in old_interpreters() {
+        let p = py.display().to_string();
+        let ctx = router.connect(&Local::new().python(&p)).unwrap();
+        let rx = ctx
+            .stream("oldstreams.count", vec![Value::Int(1000)])
+            .unwrap();
+        let got: Vec<Value> = rx.map(|v| v.unwrap()).collect();
+        assert_eq!(got, (0..1000).map(Value::Int).collect::<Vec<_>>(), "{p}");
+        let rx = ctx
+            .stream(
+                "oldstreams.count",
+                vec![Value::Int(40), Value::Int(300_000)],
+            )
+            .unwrap();
+        let sizes: Vec<usize> = rx
+            .map(|v| match v.unwrap() {
+                Value::Bytes(b) => b.len(),
+                other => panic!("{p}: {other:?}"),
+            })
+            .collect();
+        assert_eq!(sizes, vec![300_000; 40], "{p}");
+        let got: Vec<Result<Value, Error>> = ctx
+            .stream("oldstreams.count_then_fail", vec![Value::Int(3)])
+            .unwrap()
+            .collect();
+        match got.as_slice() {
+            [Ok(_), Ok(_), Ok(_), Err(Error::Remote(e))] => {
+                assert_eq!(e.type_name, "ValueError", "{p}");
+                assert!(e.message.contains("producer failed after 3"), "{p}: {e:?}");
+            }
+            other => panic!("{p}: {other:?}"),
+        }
+        let (tx, call) = ctx.stream_to("oldstreams.consume", vec![]).unwrap();
+        for i in 0..300 {
+            tx.send(Value::Bytes(vec![b'a'; i * 100])).unwrap();
+        }
+        drop(tx);
+        let total: i64 = (0..300).map(|i| i * 100).sum();
+        assert_eq!(
+            call.wait().unwrap(),
+            Value::List(vec![Value::Int(300), Value::Int(total)]),
+            "{p}"
+        );
+        let rx = ctx.receiver().unwrap();
+        assert_eq!(
+            ctx.call("oldstreams.produce", vec![rx.sender(), Value::Int(50)])
+                .unwrap(),
+            Value::Int(50)
+        );
+        let got: Vec<Value> = (0..50).map(|_| rx.recv().unwrap()).collect();
+        assert_eq!(got, (0..50).map(Value::Int).collect::<Vec<_>>(), "{p}");
+        let rx = ctx.receiver().unwrap();
+        let r = ctx
+            .call(
+                "oldstreams.send_until_timeout",
+                vec![rx.sender(), Value::Int(256 * 1024), Value::Float(0.3)],
+            )
+            .unwrap();
+        let Value::List(r) = r else {
+            panic!("{p}: {r:?}")
+        };
+        assert_eq!(text(&r[0]), "ChannelTimeout", "{p}: {r:?}");
+        let n = window / (256 * 1024);
+        assert!(
+            matches!(r[1], Value::Int(k) if k >= n - 1 && k <= n),
+            "{p}: {r:?}"
+        );
+        let r = ctx
+            .build("oldstreams.both_ends_here")
+            .unwrap()
+            .arg(Value::Int(40))
+            .arg(Value::Int(256 * 1024))
+            .timeout(Duration::from_secs(30))
+            .call()
+            .unwrap();
+        assert_eq!(
+            r,
+            Value::List(vec![Value::Int(40), Value::Int(40 * 256 * 1024)]),
+            "{p}"
         );
         ctx.shutdown().unwrap();
     }

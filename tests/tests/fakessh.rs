@@ -688,3 +688,67 @@ fn sftp_subsystem_is_found_from_sshd_config() {
     );
     ctx.shutdown().unwrap();
 }
+
+/// fakessh with Python 2.4-2.6 on both sides (econtext_fakessh, its client and
+/// econtext_process in 2.4's syntax): rsync between two old contexts (FROM runs the tool, TO
+/// serves its ssh), and the host's way back (`Gateway`) to an old context with stdin, stdout,
+/// stderr and exit codes. Without `memfd_create` and `ctypes` (2.4) the fake ssh is a
+/// `python -c` line: rsync works, scp fails with the cause; 2.5 and 2.6 make the memfd with
+/// ctypes and scp works.
+#[test]
+fn fakessh_on_old_pythons() {
+    need("rsync");
+    need("scp");
+    let Some(_env) = testenv() else { return };
+    let router = quiet_router();
+    for py in old_interpreters() {
+        let p = py.display().to_string();
+        let t = TempDir::new("fakessh-old");
+        tree(&t.join("src"), 30, 256 << 10);
+        let from = router.connect(&Local::new().python(&p)).unwrap();
+        let to = router
+            .connect(&BecomeUser::sudo("ectarget").python(&p))
+            .unwrap();
+        let s = format!("{}/", t.join("src").display());
+        let d = format!("appserver:{}/", t.join("dst").display());
+        let st = from
+            .fakessh(&to, ["rsync", "-a", &s, &d])
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert!(st.success(), "{p}: {st:?}");
+        same_tree(&t.join("src"), &t.join("dst"));
+        assert_eq!(
+            sh(&format!("stat -c %U {}", t.join("dst/big.bin").display())).trim(),
+            "ectarget",
+            "{p}"
+        );
+        let big = t.join("src/big.bin").display().to_string();
+        let up = format!("appserver:{}", t.join("scp.bin").display());
+        let r = from.fakessh(&to, ["scp", &big, &up]).unwrap().wait();
+        if p.contains("/2.4/") {
+            match r {
+                Err(econtext::Error::Remote(e)) => {
+                    assert!(e.message.contains("without writing to disk"), "{p}: {e:?}")
+                }
+                other => panic!("{p}: {other:?}"),
+            }
+        } else {
+            assert!(r.unwrap().success(), "{p}");
+            assert_eq!(sha256(&t.join("scp.bin")), sha256(&t.join("src/big.bin")));
+        }
+        // The host's way back, served on an old context.
+        let gw = econtext::fakessh::Gateway::start(&to).unwrap();
+        let vars = gw.env();
+        let out = fake_ssh(&vars, None, &["h", "echo out; echo err >&2; exit 3"], b"");
+        assert_eq!(text(&out.stdout), "out\n", "{p}");
+        assert_eq!(text(&out.stderr), "err\n", "{p}");
+        assert_eq!(out.status.code(), Some(3), "{p}");
+        let data: Vec<u8> = (0..1 << 20).map(|i: usize| (i * 31 / 7) as u8).collect();
+        let out = fake_ssh(&vars, None, &["h", "cat"], &data);
+        assert!(out.stdout == data, "{p}: {} bytes back", out.stdout.len());
+        drop(gw);
+        from.shutdown().unwrap();
+        to.shutdown().unwrap();
+    }
+}

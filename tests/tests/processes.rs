@@ -25,7 +25,7 @@ fn binary(n: usize) -> Vec<u8> {
 #[test]
 fn cat_round_trips_binary_data_on_every_interpreter() {
     let router = quiet_router();
-    for py in interpreters() {
+    for py in every_python() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
             .unwrap();
@@ -47,6 +47,26 @@ fn cat_round_trips_binary_data_on_every_interpreter() {
             data.len()
         );
         assert!(err.join().unwrap().is_empty());
+        // Exit codes and signals, stderr, env and cwd (econtext_process runs on 2.4 too).
+        let mut p = ctx
+            .shell("echo $ECX_TEST; pwd; echo err >&2; exit 7")
+            .env("ECX_TEST", "hello env")
+            .cwd("/tmp")
+            .spawn()
+            .unwrap();
+        let out = drain(p.stdout.take().unwrap());
+        let err = drain(p.stderr.take().unwrap());
+        let st = p.wait().unwrap();
+        assert_eq!(st.code, Some(7), "{}", py.display());
+        assert_eq!(
+            out.join().unwrap(),
+            b"hello env\n/tmp\n",
+            "{}",
+            py.display()
+        );
+        assert_eq!(err.join().unwrap(), b"err\n", "{}", py.display());
+        let st = ctx.shell("kill -TERM $$").spawn().unwrap().wait().unwrap();
+        assert_eq!(st.signal, Some(15), "{}", py.display());
         ctx.shutdown().unwrap();
     }
 }
@@ -251,7 +271,7 @@ fn on_pty(
 #[test]
 fn programs_on_a_pty_size_resize_and_a_login_shell() {
     let router = quiet_router();
-    for py in interpreters() {
+    for py in every_python() {
         let ctx = router
             .connect(&Local::new().python(py.to_string_lossy()))
             .unwrap();

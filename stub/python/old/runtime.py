@@ -3,7 +3,6 @@
 # try/except/finally, classic exception classes) and library (no memoryview, bytearray or
 # rpartition). Same protocol and layout: an IO thread routes frames, the main thread runs
 # calls, fds 1 and 2 become LOG frames, a PEP 302 importer loads modules the parent serves.
-# Not here yet (docs/architecture.md): channels, and starting other contexts (via hops).
 import os, sys, select, zlib, time
 from thread import allocate_lock as L, start_new_thread as T
 a = sys.argv
@@ -30,7 +29,10 @@ NH = [1000]
 MODS = {}
 MISS = {}
 INIT = []
+# context id -> fd of the child stream it lives behind; child fd -> (buffer, modules sent)
 ROUTES = {}
+KIDS = {}
+GROUP = {}
 WAKE = os.pipe()
 
 
@@ -41,8 +43,13 @@ def send(dst, h, body, rt=0, f=0, src=None):
     i = 0
     WL.acquire()
     try:
-        while i < len(d):
-            i += os.write(OUT, buffer(d, i))
+        fd = ROUTES.get(dst, OUT)
+        try:
+            while i < len(d):
+                i += os.write(fd, buffer(d, i))
+        except OSError:
+            if fd == OUT:
+                raise
     finally:
         WL.release()
 
@@ -158,6 +165,56 @@ def fetch(n):
             MODS[m[0]] = m[1:]
         for m in miss:
             MISS[m] = 1
+        GROUP[n] = [m[0] for m in ms], miss
+
+
+def spawn(src, rt, body):
+    try:
+        r = __import__('econtext_spawn').spawn(globals(), body)
+    except:
+        r = err(sys.exc_info()[1])
+    send(src, rt, enc(r, 'Reply'))
+
+
+def lost(fd):
+    WL.acquire()
+    try:
+        del KIDS[fd]
+        os.close(fd)
+        g = [i for i in ROUTES if ROUTES[i] == fd]
+        for i in g:
+            del ROUTES[i]
+    finally:
+        WL.release()
+    for i in g:
+        send(INIT[1], 6, enc((i,), 'RouteDel'))
+
+
+def BUF():
+    # A stream's frame buffer: [bytes still wanted before parsing again, pieces...].
+    return [24, '']
+
+
+def frames(b, d, fd):
+    # Every complete frame in b + d; pieces gather until a frame is whole (no copy per read).
+    b.append(d)
+    b[0] -= len(d)
+    if b[0] > 0:
+        return
+    s = ''.join(b[1:])
+    i = 0
+    while 1:
+        n = 24
+        if len(s) - i < 24:
+            break
+        f, dst, src, h, rt, m = hdr_unpack(s[i:i + 24])
+        n = 24 + m
+        if len(s) - i < n:
+            break
+        route(f, dst, src, h, rt, s[i + 24:i + n], fd)
+        i += n
+    s = s[i:]
+    b[:] = [n - len(s), s]
 
 
 class Importer(object):
@@ -189,10 +246,15 @@ class Importer(object):
         return MODS[n][1]
 
 
-def route(f, dst, src, h, rt, body):
-    # Only the parent speaks to an old context (it starts no children): every frame comes
-    # from upstream.
+def route(f, dst, src, h, rt, body, fd=IN):
+    # As ../runtime.py: a child speaks only for its own subtree, never makes anyone run code,
+    # spawn or exit.
     global ME
+    up = fd == IN
+    if not up and (ROUTES.get(src) != fd or h in (1, 2, 7, 8)):
+        if rt and not f and ROUTES.get(src) == fd:
+            send(src, rt, enc((2, 'refused'), 'DeadLetter'), 0, 1)
+        return
     if h == 8 and ME is None:
         INIT.extend(dec(body, 'Init'))
         ME = INIT[0]
@@ -200,10 +262,13 @@ def route(f, dst, src, h, rt, body):
         import site, logging
         loghook(logging)
     elif dst != ME:
-        if rt and not f:
+        if dst in ROUTES or not up:
+            send(dst, h, body, rt, f, src)
+        elif rt and not f:
             send(src, rt, enc((0, 'no route to %d' % dst), 'DeadLetter'), 0, 1)
     elif h == 0:
-        send(0, 0, '')
+        if up:
+            send(0, 0, '')
     elif h == 1:
         CALLS.append((src, rt, body))
         try:
@@ -213,7 +278,19 @@ def route(f, dst, src, h, rt, body):
     elif h == 2:
         die()
     elif h == 7:
-        send(src, rt, enc(fail(NotImplementedError('econtext: a context on python %s cannot start other contexts yet (via needs python 2.7 or 3.5 and later)' % sys.version.split()[0])), 'Reply'))
+        T(spawn, (src, rt, body))
+    elif h == 4 and not up:
+        T(sys.modules['econtext_spawn'].serve, (fd, src, rt, body))
+    elif h == 5 and not up:
+        i, p, n = dec(body, 'RouteAdd')
+        if ROUTES.get(p) == fd and i not in ROUTES:
+            ROUTES[i] = fd
+            send(INIT[1], 5, body)
+    elif h == 6 and not up:
+        i = dec(body, 'RouteDel')[0]
+        if ROUTES.get(i) == fd:
+            del ROUTES[i]
+            send(INIT[1], 6, body)
     else:
         c = HANDLES.get(h)
         if c:
@@ -224,16 +301,13 @@ def route(f, dst, src, h, rt, body):
 
 def io_loop():
     try:
-        # Frames gather in a list until one is whole (no copy per read).
-        buf = []
-        have = 0
-        need = 24
+        b = BUF()
         seen = time.time()
         while 1:
             hb = 0
             if INIT:
                 hb = INIT[6] / 1e3
-            r = select.select([IN, WAKE[0]] + list(CAP), [], [], hb or None)[0]
+            r = select.select([IN, WAKE[0]] + list(CAP) + list(KIDS), [], [], hb or None)[0]
             if IN in r:
                 seen = time.time()
             elif hb and time.time() - seen > 4 * hb:
@@ -245,29 +319,16 @@ def io_loop():
                 if fd == WAKE[0]:
                     os.read(fd, 99)
                     continue
+                if fd != IN:
+                    try:
+                        frames(KIDS[fd][0], os.read(fd, 1 << 18) or 1 / 0, fd)
+                    except:
+                        lost(fd)
+                    continue
                 d = os.read(fd, 1 << 18)
                 if not d:
                     die()
-                buf.append(d)
-                have += len(d)
-                if have < need:
-                    continue
-                b = ''.join(buf)
-                i = 0
-                while 1:
-                    need = 24
-                    if len(b) - i < 24:
-                        break
-                    f, dst, src, h, rt, n = hdr_unpack(b[i:i + 24])
-                    need = 24 + n
-                    if len(b) - i < need:
-                        break
-                    body = b[i + 24:i + need]
-                    i += need
-                    route(f, dst, src, h, rt, body)
-                b = b[i:]
-                buf = [b]
-                have = len(b)
+                frames(b, d, fd)
     finally:
         die()
 
@@ -336,7 +397,9 @@ def run(src, rt, c):
     reply(src, rt, r)
 
 
+# Channels: econtext_channel (on demand, the same module as under the modern stub).
 sys._econtext = globals()
+Sender.__getattr__ = lambda s, n: getattr(__import__('econtext_channel').setup(globals()) or s, n)
 
 
 def main():
@@ -350,7 +413,8 @@ def main():
         try:
             c = dec(body, 'Call')
             if Sender in [type(x) for x in c[2] + [v for k, v in c[3]]]:
-                raise NotImplementedError('econtext: channels need python 2.7 or 3.5 and later on the context (this is python %s)' % sys.version.split()[0])
+                T(__import__('econtext_channel').run, (globals(), src, rt, c))
+                continue
         except:
             reply(src, rt, err(sys.exc_info()[1]))
             continue
