@@ -119,13 +119,20 @@ def memfd(text):
         else:
             import ctypes
             import platform
-            libc = ctypes.CDLL(None, use_errno=True)
+            try:
+                libc = ctypes.CDLL(None, use_errno=True)
+                errno_of = ctypes.get_errno
+            except TypeError:
+                # 2.5's ctypes: no use_errno, no get_errno.
+                libc = ctypes.CDLL(None)
+                errno_of = lambda: 0
             f = getattr(libc, 'memfd_create', None)
             if f is None:
                 f = lambda n, fl: libc.syscall(MEMFD_SYSCALL.get(platform.machine(), -1), n, fl)
             fd = f(B('econtext-ssh'), 0)
             if fd < 0:
-                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+                e = errno_of()
+                raise OSError(e, os.strerror(e))
         if P3:
             text = text.encode('utf-8')
         econtext_process.write_all(fd, text)

@@ -4,7 +4,8 @@
 # LEADER is pid:N, docker:NAME, podman:NAME or lxc:NAME; USER and PYTHON may be empty. It
 # enters the leader's namespaces, its root and cwd, becomes USER (from the container's
 # /etc/passwd) and execs the container's python with stage 1. Errors: one line on stderr,
-# "econtext-setns: <kind>: ...", which the host maps to a typed failure.
+# "econtext-setns: <kind>: ...", which the host maps to a typed failure. Python 2.4's syntax
+# (an old hop's `python` may be RHEL 5's); 2.4 has neither os.setns nor ctypes: it says so.
 import os
 import sys
 
@@ -19,7 +20,7 @@ def die(kind, msg):
 
 
 def leader(spec):
-    kind, _, name = spec.partition(':')
+    kind, name = (spec.split(':', 1) + [''])[:2]
     if kind == 'pid':
         return name
     cmd = {'docker': ['docker', 'inspect', '--format', '{{.State.Pid}}', name],
@@ -29,8 +30,8 @@ def leader(spec):
     try:
         p = subprocess.Popen(cmd, stdin=open(os.devnull), stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT)
-    except OSError as e:
-        die('cannot run', '%s: %s' % (cmd[0], e))
+    except OSError:
+        die('cannot run', '%s: %s' % (cmd[0], sys.exc_info()[1]))
     said = p.communicate()[0].decode('utf-8', 'replace').strip()
     if said == '0' or (p.returncode == 0 and not said):
         die('not running', '%s (%s)' % (name, said or 'no pid'))
@@ -46,12 +47,21 @@ def leader(spec):
 def setns_call():
     if hasattr(os, 'setns'):
         return os.setns
-    import ctypes
-    libc = ctypes.CDLL(None, use_errno=True)
+    try:
+        import ctypes
+    except ImportError:
+        die('cannot run', 'setns: python %s on this hop has neither os.setns nor ctypes: '
+            'name a newer python for the hop' % sys.version.split()[0])
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        errno_of = ctypes.get_errno
+    except TypeError:
+        libc = ctypes.CDLL(None)
+        errno_of = lambda: 1
 
     def setns(fd, kind):
         if libc.setns(fd, kind) != 0:
-            e = ctypes.get_errno()
+            e = errno_of()
             raise OSError(e, os.strerror(e))
     return setns
 
@@ -60,8 +70,11 @@ def entry(root, user):
     # (name, uid, gid, home, groups) from the container's own files.
     def lines(name):
         try:
-            with open(root + '/etc/' + name) as f:
+            f = open(root + '/etc/' + name)
+            try:
                 return [l.rstrip('\n').split(':') for l in f]
+            finally:
+                f.close()
         except IOError:
             return []
     for f in lines('passwd'):
@@ -93,15 +106,21 @@ def main(argv):
             cwd = os.open(d + '/cwd', os.O_RDONLY)
         except OSError:
             cwd = None
-    except OSError as e:
-        die('permission denied' if e.errno in (1, 13) else 'no such container', str(e))
+    except OSError:
+        e = sys.exc_info()[1]
+        if e.errno in (1, 13):
+            die('permission denied', str(e))
+        die('no such container', str(e))
     env = {}
     try:
-        with open(d + '/environ', 'rb') as f:
-            for kv in f.read().split(b'\0'):
-                k, eq, v = kv.decode('utf-8', 'replace').partition('=')
-                if eq:
+        f = open(d + '/environ', 'rb')
+        try:
+            for kv in f.read().decode('utf-8', 'replace').split('\0'):
+                if '=' in kv:
+                    k, v = kv.split('=', 1)
                     env[k] = v
+        finally:
+            f.close()
     except IOError:
         pass
     env.setdefault('PATH', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin')
@@ -115,20 +134,26 @@ def main(argv):
     for name, fd, kind in fds:
         try:
             setns(fd, kind)
-        except OSError as e:
-            die('permission denied', 'setns %s: %s' % (name, e))
+        except OSError:
+            die('permission denied', 'setns %s: %s' % (name, sys.exc_info()[1]))
         fork = fork or name == 'pid'
     if fork:
         child = os.fork()
         if child:
-            os.closerange(0, 65536)
+            for fd in range(256):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
             while True:
                 try:
                     st = os.waitpid(child, 0)[1]
                     break
                 except OSError:
                     pass
-            os._exit(os.WEXITSTATUS(st) if os.WIFEXITED(st) else 128 + os.WTERMSIG(st))
+            if os.WIFEXITED(st):
+                os._exit(os.WEXITSTATUS(st))
+            os._exit(128 + os.WTERMSIG(st))
         try:
             import ctypes
             ctypes.CDLL(None).prctl(1, 9)    # PR_SET_PDEATHSIG, SIGKILL
@@ -144,9 +169,14 @@ def main(argv):
         os.setgroups(ids[2])
         os.setgid(ids[1])
         os.setuid(ids[0])
-    names = [python] if python else ['python3', 'python']
+    names = ['python3', 'python']
+    if python:
+        names = [python]
     for n in names:
-        for p in ([n] if n.startswith('/') else [x + '/' + n for x in env['PATH'].split(':') if x]):
+        paths = [n]
+        if not n.startswith('/'):
+            paths = [x + '/' + n for x in env['PATH'].split(':') if x]
+        for p in paths:
             if os.path.exists(p):
                 os.execve(p, [p, flag, stage1], env)
     die('no python', 'no %s in the container (PATH %s)' % (python or 'python3 or python', env['PATH']))

@@ -93,7 +93,10 @@ def adopt(i, fd, name):
     # A child context is up on fd: route its subtree there and tell the parent chain.
     g = G
     # The stub's kind of frame buffer (the 2.4-2.6 stub has no bytearray).
-    g['KIDS'][fd] = [g.get('BUF', bytearray)(), set()]
+    buf = g.get('BUF')
+    if buf is None:
+        buf = bytearray
+    g['KIDS'][fd] = [buf(), set()]
     g['ROUTES'][i] = fd
     os.write(g['WAKE'][1], STAR)
     g['send'](g['INIT'][1], 5, g['enc']((i, g['ME'], name), 'RouteAdd'))

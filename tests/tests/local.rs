@@ -104,6 +104,33 @@ fn remote_exception_is_typed_with_traceback() {
     assert_eq!(kw, Value::Int(255));
 }
 
+/// Python 2.4-2.6: a call that outlives its timeout fails as Timeout, the context still
+/// answers, and a hung one is shut down at once.
+#[test]
+fn old_pythons_time_out_and_shut_down() {
+    let router = quiet();
+    for py in old_interpreters() {
+        let p = py.display().to_string();
+        let ctx = router.connect(&Local::new().python(&p)).unwrap();
+        let t = Instant::now();
+        let r = ctx
+            .build("time.sleep")
+            .unwrap()
+            .arg(Value::Float(30.0))
+            .timeout(Duration::from_millis(300))
+            .call();
+        assert!(matches!(r, Err(Error::Timeout { .. })), "{p}: {r:?}");
+        assert!(t.elapsed() < Duration::from_secs(2), "{p}");
+        let t = Instant::now();
+        ctx.shutdown().unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{p}: shutdown took {:?}",
+            t.elapsed()
+        );
+    }
+}
+
 #[test]
 fn timeout_then_shutdown_and_async_fan_out() {
     let router = quiet();
