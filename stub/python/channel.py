@@ -244,12 +244,17 @@ class Out(object):
 
     def frame(s, f, body, src=None, rt=0):
         # On the IO thread: credits, a cancelling Close, or a dead letter (receiver gone).
-        # Never raises: a malformed message ends this channel, not the IO thread.
-        locked(s.cv, s._frame, f, body)
-        if not s.open:
+        # Never raises: a malformed message ends this channel, not the IO thread. The handle
+        # goes only when this frame ended the channel: one that close() ended is given up by
+        # close() once its Close is out (popped here, between close() marking it and sending
+        # the Close, a credit still coming would be answered "no handle", and that dead letter
+        # would fail a receiver whose stream ended well).
+        if locked(s.cv, s._frame, f, body):
             G['HANDLES'].pop(s.me, None)
 
     def _frame(s, f, body):
+        # True when this frame ended the channel.
+        was = s.open
         try:
             if f:
                 s.open = False
@@ -265,6 +270,7 @@ class Out(object):
             s.open = False
             s.why = 'the receiver broke the protocol (%s)' % (sys.exc_info()[1].args[0],)
         notify(s.cv)
+        return was and not s.open
 
     def send(s, v, timeout=None):
         parts = data(v)

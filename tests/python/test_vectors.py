@@ -398,6 +398,30 @@ class ChannelFlowControl(unittest.TestCase):
     """stub/python/channel.py's Window and Grants against testdata/channels.json (the Rust
     core reads the same file in core/tests/window.rs)."""
 
+    def test_a_credit_after_close_began_keeps_the_handle(self):
+        # Regression: close() marks the channel closed, then sends its Close, then gives up the
+        # handle. A credit handled in between gave the handle up early, so the next credit was
+        # answered "no handle" and that dead letter failed a receiver whose stream ended well
+        # (seen under load with both ends on one context).
+        import channel as chan
+        sent = []
+        g = {'HANDLES': {}, 'ME': 1, 'NH': [1000], 'enc': stub.enc, 'dec': stub.dec,
+             'Sender': stub.Sender, 'WL': chan.threading.Lock(),
+             'send': lambda dst, h, body, rt=0: sent.append((dst, h, rt))}
+        old, chan.G = chan.G, g
+        try:
+            o = chan.Out(2, 7, True)
+            self.assertIn(o.me, g['HANDLES'])
+            chan.locked(o.cv, o._close)  # close() has begun: its Close is not out yet
+            o.frame(0, stub.enc((2, 1000), 'Channel'))
+            self.assertIn(o.me, g['HANDLES'])
+            # A frame that ends the channel itself (the receiver cancels) gives it up.
+            o2 = chan.Out(2, 8, True)
+            o2.frame(0, stub.enc((1, None), 'Channel'))
+            self.assertNotIn(o2.me, g['HANDLES'])
+        finally:
+            chan.G = old
+
     def test_channel_vectors(self):
         import channel as chan
         vs = load('channels.json')
