@@ -12,6 +12,7 @@
 #   testdata/channels.json;
 # - a sender handed a Sender value starts with the whole window; a sender that a Receiver was
 #   made for (the host streaming to us) starts with none and waits for the first Credit.
+import os
 import sys
 import time
 import threading
@@ -38,6 +39,14 @@ try:
 except NameError:
     def VIEW(d):
         return d
+
+
+def write_all(fd, b):
+    # os.write until all of b is out (econtext_process and econtext_files use it too).
+    v = VIEW(b)
+    i = 0
+    while i < len(v):
+        i += os.write(fd, v[i:])
 
 
 def notify(cv):

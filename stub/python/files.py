@@ -16,24 +16,14 @@ import os
 import stat
 import sys
 
+# bytes types, b'' and a write loop for 2.4 to 3.15
+from econtext_channel import BYTES, NUL as EMPTY, write_all
+
 CHUNK = 1 << 20
 PY3 = sys.version_info[0] > 2
-EMPTY = ''
 SEP = '/'
-BYTES = (str,)
 if PY3:
-    EMPTY, SEP = EMPTY.encode(), SEP.encode()
-    BYTES = (bytes, bytearray)
-else:
-    try:
-        BYTES += (bytearray,)
-    except NameError:
-        pass
-try:
-    VIEW = memoryview
-except NameError:
-    def VIEW(b):
-        return b
+    SEP = SEP.encode()
 try:
     from hashlib import sha256
 except ImportError:
@@ -191,13 +181,6 @@ def tmpname(d, base):
     if PY3:
         r = r.decode('ascii')
     return os.path.join(d, '.%s.econtext-%d-%s' % (base, os.getpid(), r))
-
-
-def write_all(fd, b):
-    v = VIEW(b)
-    i = 0
-    while i < len(v):
-        i += os.write(fd, v[i:])
 
 
 def setmode(fd, tmp, mode):

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 
+from econtext_channel import write_all
+
 
 def grow(fd):
     # A 1 MiB pipe (Linux F_SETPIPE_SZ; the unprivileged maximum by default): fewer, larger
@@ -115,20 +117,6 @@ def run_pty(stdin, out, events, argv, env, cwd, size, shell):
     st = status(os.waitpid(pid, 0)[1])
     os.close(fd)
     return st
-
-
-try:
-    VIEW = memoryview
-except NameError:
-    def VIEW(b):
-        return b
-
-
-def write_all(fd, b):
-    m = VIEW(b)
-    i = 0
-    while i < len(m):
-        i += os.write(fd, m[i:])
 
 
 def daemon(t):

@@ -463,7 +463,10 @@ class ChannelFlowControl(unittest.TestCase):
 
 
 def fakessh_module():
-    # stub/python/fakessh.py imports the process runtime under its served name.
+    # stub/python/fakessh.py imports the process runtime under its served name, and that
+    # the channel runtime.
+    import channel
+    sys.modules.setdefault('econtext_channel', channel)
     import process
     sys.modules.setdefault('econtext_process', process)
     import fakessh

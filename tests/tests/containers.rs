@@ -779,3 +779,46 @@ fn a_custom_ssh_prefix_is_shell_style_against_the_real_sshd() {
         uid_number("ectest").to_string()
     );
 }
+
+/// The setns helper a hop runs (`stub/python/setns.py`, with the hop's own python) is 2.4
+/// syntax: on 2.5 and 2.6 it enters the container through ctypes (2.5's without `use_errno`)
+/// and execs the container's python; on 2.4 (no ctypes, no `os.setns`) it fails with the line
+/// the host types as ProgramMissing, naming the cause.
+#[test]
+fn the_setns_helper_runs_on_old_pythons() {
+    if !containers() {
+        return;
+    }
+    let host = sh("docker inspect -f '{{.Config.Hostname}}' ectx-docker");
+    for py in old_interpreters() {
+        let p = py.display().to_string();
+        let out = Command::new(&py)
+            .args([
+                "-Sc",
+                econtext::connect::setns::HELPER,
+                "docker:ectx-docker",
+                "",
+            ])
+            .args([
+                "python3",
+                "-c",
+                "import socket; print(socket.gethostname())",
+            ])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
+        if p.contains("/2.4/") {
+            assert!(!out.status.success(), "{p}: {stdout}");
+            assert!(
+                stderr.contains("econtext-setns: cannot run: setns: python 2.4.6 on this hop has neither os.setns nor ctypes"),
+                "{p}: {stderr}"
+            );
+        } else {
+            assert!(out.status.success(), "{p}: {stderr}");
+            assert_eq!(stdout.trim(), host, "{p}: {stderr}");
+        }
+    }
+}
