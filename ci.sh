@@ -34,8 +34,9 @@ job_deps() {
         fi
     fi
     command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
-    # The interpreters beyond pyenv's: 3.5 built from source, the relocatable 3.14 and 3.15
-    # (cached under /opt/extra-pythons; a 3.14/3.15 download that fails is skipped visibly).
+    # The interpreters beyond pyenv's: 2.4, 2.5, 2.6 and 3.5 built from source (~70 s each,
+    # once), the relocatable 3.14 and 3.15 (cached under /opt/extra-pythons; a 3.14/3.15
+    # download that fails is skipped visibly).
     if [ "$(id -u)" = 0 ]; then
         tests/env/pythons.sh
     fi
