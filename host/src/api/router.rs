@@ -404,13 +404,7 @@ fn bring_up_via(
     name: &str,
     via: &Context,
 ) -> Result<(), Error> {
-    use crate::connect::bootstrap::Stage2;
-    let mut r = spawn_via(shared, &recipe, id, name, via, Stage2::Modern);
-    if let Err(Failed::WrongStub(stub, _)) = &r {
-        // A Python 2.4-2.6: start it again with its stage 2 (the routine on `via` has only the
-        // one it was sent).
-        r = spawn_via(shared, &recipe, id, name, via, *stub);
-    }
+    let mut r = spawn_via_either(shared, &recipe, id, name, via);
     if let (
         Err(Failed::NeedsPassword {
             user,
@@ -425,16 +419,32 @@ fn bring_up_via(
         let req = PasswordRequest::new(name, recipe.kind, &recipe.whose, user, host, prompted);
         if let Some(p) = ask(&req) {
             recipe.password = Some(p);
-            r = spawn_via(shared, &recipe, id, name, via, Stage2::Modern);
-            if let Err(Failed::WrongStub(stub, _)) = &r {
-                r = spawn_via(shared, &recipe, id, name, via, *stub);
-            }
+            r = spawn_via_either(shared, &recipe, id, name, via);
         }
     }
     r.map_err(|f| {
         shared.submit(Cmd::Forget(id));
         f.into_error(name)
     })
+}
+
+/// [`spawn_via`] with the stage 2 the hop's Python runs: the modern one first, and when stage 1
+/// named a Python 2.4-2.6, once more with theirs (the routine on `via` has only the one it
+/// was sent).
+fn spawn_via_either(
+    shared: &Arc<Shared>,
+    recipe: &Recipe,
+    id: u32,
+    name: &str,
+    via: &Context,
+) -> Result<(), Failed> {
+    use crate::connect::bootstrap::Stage2;
+    match spawn_via(shared, recipe, id, name, via, Stage2::Modern) {
+        Err(Failed::WrongStub { want, .. }) if want != Stage2::Modern => {
+            spawn_via(shared, recipe, id, name, via, want)
+        }
+        r => r,
+    }
 }
 
 /// Ask `via` to start the recipe's context `id` once.
@@ -535,17 +545,13 @@ fn spawn_via(
                         },
                     }
                 }
-                "stub" => match crate::connect::bootstrap::stage2_for(detail) {
-                    Some(want) if want != stub => {
-                        return Err(Failed::WrongStub(want, detail.to_string()))
-                    }
-                    _ => Error::Bootstrap {
-                        context: name,
-                        reason: "its python needs the other stage 2 again".into(),
-                        version: Some(text::quote(detail.as_bytes(), 64)),
+                "stub" => {
+                    return Err(Failed::WrongStub {
+                        want: crate::connect::bootstrap::stage2_for(detail).unwrap_or(stub),
+                        version: text::quote(detail.as_bytes(), 64),
                         output,
-                    },
-                },
+                    })
+                }
                 "tooold" => Error::PythonTooOld {
                     context: name,
                     version: text::quote(detail.as_bytes(), 64),
@@ -602,8 +608,13 @@ enum Failed {
         prompted: String,
         output: String,
     },
-    /// Stage 1 named a Python that runs the other stage 2 (`bootstrap::stage2_for`).
-    WrongStub(crate::connect::bootstrap::Stage2, String),
+    /// Stage 1 named a Python (`version`) that runs the other stage 2, `want`
+    /// (`bootstrap::stage2_for`).
+    WrongStub {
+        want: crate::connect::bootstrap::Stage2,
+        version: String,
+        output: String,
+    },
     Other(Error),
 }
 
@@ -615,11 +626,13 @@ impl Failed {
                 failure: ConnectFailure::PasswordRequired,
                 output,
             },
-            Failed::WrongStub(_, version) => Error::Bootstrap {
+            Failed::WrongStub {
+                version, output, ..
+            } => Error::Bootstrap {
                 context: context.to_string(),
                 reason: "its python needs the other stage 2 again".into(),
                 version: Some(version),
-                output: String::new(),
+                output,
             },
             Failed::Other(e) => e,
         }

@@ -71,8 +71,9 @@ pub struct Conn {
     ask: Option<PasswordRequest>,
     /// A person is being asked: the connect deadline waits.
     asking: bool,
-    /// Which stage 2 went (or goes) out: `Some(true)` the 2.4-2.6 one, `None` a compiled one.
-    sent_old: Option<bool>,
+    /// Which stage 2 went (or goes) out, set by the broker; `None`: one the host's own
+    /// interpreter compiled (for that interpreter, so always the right one).
+    pub sent: Option<Stage2>,
     /// Stage 1 reported a Python that needs the other stage 2, which had been sent already
     /// (a pipelined start): the broker starts the context again with the right one.
     pub wrong_stub: bool,
@@ -117,13 +118,7 @@ impl Conn {
             _pty_slave: s.pty_slave,
             phase: Phase::AwaitStage1,
             decoder: FrameDecoder::new(max_frame),
-            sent_old: if stage2.starts_with(econtext_stub::STAGE2_OLD) {
-                Some(true)
-            } else if stage2.starts_with(econtext_stub::STAGE2) {
-                Some(false)
-            } else {
-                None
-            },
+            sent: None,
             wrong_stub: false,
             restart: None,
             stage2: Some(stage2),
@@ -275,14 +270,13 @@ impl Conn {
     /// sent yet: swap it in place (both have one length). Sent already: fail, marked
     /// [`Conn::wrong_stub`], and the broker starts the context again.
     fn choose_stage2(&mut self, want: Stage2) -> Result<(), Error> {
-        let old = want == Stage2::Old;
-        match (&mut self.stage2, self.sent_old) {
+        match (&mut self.stage2, self.sent) {
             (_, None) => {}
-            (_, Some(o)) if o == old => {}
+            (_, Some(s)) if s == want => {}
             (Some(b), Some(_)) => {
-                let want = want.bytes();
-                b[..want.len()].copy_from_slice(want);
-                self.sent_old = Some(old);
+                let bytes = want.bytes();
+                b[..bytes.len()].copy_from_slice(bytes);
+                self.sent = Some(want);
             }
             (None, Some(_)) => {
                 self.wrong_stub = true;

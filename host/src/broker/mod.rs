@@ -526,12 +526,15 @@ impl Broker {
                 return;
             }
         };
-        let base = if self.old_pythons.contains(&recipe.argv) {
-            econtext_stub::STAGE2_OLD
+        use crate::connect::bootstrap::Stage2;
+        let stub = if self.old_pythons.contains(&recipe.argv) {
+            Stage2::Old
         } else {
-            econtext_stub::STAGE2
+            Stage2::Modern
         };
-        let stage2 = stage2.as_deref().map_or(base, |v| v.as_slice());
+        // The stub sent, unless the host's own interpreter compiled one for this Python.
+        let sent = stage2.is_none().then_some(stub);
+        let stage2 = stage2.as_deref().map_or(stub.bytes(), |v| v.as_slice());
         let boot = self.shared.boot(stage2, id, 0, &recipe.name);
         let sid: StreamId = id;
         self.contexts.insert(
@@ -554,6 +557,7 @@ impl Broker {
         let send_now = !recipe.wait_for_stage1;
         let mut conn = conn;
         conn.restart = restart;
+        conn.sent = sent;
         self.conns.insert(sid, conn);
         self.routes.add_child(id, sid);
         if send_now {
