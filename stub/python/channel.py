@@ -180,9 +180,7 @@ def write(dst, h, parts, rt):
     # The stub's send() for a frame in parts, without joining them (os.writev) where it can.
     if dst == G['ME']:
         return send(dst, h, NUL.join([bytes_of(p) for p in parts]), rt)
-    n = 0
-    for p in parts:
-        n += len(p)
+    n = sum([len(p) for p in parts])
     head = G['hdr_pack'](0, dst, G['ME'], h, rt, n)
     locked(G['WL'], _write, dst, head, parts, n)
 
@@ -194,7 +192,6 @@ def bytes_of(p):
 
 
 def _write(dst, head, parts, n):
-    import os
     fd = G['ROUTES'].get(dst, G['OUT'])
     try:
         left = 24 + n
@@ -202,10 +199,7 @@ def _write(dst, head, parts, n):
             left -= WRITEV(fd, [head] + parts)
         if left:
             d = NUL.join([head] + [bytes_of(p) for p in parts])
-            i = len(d) - left
-            v = VIEW(d)
-            while i < len(d):
-                i += os.write(fd, v[i:])
+            write_all(fd, VIEW(d)[len(d) - left:])
     except OSError:
         if fd == G['OUT']:
             raise
@@ -283,9 +277,7 @@ class Out(object):
 
     def send(s, v, timeout=None):
         parts = data(v)
-        size = 0
-        for p in parts:
-            size += len(p)
+        size = sum([len(p) for p in parts])
         if size > G['INIT'][4]:
             raise ValueError('econtext: the item is %d bytes, over the %d-byte message limit'
                              % (size, G['INIT'][4]))

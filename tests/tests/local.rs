@@ -104,37 +104,20 @@ fn remote_exception_is_typed_with_traceback() {
     assert_eq!(kw, Value::Int(255));
 }
 
-/// Python 2.4-2.6: a call that outlives its timeout fails as Timeout, the context still
-/// answers, and a hung one is shut down at once.
+/// Python 2.4-2.6: a call that outlives its timeout fails as Timeout, and the hung context is
+/// shut down at once.
 #[test]
 fn old_pythons_time_out_and_shut_down() {
     let router = quiet();
     for py in old_interpreters() {
-        let p = py.display().to_string();
-        let ctx = router.connect(&Local::new().python(&p)).unwrap();
-        let t = Instant::now();
-        let r = ctx
-            .build("time.sleep")
-            .unwrap()
-            .arg(Value::Float(30.0))
-            .timeout(Duration::from_millis(300))
-            .call();
-        assert!(matches!(r, Err(Error::Timeout { .. })), "{p}: {r:?}");
-        assert!(t.elapsed() < Duration::from_secs(2), "{p}");
-        let t = Instant::now();
-        ctx.shutdown().unwrap();
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "{p}: shutdown took {:?}",
-            t.elapsed()
-        );
+        times_out_then_shuts_down(&router, &py.display().to_string());
     }
 }
 
-#[test]
-fn timeout_then_shutdown_and_async_fan_out() {
-    let router = quiet();
-    let ctx = router.connect(&Local::new().python(python())).unwrap();
+/// A call past its timeout fails as Timeout within 2 s; the hung context still shuts down
+/// within 2 s (its IO thread exits even while the call runs), and calls on it then fail at once.
+fn times_out_then_shuts_down(router: &Router, py: &str) {
+    let ctx = router.connect(&Local::new().python(py)).unwrap();
     let t = Instant::now();
     let r = ctx
         .build("time.sleep")
@@ -142,18 +125,29 @@ fn timeout_then_shutdown_and_async_fan_out() {
         .arg(Value::Float(30.0))
         .timeout(Duration::from_millis(300))
         .call();
-    assert!(matches!(r, Err(Error::Timeout { .. })), "{r:?}");
-    assert!(t.elapsed() < Duration::from_secs(2));
-    // The hung context can still be shut down: the IO thread exits even while the call runs.
+    assert!(matches!(r, Err(Error::Timeout { .. })), "{py}: {r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{py}");
     let t = Instant::now();
     ctx.shutdown().unwrap();
-    assert!(ctx.is_gone());
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    // Calls on a gone context fail at once.
-    assert!(matches!(
-        ctx.call("os.getpid", vec![]),
-        Err(Error::Disconnected { .. })
-    ));
+    assert!(ctx.is_gone(), "{py}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "{py}: {:?}",
+        t.elapsed()
+    );
+    assert!(
+        matches!(
+            ctx.call("os.getpid", vec![]),
+            Err(Error::Disconnected { .. })
+        ),
+        "{py}"
+    );
+}
+
+#[test]
+fn timeout_then_shutdown_and_async_fan_out() {
+    let router = quiet();
+    times_out_then_shuts_down(&router, &python());
 
     // call_no_reply runs without an answer; call_async returns at once; attributes of
     // modules (os.environ.__setitem__) are reachable.
