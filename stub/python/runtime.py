@@ -65,7 +65,9 @@ def die(*a):
     # that is gone first, so nothing is left to a container's init
     # that never reaps (sleep, an app as PID 1). Then move to a group held by an anchor child
     # (gone again at once) and kill the old group: our own exit stays a clean one. A session
-    # leader cannot move (docker exec, sudo on a pty): the group kill ends it too.
+    # leader cannot move (docker exec, sudo on a pty): the group kill ends it too. As a pid
+    # namespace's init (PID 1) the kernel ends everything in it when we exit; moving our
+    # group would even hang that exit for good (its zap waits for the anchor's pid).
     try:
         try:
             while os.waitpid(-1, 1)[0]:
@@ -73,7 +75,7 @@ def die(*a):
         except OSError:
             pass
         g = os.getpgrp()
-        if g == os.getpid():
+        if g == os.getpid() > 1:
             h = os.fork()
             if not h:
                 select.select([], [], [])
@@ -84,7 +86,6 @@ def die(*a):
                 pass
             os.kill(h, 9)
             os.waitpid(h, 0)
-            # As a container's PID 1 this is kill(-1): ESRCH when nothing else is left.
             os.killpg(g, 9)
     finally:
         os._exit(0)

@@ -822,3 +822,40 @@ fn the_setns_helper_runs_on_old_pythons() {
         }
     }
 }
+
+/// Regression (2026-12-03): a context that is a pid namespace's init (PID 1) moved itself into
+/// an anchor child's process group on exit; the kernel's zap of the namespace then waited for
+/// the anchor's pid forever, and every such context stayed behind, unkillable, in
+/// `zap_pid_ns_processes`. Needs root for `unshare --pid` and no fixture; both stubs.
+#[test]
+fn a_pid_namespace_init_context_exits_for_good() {
+    if sh("id -u") != "0" {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("SKIPPED a_pid_namespace_init_context_exits_for_good: needs root");
+        return;
+    }
+    let router = quiet_router();
+    let mut pythons = vec![PathBuf::from(python())];
+    pythons.extend(old_interpreters().into_iter().take(1));
+    for py in pythons {
+        let mark = format!("ECTX_PIDNS={}-{}", std::process::id(), py.display());
+        let m =
+            Custom::new(["env", &mark, "unshare", "--fork", "--pid"]).python(py.to_str().unwrap());
+        let ctx = router.connect(&m).unwrap();
+        assert_eq!(
+            ctx.call("os.getpid", vec![]).unwrap(),
+            Value::Int(1),
+            "{py:?}"
+        );
+        let ours = processes_with_env(&mark);
+        assert!(ours.len() >= 2, "{py:?}: unshare and the context: {ours:?}");
+        ctx.shutdown().unwrap();
+        let gone = eventually(5000, || ours.iter().all(|p| !alive(*p)));
+        let left: Vec<String> = ours
+            .iter()
+            .filter(|p| alive(**p))
+            .map(|p| format!("{p} in {}", sh(&format!("cat /proc/{p}/wchan"))))
+            .collect();
+        assert!(gone, "{py:?}: left behind: {left:?}");
+    }
+}

@@ -55,7 +55,7 @@ def send(dst, h, body, rt=0, f=0, src=None):
 
 
 def die(*a):
-    # As ../runtime.py: reap, move to an anchor's group, kill the old group, exit.
+    # As ../runtime.py: reap, move to an anchor's group, kill the old group, exit (not as PID 1).
     try:
         try:
             while os.waitpid(-1, 1)[0]:
@@ -63,7 +63,7 @@ def die(*a):
         except OSError:
             pass
         g = os.getpgrp()
-        if g == os.getpid():
+        if g == os.getpid() > 1:
             h = os.fork()
             if not h:
                 select.select([], [], [])
