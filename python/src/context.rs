@@ -260,7 +260,8 @@ impl Context {
     /// `get(remote, local, ...)`: fetch the file (or, with `recursive=True`, directory)
     /// `remote` into `local` here, atomic and verified; `preserve` copies mode and mtime.
     /// Returns a dict as `put` does.
-    #[pyo3(signature = (remote, local, *, preserve=false, follow_symlinks=false, recursive=false))]
+    #[pyo3(signature = (remote, local, *, preserve=false, follow_symlinks=false, recursive=false, verify=true))]
+    #[allow(clippy::too_many_arguments)]
     fn get(
         &self,
         py: Python<'_>,
@@ -269,12 +270,14 @@ impl Context {
         preserve: bool,
         follow_symlinks: bool,
         recursive: bool,
+        verify: bool,
     ) -> PyResult<Py<PyAny>> {
         let remote = text(remote)?;
         let o = econtext::GetOptions {
             preserve,
             follow_symlinks,
             meter: None,
+            verify,
         };
         let c = self.inner.clone();
         let r = py.detach(move || {

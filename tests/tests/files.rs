@@ -233,6 +233,21 @@ fn options_on(py: &str) {
         sh(&format!("stat -c '%a %Y' {}", back.display())),
         "751 1012709106"
     );
+    // get without verification: neither end hashes, the copy is still whole. (The CLI's
+    // `get --no-verify` was accepted and ignored before 2026-12-03.)
+    let fast = GetOptions {
+        verify: false,
+        ..Default::default()
+    };
+    let back2 = d.path("back2");
+    let t = ctx.get(&dst, &back2, &fast).unwrap();
+    assert_eq!((t.bytes, t.sha256.as_str()), (9, ""));
+    assert_eq!(
+        std::fs::read(&back2).unwrap(),
+        std::fs::read(&back).unwrap()
+    );
+    let t = ctx.get(&dst, &back2, &GetOptions::default()).unwrap();
+    assert_eq!(t.sha256.len(), 64);
     ctx.shutdown().unwrap();
 }
 

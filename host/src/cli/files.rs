@@ -61,6 +61,7 @@ pub fn transfer(
             preserve: c.put.preserve_times,
             follow_symlinks: c.put.follow_symlinks,
             meter,
+            verify: c.put.verify,
         };
         if b == "-" && local_dir.is_none() {
             let r = ctx.get_writer(a, std::io::stdout().lock(), &o);
