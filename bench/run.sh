@@ -493,9 +493,9 @@ if ("econtext", "files-local") in r or ("econtext", "files-ssh") in r:
             x["put_noverify_gbps"], ", ".join("%.2f" % v for v in x["put_noverify_runs"]), x["get_gbps"],
             ", ".join("%.2f" % v for v in x["get_runs"]), x["host_sha256_gbps"]))))
     fs = get("econtext", "files-ssh")
-    for d in ("put", "get"):
+    for d in ("put", "get", "put_noverify", "get_noverify"):
         out.append("| `econtext %s` vs `scp` (SFTP) over ssh to 127.0.0.1, %s MiB, each with its connection, median of 3 | %s | %s | %s | >= 1.0x |" % (
-            d, fs.get("n", "?"),
+            d.replace("_noverify", " --no-verify"), fs.get("n", "?"),
             cell("econtext", "files-ssh", lambda x: "%.3f GB/s (runs %s)" % (x[d]["gbps"], ", ".join("%.3f" % v for v in x[d]["runs"]))),
             cell("econtext", "files-ssh", lambda x: "scp %.3f GB/s (runs %s)" % (x[d]["direct_gbps"], ", ".join("%.3f" % v for v in x[d]["direct_runs"]))),
             cell("econtext", "files-ssh", lambda x: "%.2fx%s" % (x[d]["of_direct"], verdict(x[d]["of_direct"] >= 1.0))),

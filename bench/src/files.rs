@@ -25,25 +25,35 @@ pub fn ssh(_python: &str, mib: usize) -> BenchResult<String> {
         let _ = std::fs::remove_file(s.0.join("back"));
         Ok(())
     };
-    let eput = |src: &Path, dst: &Path| {
+    // `extra`: nothing, or `--no-verify` (neither end hashes).
+    let eput = |src: &Path, dst: &Path, extra: &[&str]| {
         let mut c = Command::new(&exe);
         c.arg("put")
             .args(target(&env))
             .arg(src)
             .arg(dst)
-            .arg("--no-fsync");
+            .arg("--no-fsync")
+            .args(extra);
         c
     };
-    let eget = |dst: &Path, back: &Path| {
+    let eget = |dst: &Path, back: &Path, extra: &[&str]| {
         let mut c = Command::new(&exe);
-        c.arg("get").args(target(&env)).arg(dst).arg(back);
+        c.arg("get")
+            .args(target(&env))
+            .arg(dst)
+            .arg(back)
+            .args(extra);
         c
     };
     let remote = |p: &Path| format!("ectest@127.0.0.1:{}", p.display());
     let (mut pe, mut pd, mut ge, mut gd) = (vec![], vec![], vec![], vec![]);
+    let (mut pn, mut gn) = (vec![], vec![]);
+    let nv = ["--no-verify"];
     for _ in 0..3 {
-        pe.extend(timed(1, reset, || eput(&src, &dst))?);
-        ge.extend(timed(1, || Ok(()), || eget(&dst, &back))?);
+        pn.extend(timed(1, reset, || eput(&src, &dst, &nv))?);
+        gn.extend(timed(1, || Ok(()), || eget(&dst, &back, &nv))?);
+        pe.extend(timed(1, reset, || eput(&src, &dst, &[]))?);
+        ge.extend(timed(1, || Ok(()), || eget(&dst, &back, &[]))?);
         if sha(&src)? != sha(&back)? {
             return Err("the round trip through econtext differs".into());
         }
@@ -80,9 +90,11 @@ pub fn ssh(_python: &str, mib: usize) -> BenchResult<String> {
     }
     let g = |v: &[Duration]| bytes as f64 / median(v).as_secs_f64() / 1e9;
     Ok(format!(
-        "\"put\":{{{}}},\"get\":{{{}}},\"live_put_gbps\":{:.3},\"live_get_gbps\":{:.3}",
+        "\"put\":{{{}}},\"get\":{{{}}},\"put_noverify\":{{{}}},\"get_noverify\":{{{}}},\"live_put_gbps\":{:.3},\"live_get_gbps\":{:.3}",
         compared(bytes, &pe, &pd),
         compared(bytes, &ge, &gd),
+        compared(bytes, &pn, &pd),
+        compared(bytes, &gn, &gd),
         g(&lp),
         g(&lg)
     ))

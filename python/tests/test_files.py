@@ -22,6 +22,9 @@ def test_put_and_get_a_file(router, tmp_path):
     r = c.get(str(tmp_path / 'remote.conf'), back, preserve=True)
     assert r['bytes'] == 300000 and back.read_bytes() == data
     assert os.stat(str(back)).st_mode & 0o777 == 0o600
+    r = c.get(str(tmp_path / 'remote.conf'), tmp_path / 'fast.conf', verify=False)
+    assert r == {'bytes': 300000, 'sha256': '', 'skipped': False}
+    assert (tmp_path / 'fast.conf').read_bytes() == data
 
 
 def test_trees(router, tmp_path):

@@ -463,12 +463,18 @@ def _setup(g):
         pass
     # Streams move megabytes: 1 MiB pipes to and from our parent (sshd, sudo, a container
     # runtime) let one item pass in a single write and read instead of sixteen 64 KiB ones,
-    # and let the producer read and hash the next while the parent drains this one
-    # (F_SETPIPE_SZ, Linux 2.6.35+; not a pipe, or over the user's pipe quota: left as it is).
+    # and let the producer read and hash the next while the parent drains this one.
+    grow(g['IN'])
+    grow(g['OUT'])
+
+
+def grow(fd):
+    # A 1 MiB pipe (Linux F_SETPIPE_SZ, 2.6.35+; the unprivileged maximum by default; not a
+    # pipe, or over the user's pipe quota: left as it is). econtext_process grows the
+    # programs' pipes with it too.
     try:
         import fcntl
-        for fd in g['IN'], g['OUT']:
-            fcntl.fcntl(fd, 1031, 1 << 20)
+        fcntl.fcntl(fd, 1031, 1 << 20)
     except Exception:
         pass
 

@@ -9,17 +9,7 @@ import subprocess
 import sys
 import threading
 
-from econtext_channel import write_all
-
-
-def grow(fd):
-    # A 1 MiB pipe (Linux F_SETPIPE_SZ; the unprivileged maximum by default): fewer, larger
-    # items when the program writes faster than the host reads.
-    try:
-        import fcntl
-        fcntl.fcntl(fd, 1031, 1 << 20)
-    except Exception:
-        pass
+from econtext_channel import grow, write_all
 
 
 def pump(fd, tx):

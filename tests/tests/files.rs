@@ -457,6 +457,31 @@ fn through_bastion_sudo_with_requiretty_and_internal() {
     }
 }
 
+/// A context that streams gives its parent's pipes (sshd's here) 1 MiB: one item per write
+/// and read (before 2026-12-03 they kept 64 KiB, and get over ssh ran ~15% slower).
+#[test]
+fn a_streaming_context_grows_its_pipes_to_its_parent() {
+    let _one = serial();
+    let Some(env) = testenv() else { return };
+    let d = Scratch::new("pipes");
+    let src = d.path("src");
+    std::fs::write(&src, pseudo_random(3 << 20, 5)).unwrap();
+    let router = quiet_router();
+    let ctx = router.connect(&env.ssh("ectest")).unwrap();
+    let size = |fd: Value| ctx.call("fcntl.fcntl", vec![fd, Value::Int(1032)]).unwrap();
+    let out = ctx
+        .call("sys._econtext.get", vec![Value::Str("OUT".into())])
+        .unwrap();
+    assert_eq!(
+        size(Value::Int(100)),
+        Value::Int(65536),
+        "sshd's pipe, before"
+    );
+    ctx.put(&src, &d.s("dst"), &PutOptions::default()).unwrap();
+    assert_eq!(size(Value::Int(100)), Value::Int(1 << 20), "in");
+    assert_eq!(size(out), Value::Int(1 << 20), "out");
+}
+
 fn hwm_kib(status: &str) -> u64 {
     status
         .lines()
