@@ -4,21 +4,39 @@
 # are Senders to host receivers: bytes of stdout and stderr (flow-controlled both ways), and
 # the pid as the first event. run() returns the exit status: the code, or -N for signal N.
 import os
+import select
 import signal
+import struct
 import subprocess
 import sys
 import threading
 
+import econtext_channel as channel
 from econtext_channel import grow, write_all
+try:
+    import fcntl
+except ImportError:
+    fcntl = None
 
 
 def pump(fd, tx):
     # Forward a pipe to a channel; if the host stops reading, keep draining so the program
-    # never blocks on a full pipe.
+    # never blocks on a full pipe. Where it can, what waits in the pipe is spliced to the
+    # stream (econtext_channel.Out.splice): the bytes never enter this process.
     up = True
     grow(fd)
+    sp = channel.spliceable(tx)
     while 1:
         try:
+            if sp and up:
+                select.select([fd], [], [])
+                n = struct.unpack('i', fcntl.ioctl(fd, 0x541B, struct.pack('i', 0)))[0]
+                if n:
+                    try:
+                        sp.splice(fd, min(n, 1 << 20))
+                    except Exception:
+                        up = False
+                    continue
             b = os.read(fd, 1 << 20)
         except OSError:
             break

@@ -422,6 +422,42 @@ class ChannelFlowControl(unittest.TestCase):
         finally:
             chan.G = old
 
+    def test_a_spliced_item_is_the_frame_send_writes(self):
+        # Out.splice (econtext_process's stdout and stderr, Python 3.10+) writes the same
+        # frame as send() of the bytes would; where the kernel refuses the splice (a terminal
+        # since Linux 5.10) the rest goes by read and write, and the frame is still whole.
+        import channel as chan
+        payload = os.urandom(300000)
+        for splice in [chan.SPLICE, None] if chan.SPLICE else [None]:
+            r, w = os.pipe()
+            src_r, src_w = os.pipe()
+            g = {'HANDLES': {}, 'ME': 1, 'NH': [1000], 'enc': stub.enc, 'dec': stub.dec,
+                 'Sender': stub.Sender, 'WL': chan.threading.Lock(), 'ROUTES': {}, 'OUT': w,
+                 'INIT': [1, 0, 0, 0, 1 << 24], 'hdr_pack': stub.hdr_pack,
+                 'send': lambda dst, h, body, rt=0: None}
+            old, chan.G = chan.G, g
+            old_splice = chan.SPLICE
+
+            def refuse(*a):
+                raise OSError(22, 'Invalid argument')
+            chan.SPLICE = splice or refuse
+            try:
+                chan.grow(r)
+                chan.grow(src_r)
+                os.write(src_w, payload[:200000])
+                o = chan.Out(0, 7, True)
+                o.splice(src_r, 200000)
+                got = os.read(r, 1 << 20)
+                while len(got) < 24 + 200004:
+                    got += os.read(r, 1 << 20)
+                body = chan.DATA + chan.varint(200000) + payload[:200000]
+                want = stub.hdr_pack(0, 0, 1, 7, o.me, len(body)) + body
+                self.assertEqual(got, want, 'splice' if splice else 'fallback')
+            finally:
+                chan.G, chan.SPLICE = old, old_splice
+                for fd in r, w, src_r, src_w:
+                    os.close(fd)
+
     def test_channel_vectors(self):
         import channel as chan
         vs = load('channels.json')
