@@ -51,6 +51,48 @@ fn cat_round_trips_binary_data_on_every_interpreter() {
     }
 }
 
+/// Regression (2026-12-03): the splice of a program's output waited on its pipe with
+/// select(), which refuses a descriptor over 1,023: a context with that many files open lost
+/// the program's stdout. Python 3.10+ (os.splice).
+#[test]
+fn a_context_with_many_files_open_still_streams_a_programs_output() {
+    let router = quiet_router();
+    let ctx = router.connect(&Local::new().python(python())).unwrap();
+    let hard = ctx.call("resource.getrlimit", vec![Value::Int(7)]).unwrap();
+    let (Value::List(v) | Value::Tuple(v)) = hard else {
+        panic!("{hard:?}")
+    };
+    ctx.call(
+        "resource.setrlimit",
+        vec![
+            Value::Int(7),
+            Value::Tuple(vec![Value::Int(2048), v[1].clone()]),
+        ],
+    )
+    .unwrap();
+    for _ in 0..1100 {
+        ctx.call("os.open", vec!["/dev/null".into(), Value::Int(0)])
+            .unwrap();
+    }
+    let mut p = ctx.process(["cat"]).spawn().unwrap();
+    let (tx, done) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let out = drain(p.stdout.take().unwrap());
+        let data = binary(2 * 1024 * 1024 + 5);
+        let mut w = p.stdin.take().unwrap();
+        w.write_all(&data).unwrap();
+        drop(w);
+        let ok = p.wait().unwrap().success();
+        let _ = tx.send((ok, out.join().unwrap() == data));
+    });
+    // Bounded: with the bug, cat blocks on its full stdout and nothing ever ends.
+    let got = done
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the program's stdout was never read (its pump died)");
+    assert_eq!(got, (true, true), "(exit 0, output whole)");
+    ctx.shutdown().unwrap();
+}
+
 #[test]
 fn exit_codes_signals_stderr_env_and_cwd() {
     // The modern stub's python, and 2.4-2.6 (econtext_process in 2.4's syntax).
