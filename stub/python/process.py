@@ -3,6 +3,7 @@
 # econtext_channel.feed, so `stdin` is a Receiver of the host's stream, and out, err, events
 # are Senders to host receivers: bytes of stdout and stderr (flow-controlled both ways), and
 # the pid as the first event. run() returns the exit status: the code, or -N for signal N.
+import fcntl
 import os
 import select
 import signal
@@ -13,10 +14,6 @@ import threading
 
 import econtext_channel as channel
 from econtext_channel import grow, write_all
-try:
-    import fcntl
-except ImportError:
-    fcntl = None
 
 
 def pump(fd, tx):
@@ -80,8 +77,6 @@ def feed(rx, w, tty=False):
 
 
 def winsize(fd, rows, cols):
-    import fcntl
-    import struct
     import termios
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
 
